@@ -1,0 +1,167 @@
+//! Audit events and their canonical encoding, the input of the hash chain.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::algorithm::named_enum;
+use crate::{Algorithm, KeyId, Purpose};
+
+/// What an audit event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs, reason = "variant names are the action names")]
+pub enum AuditAction {
+    ServerStart,
+    KeyCreate,
+    KeyRotate,
+    KeyActivate,
+    KeyDeactivate,
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+    Mac,
+    MacVerify,
+    Wrap,
+    Unwrap,
+    DataKey,
+    KeyIntegrityFailure,
+}
+
+named_enum!(AuditAction, "audit action", [
+    ServerStart => "server.start",
+    KeyCreate => "key.create",
+    KeyRotate => "key.rotate",
+    KeyActivate => "key.activate",
+    KeyDeactivate => "key.deactivate",
+    Encrypt => "crypto.encrypt",
+    Decrypt => "crypto.decrypt",
+    Sign => "crypto.sign",
+    Verify => "crypto.verify",
+    Mac => "crypto.mac",
+    MacVerify => "crypto.mac-verify",
+    Wrap => "crypto.wrap",
+    Unwrap => "crypto.unwrap",
+    DataKey => "crypto.datakey",
+    KeyIntegrityFailure => "key.integrity-failure",
+]);
+
+impl From<crate::Operation> for AuditAction {
+    fn from(op: crate::Operation) -> Self {
+        use crate::Operation;
+        match op {
+            Operation::Encrypt => Self::Encrypt,
+            Operation::Decrypt => Self::Decrypt,
+            Operation::Sign => Self::Sign,
+            Operation::Verify => Self::Verify,
+            Operation::Mac => Self::Mac,
+            Operation::MacVerify => Self::MacVerify,
+            Operation::Wrap => Self::Wrap,
+            Operation::Unwrap => Self::Unwrap,
+            Operation::DataKey => Self::DataKey,
+        }
+    }
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Done.
+    Success,
+    /// Refused by a rule (purpose, state, policy, authorization).
+    Denied,
+    /// Attempted and failed (bad input, integrity failure, internal error).
+    Failed,
+}
+
+named_enum!(Outcome, "outcome", [
+    Success => "success",
+    Denied => "denied",
+    Failed => "failed",
+]);
+
+/// One audit event, as the service describes it. The store adds the sequence number, the
+/// previous hash and the event's own hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// The node that recorded it.
+    pub node: String,
+    /// The principal who asked.
+    pub actor: String,
+    /// Where the request came from (e.g. `rest 127.0.0.1:53412`).
+    pub source: String,
+    /// The tenant concerned.
+    pub tenant: String,
+    /// What was attempted.
+    pub action: AuditAction,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The key concerned, if any and known.
+    pub key_id: Option<KeyId>,
+    /// The key's name as requested or stored.
+    pub key_name: Option<String>,
+    /// The version concerned.
+    pub version: Option<u32>,
+    /// The key's algorithm (or the requested one for a generation).
+    pub algorithm: Option<Algorithm>,
+    /// The key's purpose (or the requested one).
+    pub purpose: Option<Purpose>,
+    /// The stable error code for a denied or failed attempt.
+    pub error_code: Option<String>,
+    /// A human explanation (never secret material).
+    pub reason: Option<String>,
+    /// Further attributes (ids, counts, labels; never secrets).
+    pub details: BTreeMap<String, String>,
+}
+
+impl AuditEvent {
+    /// The canonical bytes hashed into the chain: compact JSON with the fields in declaration
+    /// order and `details` sorted, so every node computes the same bytes for the same event.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // A struct of strings, integers and a BTreeMap always serializes.
+        serde_json::to_vec(self).expect("audit events are plain data and always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> AuditEvent {
+        AuditEvent {
+            occurred_at: OffsetDateTime::UNIX_EPOCH,
+            node: "n1".into(),
+            actor: "root".into(),
+            source: "test".into(),
+            tenant: "default".into(),
+            action: AuditAction::KeyCreate,
+            outcome: Outcome::Success,
+            key_id: None,
+            key_name: Some("k".into()),
+            version: Some(1),
+            algorithm: Some(Algorithm::Aes256Gcm),
+            purpose: Some(Purpose::Encrypt),
+            error_code: None,
+            reason: None,
+            details: [("b".into(), "2".into()), ("a".into(), "1".into())].into(),
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_are_stable_and_round_trip() {
+        let e = event();
+        let bytes = e.canonical_bytes();
+        let back: AuditEvent = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.canonical_bytes(), bytes);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.find("\"a\"") < text.find("\"b\""), "details sorted: {text}");
+        let mut changed = e.clone();
+        changed.outcome = Outcome::Denied;
+        assert_ne!(changed.canonical_bytes(), e.canonical_bytes());
+    }
+}

@@ -1,0 +1,214 @@
+//! Identifier newtypes. Every identifier has its own type so that a key id is never passed
+//! where a tenant is expected.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+fn check_label(
+    what: &'static str,
+    value: &str,
+    max_len: usize,
+    expected: &'static str,
+) -> Result<(), Error> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let starts_well = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if value.is_empty() || value.len() > max_len || !starts_well || !value.chars().all(valid_char)
+    {
+        return Err(Error::InvalidValue { what, value: value.chars().take(80).collect(), expected });
+    }
+    Ok(())
+}
+
+macro_rules! label_newtype {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses and validates the text.
+            pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+                let value = value.into();
+                check_label(
+                    $what,
+                    &value,
+                    $max,
+                    concat!("1 to ", $max, " characters of a-z, A-Z, 0-9, '-', '_' or '.', starting with a letter or digit"),
+                )?;
+                Ok(Self(value))
+            }
+
+            /// The text form.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+            fn try_from(value: String) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+    };
+}
+
+label_newtype!(
+    /// A tenant: the isolation boundary that owns keys.
+    Tenant, "tenant", 64
+);
+label_newtype!(
+    /// A key's name, unique within its tenant.
+    KeyName, "key name", 128
+);
+label_newtype!(
+    /// The name of a principal (a person or a workload that holds a token).
+    PrincipalName, "principal name", 128
+);
+label_newtype!(
+    /// The name of a server node; audit chains are kept per node.
+    NodeName, "node name", 128
+);
+
+impl Tenant {
+    /// The tenant used when a request names none.
+    pub fn default_tenant() -> Self {
+        Self("default".to_owned())
+    }
+}
+
+/// A key's immutable id: a UUID, generated at creation, never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(uuid::Uuid);
+
+impl KeyId {
+    /// Builds an id from 16 random bytes supplied by the crypto provider.
+    pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+
+    /// Parses the hyphenated UUID form.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        uuid::Uuid::try_parse(text).map(Self).map_err(|_| Error::InvalidValue {
+            what: "key id",
+            value: text.chars().take(80).collect(),
+            expected: "a UUID such as 0b5c3f7e-1f9a-4c37-9d1b-2a9e6d7c8b10",
+        })
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// How a request names a key: by id or by name within a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyRef {
+    /// The key's id.
+    Id(KeyId),
+    /// The key's name.
+    Name(KeyName),
+}
+
+impl KeyRef {
+    /// A UUID is taken as an id, anything else as a name.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        match KeyId::parse(text) {
+            Ok(id) => Ok(Self::Id(id)),
+            Err(_) => KeyName::new(text).map(Self::Name),
+        }
+    }
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(f),
+            Self::Name(name) => name.fmt(f),
+        }
+    }
+}
+
+/// A key version number, starting at 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VersionNumber(u32);
+
+impl VersionNumber {
+    /// The first version of every key.
+    pub const FIRST: Self = Self(1);
+
+    /// A version number; zero is not one.
+    pub fn new(number: u32) -> Result<Self, Error> {
+        if number == 0 {
+            return Err(Error::InvalidValue {
+                what: "version",
+                value: "0".into(),
+                expected: "a version number starting at 1",
+            });
+        }
+        Ok(Self(number))
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The version after this one.
+    pub fn next(self) -> Option<Self> {
+        self.0.checked_add(1).map(Self)
+    }
+}
+
+impl fmt::Display for VersionNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(KeyName::new("prompts").is_ok());
+        assert!(KeyName::new("release-signer_v2.0").is_ok());
+        for bad in ["", "-lead", "has space", "a:b", "ünï", &"x".repeat(129)] {
+            assert!(KeyName::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn key_ref_prefers_id() {
+        let id = KeyId::from_random_bytes([7; 16]);
+        assert_eq!(KeyRef::parse(&id.to_string()), Ok(KeyRef::Id(id)));
+        assert_eq!(KeyRef::parse("prompts"), Ok(KeyRef::Name(KeyName::new("prompts").unwrap())));
+    }
+
+    #[test]
+    fn version_zero_is_refused() {
+        assert!(VersionNumber::new(0).is_err());
+        assert_eq!(VersionNumber::FIRST.next().map(VersionNumber::get), Some(2));
+    }
+}

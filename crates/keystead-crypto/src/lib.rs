@@ -1,0 +1,23 @@
+//! Keystead's cryptography provider: the only crate that calls `aws-lc-rs`.
+//!
+//! Secret bytes live only in [`SecretBytes`], which zeroizes on drop and has no `Display`,
+//! `Serialize`, `Clone` or derived `Debug`. Parsed keys ([`LoadedKey`]) keep their material in
+//! AWS-LC's memory, which AWS-LC cleanses when it frees it.
+#![forbid(unsafe_code)]
+
+mod error;
+mod generate;
+mod loaded;
+mod provenance;
+mod seal;
+mod secret;
+pub mod selftest;
+mod token;
+
+pub use error::Error;
+pub use generate::{generate, GeneratedKey};
+pub use loaded::LoadedKey;
+pub use provenance::{generation_provenance, library_description};
+pub use seal::RootKey;
+pub use secret::SecretBytes;
+pub use token::{random_array, sha256, AccessToken, TokenHash};

@@ -1,0 +1,80 @@
+-- Keystead schema v1 (SQLite). Types and statements are kept portable to PostgreSQL; the
+-- PostgreSQL migration differs only in BYTEA/BIGSERIAL and trigger syntax.
+
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE keys (
+    id                      TEXT PRIMARY KEY,
+    tenant                  TEXT NOT NULL,
+    name                    TEXT NOT NULL,
+    purpose                 TEXT NOT NULL,
+    algorithm               TEXT NOT NULL,
+    usage_context           TEXT NOT NULL,
+    owner                   TEXT NOT NULL,
+    environment             TEXT NOT NULL,
+    classification          TEXT NOT NULL,
+    labels                  TEXT NOT NULL,
+    origin                  TEXT NOT NULL,
+    rotation_period_seconds BIGINT,
+    recoverable             BOOLEAN NOT NULL,
+    criticality             TEXT NOT NULL,
+    created_at_ms           BIGINT NOT NULL,
+    updated_at_ms           BIGINT NOT NULL,
+    UNIQUE (tenant, name)
+);
+
+CREATE TABLE key_versions (
+    key_id            TEXT NOT NULL REFERENCES keys (id),
+    number            INTEGER NOT NULL,
+    state             TEXT NOT NULL,
+    kcv               TEXT NOT NULL,
+    public_key_der    BLOB,
+    provenance        TEXT NOT NULL,
+    sealed_material   BLOB,
+    created_at_ms     BIGINT NOT NULL,
+    activated_at_ms   BIGINT,
+    suspended_at_ms   BIGINT,
+    deactivated_at_ms BIGINT,
+    PRIMARY KEY (key_id, number)
+);
+
+CREATE TABLE principals (
+    name          TEXT PRIMARY KEY,
+    token_hash    BLOB NOT NULL UNIQUE,
+    roles         TEXT NOT NULL,
+    tenant        TEXT,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at_ms BIGINT NOT NULL
+);
+
+-- Append-only and hash-chained: one chain per writer node, ordered by node_seq.
+CREATE TABLE audit_events (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    node           TEXT NOT NULL,
+    node_seq       BIGINT NOT NULL,
+    occurred_at_ms BIGINT NOT NULL,
+    actor          TEXT NOT NULL,
+    tenant         TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    outcome        TEXT NOT NULL,
+    key_id         TEXT,
+    event_json     TEXT NOT NULL,
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL,
+    UNIQUE (node, node_seq)
+);
+
+CREATE INDEX audit_events_key ON audit_events (key_id, seq);
+
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;

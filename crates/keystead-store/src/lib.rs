@@ -1,0 +1,54 @@
+//! Keystead storage: the [`Store`] trait, its SQLite backend, the sealed barrier and the
+//! hash-chained audit log.
+//!
+//! A backend stores rows; it never sees plaintext material. [`barrier`] seals material under
+//! the root key with associated data naming the key, so an edited or moved row fails to open.
+#![forbid(unsafe_code)]
+
+pub mod barrier;
+pub mod chain;
+mod error;
+mod model;
+mod sqlite;
+
+pub use error::Error;
+pub use model::{
+    AuditFilter, AuditRecord, Change, ChainReport, KeyFilter, NewPrincipal, StoredKey,
+    StoredPrincipal, StoredVersion,
+};
+pub use sqlite::SqliteStore;
+
+use keystead_core::{AuditEvent, KeyId, KeyRef, Tenant};
+use keystead_crypto::TokenHash;
+
+/// What every storage backend provides. Every state change is committed together with its
+/// audit event in one transaction: both are stored or neither.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies `change` and appends `event` to this node's audit chain, atomically.
+    async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error>;
+
+    /// A key with its versions, looked up by id or by name within `tenant`.
+    async fn key(&self, tenant: &Tenant, key: &KeyRef) -> Result<Option<StoredKey>, Error>;
+
+    /// A key with its versions, by id in any tenant (ciphertexts name keys by id).
+    async fn key_by_id(&self, id: KeyId) -> Result<Option<StoredKey>, Error>;
+
+    /// Keys matching the filter, ordered by tenant and name.
+    async fn keys(&self, filter: &KeyFilter) -> Result<Vec<StoredKey>, Error>;
+
+    /// Audit events matching the filter, oldest first.
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Error>;
+
+    /// Recomputes every node's hash chain.
+    async fn verify_audit_chain(&self) -> Result<ChainReport, Error>;
+
+    /// The principal holding a token with this hash, if any and not disabled.
+    async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error>;
+
+    /// A value from the store's metadata.
+    async fn meta(&self, name: &str) -> Result<Option<String>, Error>;
+
+    /// Sets a metadata value if it is not set yet; returns the value now stored.
+    async fn init_meta(&self, name: &str, value: &str) -> Result<String, Error>;
+}

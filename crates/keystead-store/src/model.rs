@@ -1,0 +1,164 @@
+//! The rows a backend stores and the changes it applies.
+
+use std::collections::BTreeMap;
+
+use keystead_core::key::{KeyAttributes, VersionInfo};
+use keystead_core::{AuditEvent, KeyId, KeyState, Purpose, Tenant, VersionNumber};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A version as stored: its public attributes and its sealed material.
+#[derive(Clone, Debug)]
+pub struct StoredVersion {
+    /// Public attributes.
+    pub info: VersionInfo,
+    /// The provenance exactly as stored (its digest is bound into the sealed material).
+    pub provenance_json: String,
+    /// Material sealed by [`crate::barrier`]; `None` once destroyed.
+    pub sealed_material: Option<Vec<u8>>,
+}
+
+/// A key with all its versions, oldest first.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    /// The key's attributes.
+    pub attributes: KeyAttributes,
+    /// Its versions in ascending order.
+    pub versions: Vec<StoredVersion>,
+}
+
+impl StoredKey {
+    /// The newest active version: the one protect operations use.
+    pub fn primary(&self) -> Option<&StoredVersion> {
+        self.versions.iter().rev().find(|v| v.info.state == KeyState::Active)
+    }
+
+    /// A version by number.
+    pub fn version(&self, number: VersionNumber) -> Option<&StoredVersion> {
+        self.versions.iter().find(|v| v.info.number == number)
+    }
+}
+
+/// A principal to create.
+#[derive(Clone, Debug)]
+pub struct NewPrincipal {
+    /// Unique name.
+    pub name: String,
+    /// SHA-256 of its token.
+    pub token_hash: [u8; 32],
+    /// Its roles, comma separated.
+    pub roles: Vec<String>,
+    /// The tenant it is confined to, if any.
+    pub tenant: Option<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A stored principal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPrincipal {
+    /// Unique name.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The tenant it is confined to, if any.
+    pub tenant: Option<String>,
+}
+
+/// A state change, applied atomically with its audit event.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Nothing changes; only the audit event is appended (refusals, failures, uses).
+    AuditOnly,
+    /// A new key with its first version.
+    CreateKey {
+        /// The key.
+        key: KeyAttributes,
+        /// Version 1.
+        version: StoredVersion,
+    },
+    /// A new version of an existing key (rotation).
+    AddVersion {
+        /// The key.
+        key_id: KeyId,
+        /// The new version; its number must be the next one.
+        version: StoredVersion,
+    },
+    /// A version moves from one state to another (compare-and-set on `from`).
+    SetVersionState {
+        /// The key.
+        key_id: KeyId,
+        /// The version.
+        number: VersionNumber,
+        /// The state it must be in now.
+        from: KeyState,
+        /// The state it moves to.
+        to: KeyState,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// A new principal.
+    CreatePrincipal(NewPrincipal),
+}
+
+/// Which keys to list.
+#[derive(Clone, Debug, Default)]
+pub struct KeyFilter {
+    /// Only this tenant.
+    pub tenant: Option<Tenant>,
+    /// Only keys of this purpose.
+    pub purpose: Option<Purpose>,
+    /// Only keys whose owner is this.
+    pub owner: Option<String>,
+    /// Only keys with at least one version in this state.
+    pub state: Option<KeyState>,
+    /// Only keys carrying all these labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Which audit events to list.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Only events about this key.
+    pub key_id: Option<KeyId>,
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// At most this many (the newest), default 1000.
+    pub limit: Option<u32>,
+}
+
+/// An audit event as stored in the chain.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRecord {
+    /// Global order of insertion.
+    pub sequence: i64,
+    /// Position in its node's chain, from 1.
+    pub node_sequence: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// Hash of the previous event of the node's chain (hex), zeros for the first.
+    pub prev_hash: String,
+    /// SHA-256 over the previous hash and this event's canonical bytes (hex).
+    pub hash: String,
+}
+
+/// The result of checking every chain.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Events checked.
+    pub events: u64,
+    /// Chains (nodes) checked.
+    pub chains: u64,
+    /// Where each broken chain first breaks: (node, node sequence, what is wrong).
+    pub breaks: Vec<(String, i64, String)>,
+}
+
+impl ChainReport {
+    /// Whether every chain is intact.
+    pub fn intact(&self) -> bool {
+        self.breaks.is_empty()
+    }
+}
