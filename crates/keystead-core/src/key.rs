@@ -193,8 +193,8 @@ pub struct VersionInfo {
     pub state: KeyState,
     /// Key check value: identifies the material without revealing it.
     pub kcv: String,
-    /// DER SubjectPublicKeyInfo for asymmetric keys.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// DER SubjectPublicKeyInfo for asymmetric keys (served as PEM by `key public`).
+    #[serde(skip)]
     pub public_key_der: Option<Vec<u8>>,
     /// How the material was generated.
     pub provenance: Provenance,

@@ -17,7 +17,7 @@ mod token;
 pub use error::Error;
 pub use generate::{generate, GeneratedKey};
 pub use loaded::LoadedKey;
-pub use provenance::{generation_provenance, library_description};
+pub use provenance::{fips_mode, generation_provenance, library_description};
 pub use seal::RootKey;
 pub use secret::SecretBytes;
 pub use token::{random_array, sha256, AccessToken, TokenHash};

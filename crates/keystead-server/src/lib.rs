@@ -1,1 +1,29 @@
-//! placeholder
+//! Keystead's REST adapter (axum). It authenticates the bearer token, decodes JSON, calls one
+//! service method and encodes the result. Errors map to HTTP in one place ([`error`]).
+#![forbid(unsafe_code)]
+
+mod api;
+mod error;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keystead_service::Service;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// Largest request body accepted: a 16 MiB payload in base64 plus JSON framing.
+pub const MAX_BODY_BYTES: usize = 23 * 1024 * 1024;
+
+/// Serves the REST API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = routes::router(service).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

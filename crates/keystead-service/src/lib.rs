@@ -1,1 +1,102 @@
-//! placeholder
+//! Keystead's service layer: one method per operation, always in the same order —
+//! authenticate, authorize (tenant), check purpose and state, do the crypto, persist together
+//! with the audit event. Adapters (REST, later KMIP) call only these methods.
+#![forbid(unsafe_code)]
+
+mod audit;
+mod cache;
+mod caller;
+mod error;
+mod ops;
+mod views;
+
+use std::sync::Arc;
+
+use keystead_core::{Environment, NodeName};
+use keystead_crypto::RootKey;
+use keystead_store::Store;
+use time::OffsetDateTime;
+
+pub use caller::Caller;
+pub use error::{Error, ErrorKind};
+pub use ops::requests::{CreateKeyRequest, KeyListFilter};
+pub use keystead_crypto::SecretBytes;
+pub use keystead_store::{AuditRecord, ChainReport};
+pub use views::{DataKeyView, KeyView, ServerStatus};
+
+/// A source of the current time, injected so tests can control it.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The server's fixed settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's name (recorded in provenance and audit events).
+    pub node: NodeName,
+    /// The one environment this server serves.
+    pub environment: Environment,
+    /// Keys below this security strength are refused.
+    pub minimum_strength_bits: u32,
+}
+
+impl Config {
+    /// Settings with the environment's default strength policy.
+    pub fn new(node: NodeName, environment: Environment) -> Self {
+        Self { node, environment, minimum_strength_bits: environment.default_minimum_strength_bits() }
+    }
+}
+
+/// The service: every operation of Keystead.
+pub struct Service {
+    store: Arc<dyn Store>,
+    root: RootKey,
+    config: Config,
+    cache: cache::KeyCache,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Builds the service over an unsealed root key. Runs the known-answer self-tests first and
+    /// refuses to build if one fails, and refuses a store that belongs to another environment.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        config: Config,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        keystead_crypto::selftest::run_all()?;
+        let stored_env = store.init_meta("environment", config.environment.as_str()).await?;
+        if stored_env != config.environment.as_str() {
+            return Err(Error::PermissionDenied {
+                reason: format!(
+                    "this store holds {stored_env} keys but the server is configured for {}; production and non-production keys are kept apart",
+                    config.environment
+                ),
+            });
+        }
+        let root_kcv = store.init_meta("root_key_kcv", &root.kcv()).await?;
+        if root_kcv != root.kcv() {
+            return Err(Error::Crypto(keystead_crypto::Error::Unseal));
+        }
+        Ok(Self { store, root, config, cache: cache::KeyCache::default(), clock })
+    }
+
+    /// The server's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+}
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}

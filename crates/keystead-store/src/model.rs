@@ -84,15 +84,13 @@ pub enum Change {
         /// The new version; its number must be the next one.
         version: StoredVersion,
     },
-    /// A version moves from one state to another (compare-and-set on `from`).
-    SetVersionState {
+    /// Versions move to one state, each from the state it must be in now (compare-and-set).
+    SetVersionStates {
         /// The key.
         key_id: KeyId,
-        /// The version.
-        number: VersionNumber,
-        /// The state it must be in now.
-        from: KeyState,
-        /// The state it moves to.
+        /// Each version with the state it must be in now.
+        versions: Vec<(VersionNumber, KeyState)>,
+        /// The state they move to.
         to: KeyState,
         /// When.
         at: OffsetDateTime,

@@ -1,0 +1,181 @@
+//! JSON request and response bodies. Binary fields are standard base64.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "fields mirror `keystead key create` flags")]
+pub struct CreateKey {
+    pub name: String,
+    pub purpose: String,
+    pub algorithm: String,
+    pub usage_context: Option<String>,
+    pub owner: Option<String>,
+    pub environment: Option<String>,
+    pub classification: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub rotation_period: Option<String>,
+    pub recoverable: Option<bool>,
+    pub criticality: Option<String>,
+    #[serde(default)]
+    pub pre_active: bool,
+    pub tenant: Option<String>,
+}
+
+/// Query of `GET /v1/keys`.
+#[derive(Debug, Deserialize)]
+#[allow(missing_docs, reason = "fields mirror `keystead key list` flags")]
+pub struct ListKeys {
+    pub tenant: Option<String>,
+    pub purpose: Option<String>,
+    pub state: Option<String>,
+    pub owner: Option<String>,
+    /// Labels as `k=v,k2=v2`.
+    pub label: Option<String>,
+}
+
+/// Query naming a tenant.
+#[derive(Debug, Deserialize)]
+pub struct TenantQuery {
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// Lifecycle requests that may name one version.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionBody {
+    /// The version; all eligible versions when absent.
+    pub version: Option<u32>,
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// `POST /v1/keys/{key}/encrypt` and `/datakey`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encrypt {
+    /// Base64 plaintext (absent for datakey).
+    #[serde(default)]
+    pub plaintext: String,
+    /// Encryption context, bound as associated data.
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// `POST /v1/decrypt`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decrypt {
+    /// A `ks1:` ciphertext.
+    pub ciphertext: String,
+    /// The context given at encryption.
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+}
+
+/// `POST /v1/keys/{key}/sign`, `/mac`, `/verify`, `/mac-verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Base64 message.
+    pub message: String,
+    /// The signature or tag to check (verify operations).
+    pub signature: Option<String>,
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// `POST /v1/keys/{key}/wrap`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wrap {
+    /// Base64 key material to wrap.
+    pub key_material: String,
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// `POST /v1/unwrap`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unwrap {
+    /// A `ks1:` wrapped key.
+    pub wrapped: String,
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+#[allow(missing_docs, reason = "fields mirror `keystead audit list` flags")]
+pub struct AuditQuery {
+    pub key: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<String>,
+    pub limit: Option<u32>,
+    pub tenant: Option<String>,
+}
+
+/// Query of `GET /v1/keys/{key}/public`.
+#[derive(Debug, Deserialize)]
+pub struct PublicQuery {
+    /// The tenant.
+    pub tenant: Option<String>,
+    /// The version; the primary one when absent.
+    pub version: Option<u32>,
+}
+
+/// A single text result.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct CiphertextOut {
+    pub ciphertext: String,
+}
+
+/// Decrypted or unwrapped bytes.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct PlaintextOut {
+    pub plaintext: String,
+}
+
+/// A signature or tag.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct SignatureOut {
+    pub signature: String,
+}
+
+/// A verification result.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct ValidOut {
+    pub valid: bool,
+}
+
+/// A wrapped key.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct WrappedOut {
+    pub wrapped: String,
+}
+
+/// A data key.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct DataKeyOut {
+    pub plaintext: String,
+    pub ciphertext: String,
+}
+
+/// A PEM public key.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs, reason = "self-describing response fields")]
+pub struct PublicKeyOut {
+    pub pem: String,
+}

@@ -1,0 +1,67 @@
+//! The one place where service errors become HTTP responses.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keystead_service::{Error, ErrorKind};
+use serde::Serialize;
+
+/// An error as the API reports it: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::PermissionDenied | ErrorKind::PurposeViolation | ErrorKind::PolicyViolation => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::InvalidState => StatusCode::CONFLICT,
+        ErrorKind::InvalidArgument | ErrorKind::DecryptionFailed => StatusCode::BAD_REQUEST,
+        ErrorKind::IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        let kind = err.kind();
+        let message = if kind == ErrorKind::Internal {
+            tracing::error!(error = %err, "internal error");
+            "internal error; the server log has the details".to_owned()
+        } else {
+            err.to_string()
+        };
+        Self { status: status_of(kind), code: kind.code(), message }
+    }
+}
+
+impl ApiError {
+    /// A request the adapter itself could not decode.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code: ErrorKind::InvalidArgument.code(), message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Detail { code: self.code, message: &self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}

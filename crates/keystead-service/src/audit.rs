@@ -1,0 +1,65 @@
+//! Building audit events and recording failed or refused attempts.
+
+use std::collections::BTreeMap;
+
+use keystead_core::key::KeyAttributes;
+use keystead_core::{AuditAction, AuditEvent, Outcome, Tenant};
+
+use crate::{Caller, Error, ErrorKind, Service};
+
+impl Service {
+    /// An event for an attempt by `caller`, assumed successful until told otherwise.
+    pub(crate) fn attempt(&self, caller: &Caller, action: AuditAction, tenant: &Tenant) -> AuditEvent {
+        AuditEvent {
+            occurred_at: self.now(),
+            node: self.config.node.to_string(),
+            actor: caller.principal.clone(),
+            source: caller.source.clone(),
+            tenant: tenant.to_string(),
+            action,
+            outcome: Outcome::Success,
+            key_id: None,
+            key_name: None,
+            version: None,
+            algorithm: None,
+            purpose: None,
+            error_code: None,
+            reason: None,
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// Records a refused or failed attempt in the audit log, then hands the result back.
+    /// Successes are recorded by the operation itself, in the transaction of its change.
+    pub(crate) async fn finish<T>(&self, mut event: AuditEvent, result: Result<T, Error>) -> Result<T, Error> {
+        let Err(err) = &result else { return result };
+        let kind = err.kind();
+        if kind == ErrorKind::Unauthenticated {
+            return result;
+        }
+        event.outcome = if kind.is_denial() { Outcome::Denied } else { Outcome::Failed };
+        event.error_code = Some(kind.code().to_owned());
+        event.reason = Some(if kind == ErrorKind::Internal {
+            "internal error; see the server log".to_owned()
+        } else {
+            err.to_string()
+        });
+        if kind == ErrorKind::Internal {
+            tracing::error!(error = %err, action = %event.action, "operation failed");
+        }
+        if let Err(audit_err) = self.store.commit(keystead_store::Change::AuditOnly, event).await {
+            // The attempt is refused either way; an audit failure must not turn it into a success.
+            tracing::error!(error = %audit_err, "could not record a refused attempt in the audit log");
+        }
+        result
+    }
+}
+
+/// Fills the key fields of an event.
+pub(crate) fn describe_key(event: &mut AuditEvent, key: &KeyAttributes) {
+    event.key_id = Some(key.id);
+    event.key_name = Some(key.name.to_string());
+    event.algorithm = Some(key.algorithm);
+    event.purpose = Some(key.purpose);
+    event.tenant = key.tenant.to_string();
+}

@@ -1,0 +1,58 @@
+//! The in-memory cache of unsealed keys, so hot operations never read the database. Entries
+//! are dropped on every change of their key; dropping the last reference frees the AWS-LC key
+//! objects, whose memory AWS-LC cleanses, and zeroizes any `SecretBytes`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use keystead_core::{KeyId, KeyName, Tenant, VersionNumber};
+use keystead_crypto::LoadedKey;
+use keystead_store::StoredKey;
+
+/// A key with every live version unsealed and parsed.
+#[derive(Debug)]
+pub(crate) struct CachedKey {
+    pub stored: StoredKey,
+    pub loaded: BTreeMap<VersionNumber, LoadedKey>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<KeyId, Arc<CachedKey>>,
+    by_name: HashMap<(Tenant, KeyName), KeyId>,
+}
+
+/// Cached keys by id and by (tenant, name).
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    maps: RwLock<Maps>,
+}
+
+impl KeyCache {
+    pub fn by_id(&self, id: KeyId) -> Option<Arc<CachedKey>> {
+        self.maps.read().ok()?.by_id.get(&id).cloned()
+    }
+
+    pub fn by_name(&self, tenant: &Tenant, name: &KeyName) -> Option<Arc<CachedKey>> {
+        let maps = self.maps.read().ok()?;
+        let id = maps.by_name.get(&(tenant.clone(), name.clone()))?;
+        maps.by_id.get(id).cloned()
+    }
+
+    pub fn insert(&self, key: Arc<CachedKey>) {
+        if let Ok(mut maps) = self.maps.write() {
+            let attributes = &key.stored.attributes;
+            maps.by_name.insert((attributes.tenant.clone(), attributes.name.clone()), attributes.id);
+            maps.by_id.insert(attributes.id, key);
+        }
+    }
+
+    pub fn invalidate(&self, id: KeyId) {
+        if let Ok(mut maps) = self.maps.write() {
+            if let Some(old) = maps.by_id.remove(&id) {
+                let attributes = &old.stored.attributes;
+                maps.by_name.remove(&(attributes.tenant.clone(), attributes.name.clone()));
+            }
+        }
+    }
+}

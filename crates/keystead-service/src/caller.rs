@@ -1,0 +1,41 @@
+//! Who is calling, as established by authentication.
+
+use keystead_core::Tenant;
+
+/// An authenticated principal and where its request came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal's name.
+    pub principal: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The tenant it is confined to, if any.
+    pub tenant: Option<Tenant>,
+    /// Where the request came from, e.g. `rest 127.0.0.1:50312`.
+    pub source: String,
+}
+
+impl Caller {
+    /// The tenant a request acts on: the one named, else the caller's own, else `default`.
+    /// A caller confined to a tenant may not name another.
+    pub fn resolve_tenant(&self, requested: Option<&Tenant>) -> Result<Tenant, crate::Error> {
+        match (requested, &self.tenant) {
+            (Some(asked), Some(own)) if asked != own => Err(crate::Error::PermissionDenied {
+                reason: format!("principal {} is confined to tenant {own}", self.principal),
+            }),
+            (Some(asked), _) => Ok(asked.clone()),
+            (None, Some(own)) => Ok(own.clone()),
+            (None, None) => Ok(Tenant::default_tenant()),
+        }
+    }
+
+    /// Checks that the caller may act on a key of `tenant`.
+    pub fn check_tenant(&self, tenant: &Tenant) -> Result<(), crate::Error> {
+        match &self.tenant {
+            Some(own) if own != tenant => Err(crate::Error::PermissionDenied {
+                reason: format!("principal {} is confined to tenant {own}", self.principal),
+            }),
+            _ => Ok(()),
+        }
+    }
+}

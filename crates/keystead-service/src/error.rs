@@ -1,0 +1,171 @@
+//! Service errors, each with a stable [`ErrorKind`] that adapters map to the wire in one place.
+
+use keystead_core::Environment;
+
+/// The stable class of an error: adapters map it to HTTP status and error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No valid credentials.
+    Unauthenticated,
+    /// Authenticated but not allowed.
+    PermissionDenied,
+    /// The key (or other object) does not exist.
+    NotFound,
+    /// A name is already taken.
+    AlreadyExists,
+    /// The request is malformed or a value is invalid.
+    InvalidArgument,
+    /// The key's purpose does not allow the operation (CEK-11).
+    PurposeViolation,
+    /// The version's state does not allow the operation.
+    InvalidState,
+    /// The request breaks a policy (weak algorithm, another environment's key).
+    PolicyViolation,
+    /// Decryption, unwrapping or an integrity check of caller data failed.
+    DecryptionFailed,
+    /// Stored key material failed its integrity check: the key is refused.
+    IntegrityFailure,
+    /// A concurrent change won; retry.
+    Conflict,
+    /// Something broke inside the server; details are only in the server log.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The stable `code` string of the JSON error body.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::PurposeViolation => "purpose_violation",
+            ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::PolicyViolation => "policy_violation",
+            ErrorKind::DecryptionFailed => "decryption_failed",
+            ErrorKind::IntegrityFailure => "integrity_failure",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Whether an attempt that ended in this error was refused by a rule (audited as `denied`)
+    /// rather than failed (audited as `failed`).
+    pub fn is_denial(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Unauthenticated
+                | ErrorKind::PermissionDenied
+                | ErrorKind::PurposeViolation
+                | ErrorKind::InvalidState
+                | ErrorKind::PolicyViolation
+                | ErrorKind::IntegrityFailure
+        )
+    }
+}
+
+/// An operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Missing or unknown token.
+    #[error("missing or invalid token: pass --token or set KEYSTEAD_TOKEN")]
+    Unauthenticated,
+    /// The caller may not act on this tenant or key.
+    #[error("permission denied: {reason}")]
+    PermissionDenied {
+        /// Why.
+        reason: String,
+    },
+    /// No such key.
+    #[error("key {key} not found in tenant {tenant}")]
+    KeyNotFound {
+        /// The tenant searched.
+        tenant: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// The envelope names a version the key does not have.
+    #[error("key {key} has no version {version}")]
+    VersionNotFound {
+        /// The key.
+        key: String,
+        /// The version asked for.
+        version: u32,
+    },
+    /// A domain rule refused the request.
+    #[error(transparent)]
+    Rule(#[from] keystead_core::Error),
+    /// An argument is missing or invalid.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key belongs to another environment than this server.
+    #[error("key {key} belongs to environment {key_environment}, but this server serves {server_environment}; production and non-production keys are kept apart")]
+    EnvironmentMismatch {
+        /// The key.
+        key: String,
+        /// The key's environment.
+        key_environment: Environment,
+        /// The server's environment.
+        server_environment: Environment,
+    },
+    /// The key has no active version to protect with.
+    #[error("key {key} has no active version; activate one or rotate the key")]
+    NoActiveVersion {
+        /// The key.
+        key: String,
+    },
+    /// A crypto operation failed.
+    #[error(transparent)]
+    Crypto(#[from] keystead_crypto::Error),
+    /// A storage operation failed.
+    #[error(transparent)]
+    Store(#[from] keystead_store::Error),
+}
+
+impl Error {
+    /// The stable class of the error. No `_` arm: a new variant must be classified.
+    pub fn kind(&self) -> ErrorKind {
+        use keystead_core::Error as Rule;
+        use keystead_crypto::Error as Crypto;
+        use keystead_store::Error as Store;
+        match self {
+            Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::KeyNotFound { .. } | Error::VersionNotFound { .. } => ErrorKind::NotFound,
+            Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            Error::EnvironmentMismatch { .. } => ErrorKind::PolicyViolation,
+            Error::NoActiveVersion { .. } => ErrorKind::InvalidState,
+            Error::Rule(rule) => match rule {
+                Rule::InvalidValue { .. }
+                | Rule::MalformedEnvelope { .. }
+                | Rule::AlgorithmPurposeMismatch { .. } => ErrorKind::InvalidArgument,
+                Rule::TooWeak { .. } => ErrorKind::PolicyViolation,
+                Rule::PurposeViolation { .. } => ErrorKind::PurposeViolation,
+                Rule::InvalidState { .. } | Rule::InvalidTransition { .. } => ErrorKind::InvalidState,
+            },
+            Error::Crypto(crypto) => match crypto {
+                Crypto::Authentication => ErrorKind::DecryptionFailed,
+                Crypto::InvalidInput { .. } | Crypto::Unsupported { .. } => ErrorKind::InvalidArgument,
+                Crypto::Unseal | Crypto::InvalidMaterial { .. } => ErrorKind::IntegrityFailure,
+                Crypto::Generation { .. } | Crypto::Random | Crypto::SelfTest { .. } => ErrorKind::Internal,
+            },
+            Error::Store(store) => match store {
+                Store::NameTaken { .. } => ErrorKind::AlreadyExists,
+                Store::Conflict { .. } => ErrorKind::Conflict,
+                Store::Integrity { .. } | Store::Corrupt { .. } => ErrorKind::IntegrityFailure,
+                Store::Database(_) | Store::Migration(_) | Store::Crypto(_) => ErrorKind::Internal,
+            },
+        }
+    }
+}
+
+/// Builds an invalid-argument error.
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument { field, reason: reason.into() }
+}

@@ -1,0 +1,126 @@
+//! `key create` (CEK-10): validate, generate with aws-lc-rs, record provenance, seal, store
+//! with its audit event. Every attempt is audited, refused and failed ones too.
+
+use keystead_core::key::{parse_duration_seconds, Classification, Criticality, KeyAttributes, Labels, Origin, VersionInfo};
+use keystead_core::{Algorithm, AuditAction, Environment, KeyId, KeyName, KeyState, Purpose, UsageContext, VersionNumber};
+use keystead_crypto::generation_provenance;
+use keystead_store::{barrier, Change, StoredVersion};
+
+use super::requests::CreateKeyRequest;
+use super::resolve::parse_tenant;
+use crate::error::invalid;
+use crate::{Caller, Error, KeyView, Service};
+
+/// Usage context recorded when the request names none; the inventory reports such keys.
+const UNSPECIFIED_USAGE: &str = "x-unspecified";
+
+impl Service {
+    /// Creates a key and its first version.
+    pub async fn create_key(&self, caller: &Caller, request: CreateKeyRequest) -> Result<KeyView, Error> {
+        let tenant = match parse_tenant(request.tenant.as_deref()).and_then(|t| caller.resolve_tenant(t.as_ref())) {
+            Ok(tenant) => tenant,
+            Err(err) => {
+                let event = self.attempt(caller, AuditAction::KeyCreate, &keystead_core::Tenant::default_tenant());
+                return self.finish(event, Err(err)).await;
+            }
+        };
+        let mut event = self.attempt(caller, AuditAction::KeyCreate, &tenant);
+        event.key_name = Some(request.name.clone());
+        event.algorithm = request.algorithm.parse().ok();
+        event.purpose = request.purpose.parse().ok();
+        event.details.insert("requested_algorithm".into(), request.algorithm.chars().take(64).collect());
+        event.details.insert("requested_purpose".into(), request.purpose.chars().take(64).collect());
+        let result = self.create_key_checked(caller, tenant, request, &mut event).await;
+        self.finish(event, result).await
+    }
+
+    async fn create_key_checked(
+        &self,
+        caller: &Caller,
+        tenant: keystead_core::Tenant,
+        request: CreateKeyRequest,
+        event: &mut keystead_core::AuditEvent,
+    ) -> Result<KeyView, Error> {
+        let name = KeyName::new(request.name.as_str())?;
+        let purpose: Purpose = request.purpose.parse()?;
+        let algorithm: Algorithm = request.algorithm.parse()?;
+        algorithm.check_for(purpose, self.config.minimum_strength_bits)?;
+        let environment: Environment = match request.environment.as_deref() {
+            Some(text) => text.parse()?,
+            None => self.config.environment,
+        };
+        if environment != self.config.environment {
+            return Err(Error::EnvironmentMismatch {
+                key: name.to_string(),
+                key_environment: environment,
+                server_environment: self.config.environment,
+            });
+        }
+        let usage_context = UsageContext::new(request.usage_context.as_deref().unwrap_or(UNSPECIFIED_USAGE))?;
+        let owner = request.owner.unwrap_or_else(|| caller.principal.clone());
+        if owner.is_empty() || owner.len() > 128 || owner.chars().any(char::is_control) {
+            return Err(invalid("owner", "must be 1 to 128 printable characters"));
+        }
+        let classification: Classification =
+            request.classification.as_deref().unwrap_or("confidential").parse()?;
+        let criticality: Criticality = request.criticality.as_deref().unwrap_or("medium").parse()?;
+        let labels = Labels::new(request.labels)?;
+        let rotation_period_seconds = request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
+        if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {
+            return Err(keystead_store::Error::NameTaken { tenant: tenant.to_string(), name: name.to_string() }.into());
+        }
+
+        let generated = tokio::task::spawn_blocking(move || keystead_crypto::generate(algorithm))
+            .await
+            .map_err(|_| keystead_crypto::Error::Generation { algorithm })??;
+        let now = self.now();
+        let id = KeyId::from_random_bytes(keystead_crypto::random_array()?);
+        let provenance = generation_provenance(algorithm, environment, self.config.node.as_str(), now, Origin::Generated);
+        let provenance_json = serde_json::to_string(&provenance).map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
+        let attributes = KeyAttributes {
+            id,
+            tenant,
+            name,
+            purpose,
+            algorithm,
+            usage_context,
+            owner,
+            environment,
+            classification,
+            labels,
+            origin: Origin::Generated,
+            rotation_period_seconds,
+            recoverable: request.recoverable.unwrap_or(true),
+            criticality,
+            created_at: now,
+            updated_at: now,
+        };
+        let number = VersionNumber::FIRST;
+        let sealed = barrier::seal_material(&self.root, &attributes, number, &generated.kcv, &provenance_json, &generated.material)?;
+        let state = if request.pre_active { KeyState::PreActive } else { KeyState::Active };
+        let version = StoredVersion {
+            info: VersionInfo {
+                number,
+                state,
+                kcv: generated.kcv.clone(),
+                public_key_der: generated.public_key_der,
+                provenance,
+                created_at: now,
+                activated_at: (state == KeyState::Active).then_some(now),
+                suspended_at: None,
+                deactivated_at: None,
+            },
+            provenance_json,
+            sealed_material: Some(sealed),
+        };
+        crate::audit::describe_key(event, &attributes);
+        event.version = Some(number.get());
+        event.details.insert("kcv".into(), generated.kcv);
+        event.details.insert("state".into(), state.to_string());
+        event.details.insert("security_strength_bits".into(), algorithm.security_strength_bits().to_string());
+        event.details.insert("environment".into(), environment.to_string());
+        let stored = keystead_store::StoredKey { attributes: attributes.clone(), versions: vec![version.clone()] };
+        self.store.commit(Change::CreateKey { key: attributes, version }, event.clone()).await?;
+        Ok(KeyView::from(&stored))
+    }
+}

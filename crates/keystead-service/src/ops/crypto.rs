@@ -1,0 +1,117 @@
+//! `encrypt`, `decrypt` and `datakey`. Hot path: the key comes from the cache; nothing is read
+//! from the database. Successful uses are not written to the audit log (see docs/audit.md);
+//! refused and failed ones are.
+
+use std::collections::BTreeMap;
+
+use keystead_core::envelope::{ciphertext_aad, unix_ms, AeadPayload};
+use keystead_core::operation::UseFacts;
+use keystead_core::{Algorithm, AuditAction, AuditEvent, Envelope, Operation, Purpose, Tenant};
+use keystead_crypto::SecretBytes;
+
+use super::resolve::parse_tenant;
+use crate::cache::CachedKey;
+use crate::error::invalid;
+use crate::{Caller, DataKeyView, Error, Service};
+
+/// Largest plaintext accepted by `encrypt` (16 MiB); larger data should use `datakey`.
+pub const MAX_PLAINTEXT: usize = 16 * 1024 * 1024;
+/// At most this many context pairs, each key and value at most 256 bytes.
+const MAX_CONTEXT_PAIRS: usize = 64;
+
+fn check_context(context: &BTreeMap<String, String>) -> Result<(), Error> {
+    if context.len() > MAX_CONTEXT_PAIRS {
+        return Err(invalid("context", "at most 64 pairs"));
+    }
+    if context.iter().any(|(k, v)| k.is_empty() || k.len() > 256 || v.len() > 256) {
+        return Err(invalid("context", "keys must be 1 to 256 bytes and values at most 256 bytes"));
+    }
+    Ok(())
+}
+
+/// OAEP label binding the context, when one is given.
+fn oaep_label(cached: &CachedKey, version: keystead_core::VersionNumber, context: &BTreeMap<String, String>) -> Option<Vec<u8>> {
+    (!context.is_empty()).then(|| ciphertext_aad(cached.stored.attributes.id, version, 0, context))
+}
+
+impl Service {
+    /// Resolves the tenant for an operation, auditing a refusal.
+    pub(crate) async fn operation_tenant(&self, caller: &Caller, tenant: Option<&str>, action: AuditAction) -> Result<(Tenant, AuditEvent), Error> {
+        match parse_tenant(tenant).and_then(|t| caller.resolve_tenant(t.as_ref())) {
+            Ok(tenant) => {
+                let event = self.attempt(caller, action, &tenant);
+                Ok((tenant, event))
+            }
+            Err(err) => {
+                let event = self.attempt(caller, action, &Tenant::default_tenant());
+                Err(self.finish(event, Err::<(), _>(err)).await.err().unwrap_or(Error::Unauthenticated))
+            }
+        }
+    }
+
+    /// Encrypts under the key's primary version; returns a `ks1:` ciphertext.
+    pub async fn encrypt(&self, caller: &Caller, tenant: Option<&str>, key: &str, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<String, Error> {
+        let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::Encrypt).await?;
+        let result = async {
+            if plaintext.len() > MAX_PLAINTEXT {
+                return Err(invalid("plaintext", "larger than 16 MiB; encrypt large data locally with a data key (keystead datakey)"));
+            }
+            check_context(context)?;
+            let cached = self.key_for_use(caller, &tenant, key, Operation::Encrypt, &mut event).await?;
+            self.encrypt_with(&cached, plaintext, context, &mut event)
+        }
+        .await;
+        self.finish(event, result).await
+    }
+
+    fn encrypt_with(&self, cached: &CachedKey, plaintext: &[u8], context: &BTreeMap<String, String>, event: &mut AuditEvent) -> Result<String, Error> {
+        let (version, loaded) = cached.primary_for(Operation::Encrypt, event)?;
+        let number = version.info.number;
+        let key_id = cached.stored.attributes.id;
+        let payload = if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
+            loaded.rsa_encrypt(plaintext, oaep_label(cached, number, context).as_deref())?
+        } else {
+            let protected_at_ms = unix_ms(self.now());
+            let aad = ciphertext_aad(key_id, number, protected_at_ms, context);
+            let (nonce, ciphertext) = loaded.aead_seal(&aad, plaintext)?;
+            AeadPayload { protected_at_ms, nonce, ciphertext }.to_bytes()
+        };
+        Ok(Envelope { key_id, version: number, payload }.to_string())
+    }
+
+    /// Decrypts a `ks1:` ciphertext; the key and version come from the ciphertext.
+    pub async fn decrypt(&self, caller: &Caller, ciphertext: &str, context: &BTreeMap<String, String>) -> Result<SecretBytes, Error> {
+        let (_, mut event) = self.operation_tenant(caller, None, AuditAction::Decrypt).await?;
+        let result = async {
+            check_context(context)?;
+            let envelope = Envelope::parse("ciphertext", ciphertext)?;
+            let cached = self.key_by_id_for_use(caller, envelope.key_id, Operation::Decrypt, &mut event).await?;
+            if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
+                let loaded = cached.version_for(envelope.version, Operation::Decrypt, UseFacts::default(), &mut event)?;
+                let label = oaep_label(&cached, envelope.version, context);
+                return Ok(loaded.rsa_decrypt(&envelope.payload, label.as_deref())?);
+            }
+            let payload = AeadPayload::parse(&envelope.payload)?;
+            let facts = UseFacts { protected_at: payload.protected_at(), ..UseFacts::default() };
+            let loaded = cached.version_for(envelope.version, Operation::Decrypt, facts, &mut event)?;
+            let aad = ciphertext_aad(envelope.key_id, envelope.version, payload.protected_at_ms, context);
+            Ok(loaded.aead_open(&payload.nonce, &aad, &payload.ciphertext)?)
+        }
+        .await;
+        self.finish(event, result).await
+    }
+
+    /// Generates a 256-bit data key and returns it in clear and encrypted under `key`.
+    pub async fn generate_data_key(&self, caller: &Caller, tenant: Option<&str>, key: &str, context: &BTreeMap<String, String>) -> Result<DataKeyView, Error> {
+        let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::DataKey).await?;
+        let result = async {
+            check_context(context)?;
+            let cached = self.key_for_use(caller, &tenant, key, Operation::DataKey, &mut event).await?;
+            let plaintext = keystead_crypto::generate(Algorithm::Aes256Gcm)?.material;
+            let ciphertext = self.encrypt_with(&cached, plaintext.expose_secret(), context, &mut event)?;
+            Ok(DataKeyView { plaintext, ciphertext })
+        }
+        .await;
+        self.finish(event, result).await
+    }
+}

@@ -1,0 +1,10 @@
+//! One module per group of operations.
+
+mod create;
+mod crypto;
+mod lifecycle;
+mod read;
+pub mod requests;
+mod resolve;
+mod sign;
+mod wrap;

@@ -1,0 +1,146 @@
+//! Reads: authentication, `key show`, `key list`, `key public`, `audit list`, status, and the
+//! development bootstrap of the root principal.
+
+use keystead_core::{AuditAction, KeyId, KeyRef, Purpose, Tenant};
+use keystead_crypto::AccessToken;
+use keystead_store::{AuditFilter, AuditRecord, Change, ChainReport, KeyFilter, NewPrincipal};
+use time::OffsetDateTime;
+
+use super::requests::KeyListFilter;
+use super::resolve::parse_tenant;
+use crate::error::invalid;
+use crate::{Caller, Error, KeyView, ServerStatus, Service};
+
+/// The name of the principal created at first start in development mode.
+pub const ROOT_PRINCIPAL: &str = "root";
+
+impl Service {
+    /// Establishes who holds `token`.
+    pub async fn authenticate(&self, token: Option<&str>, source: &str) -> Result<Caller, Error> {
+        let token = token.filter(|t| !t.trim().is_empty()).ok_or(Error::Unauthenticated)?;
+        let hash = AccessToken::from_presented(token).hash();
+        let principal = self.store.principal_by_token(&hash).await?.ok_or(Error::Unauthenticated)?;
+        Ok(Caller {
+            principal: principal.name,
+            roles: principal.roles,
+            tenant: principal.tenant.map(Tenant::new).transpose().map_err(|_| keystead_store::Error::Corrupt { what: "principal tenant" })?,
+            source: source.to_owned(),
+        })
+    }
+
+    /// Creates the root principal if the store has none yet; returns its token only then.
+    pub async fn bootstrap_root(&self) -> Result<Option<AccessToken>, Error> {
+        if self.store.meta("root_principal").await?.is_some() {
+            return Ok(None);
+        }
+        let token = AccessToken::generate()?;
+        let caller = Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "bootstrap".into() };
+        let mut event = self.attempt(&caller, AuditAction::ServerStart, &Tenant::default_tenant());
+        event.details.insert("created_principal".into(), ROOT_PRINCIPAL.into());
+        let principal = NewPrincipal {
+            name: ROOT_PRINCIPAL.into(),
+            token_hash: *token.hash().as_bytes(),
+            roles: vec!["root".into()],
+            tenant: None,
+            created_at: self.now(),
+        };
+        self.store.commit(Change::CreatePrincipal(principal), event).await?;
+        self.store.init_meta("root_principal", ROOT_PRINCIPAL).await?;
+        Ok(Some(token))
+    }
+
+    /// Records this node's start in the audit log.
+    pub async fn record_start(&self) -> Result<(), Error> {
+        let caller = Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "startup".into() };
+        let mut event = self.attempt(&caller, AuditAction::ServerStart, &Tenant::default_tenant());
+        event.details.insert("crypto_library".into(), keystead_crypto::library_description());
+        event.details.insert("self_tests".into(), "passed".into());
+        event.details.insert("environment".into(), self.config.environment.to_string());
+        self.store.commit(Change::AuditOnly, event).await?;
+        Ok(())
+    }
+
+    /// A key with its versions, provenance and KCVs.
+    pub async fn show_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
+        let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
+        let stored = self.stored_key(&tenant, key).await?;
+        Ok(KeyView::from(&stored))
+    }
+
+    /// Keys matching the filter.
+    pub async fn list_keys(&self, caller: &Caller, filter: KeyListFilter) -> Result<Vec<KeyView>, Error> {
+        let requested = parse_tenant(filter.tenant.as_deref())?;
+        let tenant = match (&requested, &caller.tenant) {
+            (None, None) => None,
+            _ => Some(caller.resolve_tenant(requested.as_ref())?),
+        };
+        let store_filter = KeyFilter {
+            tenant,
+            purpose: filter.purpose.as_deref().map(str::parse::<Purpose>).transpose()?,
+            owner: filter.owner,
+            state: filter.state.as_deref().map(str::parse).transpose()?,
+            labels: filter.labels,
+        };
+        Ok(self.store.keys(&store_filter).await?.iter().map(KeyView::from).collect())
+    }
+
+    /// The public key of an asymmetric key's version (the primary one by default), as PEM.
+    pub async fn public_key(&self, caller: &Caller, tenant: Option<&str>, key: &str, version: Option<u32>) -> Result<String, Error> {
+        let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
+        let stored = self.stored_key(&tenant, key).await?;
+        let name = stored.attributes.name.to_string();
+        if !stored.attributes.algorithm.is_asymmetric() {
+            return Err(invalid("key", format!("{name} is a symmetric {} key and has no public key", stored.attributes.algorithm)));
+        }
+        let chosen = match version {
+            Some(n) => stored.version(keystead_core::VersionNumber::new(n)?),
+            None => stored.primary().or(stored.versions.last()),
+        };
+        let version = chosen.ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: version.unwrap_or(0) })?;
+        let der = version.info.public_key_der.clone().ok_or_else(|| Error::VersionNotFound { key: name, version: version.info.number.get() })?;
+        Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
+    }
+
+    /// Audit events, oldest first.
+    pub async fn audit_list(&self, caller: &Caller, tenant: Option<&str>, key: Option<&str>, actor: Option<String>, since: Option<OffsetDateTime>, limit: Option<u32>) -> Result<Vec<AuditRecord>, Error> {
+        let key_id = match key {
+            None => None,
+            Some(text) => match KeyRef::parse(text)? {
+                KeyRef::Id(id) => Some(id),
+                KeyRef::Name(_) => {
+                    let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
+                    Some(self.stored_key(&tenant, text).await?.attributes.id)
+                }
+            },
+        };
+        let filter = AuditFilter { key_id, actor, since, limit };
+        let mut records = self.store.audit_events(&filter).await?;
+        if let Some(own) = &caller.tenant {
+            records.retain(|r| r.event.tenant == own.as_str());
+        }
+        Ok(records)
+    }
+
+    /// Recomputes every audit hash chain.
+    pub async fn audit_verify(&self, _caller: &Caller) -> Result<ChainReport, Error> {
+        Ok(self.store.verify_audit_chain().await?)
+    }
+
+    /// What this server runs with.
+    pub fn status(&self) -> ServerStatus {
+        ServerStatus {
+            node: self.config.node.to_string(),
+            environment: self.config.environment.to_string(),
+            crypto_library: keystead_crypto::library_description(),
+            fips: keystead_crypto::fips_mode(),
+            minimum_strength_bits: self.config.minimum_strength_bits,
+            self_tests: keystead_crypto::selftest::run_all().unwrap_or_default(),
+            sealed: false,
+        }
+    }
+
+    /// Drops a key from the cache (used by tests and by change notifications).
+    pub fn forget_cached(&self, id: KeyId) {
+        self.cache.invalidate(id);
+    }
+}

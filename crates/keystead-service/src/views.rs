@@ -1,0 +1,57 @@
+//! What the service returns. Adapters encode these; they carry no secret material except
+//! [`DataKeyView::plaintext`], which is a [`SecretBytes`] the adapter must hand over and drop.
+
+use keystead_core::key::{KeyAttributes, VersionInfo};
+use keystead_crypto::SecretBytes;
+use keystead_store::StoredKey;
+use serde::Serialize;
+
+/// A key with its versions, as shown by `key show`.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyView {
+    /// The key's attributes.
+    #[serde(flatten)]
+    pub attributes: KeyAttributes,
+    /// The version protect operations use now, if any is active.
+    pub primary_version: Option<u32>,
+    /// Every version, oldest first, with provenance and KCV.
+    pub versions: Vec<VersionInfo>,
+}
+
+impl From<&StoredKey> for KeyView {
+    fn from(stored: &StoredKey) -> Self {
+        Self {
+            attributes: stored.attributes.clone(),
+            primary_version: stored.primary().map(|v| v.info.number.get()),
+            versions: stored.versions.iter().map(|v| v.info.clone()).collect(),
+        }
+    }
+}
+
+/// A fresh data key: its plaintext for immediate use and its ciphertext to store.
+#[derive(Debug)]
+pub struct DataKeyView {
+    /// The data key in clear. Use, then drop.
+    pub plaintext: SecretBytes,
+    /// The data key encrypted under the key-encryption key (a ks1 ciphertext).
+    pub ciphertext: String,
+}
+
+/// What `status` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerStatus {
+    /// This node.
+    pub node: String,
+    /// The environment served.
+    pub environment: String,
+    /// The cryptographic library in use.
+    pub crypto_library: String,
+    /// Whether it runs in FIPS mode.
+    pub fips: bool,
+    /// The minimum security strength of new keys.
+    pub minimum_strength_bits: u32,
+    /// Self-tests that passed at start-up.
+    pub self_tests: Vec<&'static str>,
+    /// Whether the root key is unsealed.
+    pub sealed: bool,
+}

@@ -1,0 +1,465 @@
+//! The SQLite backend: the embedded default (WAL journal, one writer at a time).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use keystead_core::envelope::unix_ms;
+use keystead_core::key::{KeyAttributes, Labels, VersionInfo};
+use keystead_core::{AuditEvent, KeyId, KeyName, KeyRef, KeyState, Tenant, UsageContext, VersionNumber};
+use keystead_crypto::TokenHash;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::chain::{first_break, link, GENESIS};
+use crate::{
+    AuditFilter, AuditRecord, Change, ChainReport, Error, KeyFilter, Store, StoredKey,
+    StoredPrincipal, StoredVersion,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// SQLite allows one writer; serialising writers here avoids SQLITE_BUSY on lock upgrades.
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn time_from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| Error::Corrupt { what: "timestamp" })
+}
+
+fn optional_time(ms: Option<i64>) -> Result<Option<OffsetDateTime>, Error> {
+    ms.map(time_from_ms).transpose()
+}
+
+fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, Error> {
+    text.parse().map_err(|_| Error::Corrupt { what })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        Self::migrate(pool).await
+    }
+
+    /// A private in-memory store (tests, recovery drills); gone when dropped.
+    pub async fn in_memory() -> Result<Self, Error> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    async fn migrate(pool: SqlitePool) -> Result<Self, Error> {
+        MIGRATOR.run(&pool).await.map_err(Error::Migration)?;
+        Ok(Self { pool, write_lock: Mutex::new(()) })
+    }
+
+    async fn load_versions(&self, key_id: &str) -> Result<Vec<StoredVersion>, Error> {
+        let rows = sqlx::query("SELECT * FROM key_versions WHERE key_id = $1 ORDER BY number")
+            .bind(key_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn with_versions(&self, row: Option<SqliteRow>) -> Result<Option<StoredKey>, Error> {
+        let Some(row) = row else { return Ok(None) };
+        let attributes = key_from_row(&row)?;
+        let versions = self.load_versions(&attributes.id.to_string()).await?;
+        Ok(Some(StoredKey { attributes, versions }))
+    }
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<KeyAttributes, Error> {
+    let labels: String = row.try_get("labels")?;
+    Ok(KeyAttributes {
+        id: KeyId::parse(&row.try_get::<String, _>("id")?).map_err(|_| Error::Corrupt { what: "key id" })?,
+        tenant: Tenant::new(row.try_get::<String, _>("tenant")?).map_err(|_| Error::Corrupt { what: "tenant" })?,
+        name: KeyName::new(row.try_get::<String, _>("name")?).map_err(|_| Error::Corrupt { what: "key name" })?,
+        purpose: parse(&row.try_get::<String, _>("purpose")?, "purpose")?,
+        algorithm: parse(&row.try_get::<String, _>("algorithm")?, "algorithm")?,
+        usage_context: UsageContext::new(row.try_get::<String, _>("usage_context")?)
+            .map_err(|_| Error::Corrupt { what: "usage context" })?,
+        owner: row.try_get("owner")?,
+        environment: parse(&row.try_get::<String, _>("environment")?, "environment")?,
+        classification: parse(&row.try_get::<String, _>("classification")?, "classification")?,
+        labels: serde_json::from_str::<Labels>(&labels).map_err(|_| Error::Corrupt { what: "labels" })?,
+        origin: parse(&row.try_get::<String, _>("origin")?, "origin")?,
+        rotation_period_seconds: row.try_get("rotation_period_seconds")?,
+        recoverable: row.try_get("recoverable")?,
+        criticality: parse(&row.try_get::<String, _>("criticality")?, "criticality")?,
+        created_at: time_from_ms(row.try_get("created_at_ms")?)?,
+        updated_at: time_from_ms(row.try_get("updated_at_ms")?)?,
+    })
+}
+
+fn version_from_row(row: &SqliteRow) -> Result<StoredVersion, Error> {
+    let provenance_json: String = row.try_get("provenance")?;
+    let number: i64 = row.try_get("number")?;
+    let number = u32::try_from(number)
+        .ok()
+        .and_then(|n| VersionNumber::new(n).ok())
+        .ok_or(Error::Corrupt { what: "version number" })?;
+    Ok(StoredVersion {
+        info: VersionInfo {
+            number,
+            state: parse(&row.try_get::<String, _>("state")?, "state")?,
+            kcv: row.try_get("kcv")?,
+            public_key_der: row.try_get("public_key_der")?,
+            provenance: serde_json::from_str(&provenance_json)
+                .map_err(|_| Error::Corrupt { what: "provenance" })?,
+            created_at: time_from_ms(row.try_get("created_at_ms")?)?,
+            activated_at: optional_time(row.try_get("activated_at_ms")?)?,
+            suspended_at: optional_time(row.try_get("suspended_at_ms")?)?,
+            deactivated_at: optional_time(row.try_get("deactivated_at_ms")?)?,
+        },
+        provenance_json,
+        sealed_material: row.try_get("sealed_material")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, Error> {
+    let json: String = row.try_get("event_json")?;
+    Ok(AuditRecord {
+        sequence: row.try_get("seq")?,
+        node_sequence: row.try_get("node_seq")?,
+        event: serde_json::from_str(&json).map_err(|_| Error::Corrupt { what: "audit event" })?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+async fn insert_version(
+    tx: &mut Transaction<'_, Sqlite>,
+    key_id: &str,
+    version: &StoredVersion,
+) -> Result<(), Error> {
+    let info = &version.info;
+    sqlx::query(
+        "INSERT INTO key_versions (key_id, number, state, kcv, public_key_der, provenance, \
+         sealed_material, created_at_ms, activated_at_ms, suspended_at_ms, deactivated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(key_id)
+    .bind(i64::from(info.number.get()))
+    .bind(info.state.as_str())
+    .bind(&info.kcv)
+    .bind(&info.public_key_der)
+    .bind(&version.provenance_json)
+    .bind(&version.sealed_material)
+    .bind(unix_ms(info.created_at))
+    .bind(info.activated_at.map(unix_ms))
+    .bind(info.suspended_at.map(unix_ms))
+    .bind(info.deactivated_at.map(unix_ms))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn apply(tx: &mut Transaction<'_, Sqlite>, change: Change) -> Result<(), Error> {
+    match change {
+        Change::AuditOnly => {}
+        Change::CreateKey { key, version } => {
+            let labels = serde_json::to_string(&key.labels).map_err(|_| Error::Corrupt { what: "labels" })?;
+            let inserted = sqlx::query(
+                "INSERT INTO keys (id, tenant, name, purpose, algorithm, usage_context, owner, \
+                 environment, classification, labels, origin, rotation_period_seconds, recoverable, \
+                 criticality, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            )
+            .bind(key.id.to_string())
+            .bind(key.tenant.as_str())
+            .bind(key.name.as_str())
+            .bind(key.purpose.as_str())
+            .bind(key.algorithm.as_str())
+            .bind(key.usage_context.as_str())
+            .bind(&key.owner)
+            .bind(key.environment.as_str())
+            .bind(key.classification.as_str())
+            .bind(labels)
+            .bind(key.origin.as_str())
+            .bind(key.rotation_period_seconds)
+            .bind(key.recoverable)
+            .bind(key.criticality.as_str())
+            .bind(unix_ms(key.created_at))
+            .bind(unix_ms(key.updated_at))
+            .execute(&mut **tx)
+            .await;
+            if let Err(err) = inserted {
+                let unique = err.as_database_error().is_some_and(|e| e.is_unique_violation());
+                return Err(if unique {
+                    Error::NameTaken { tenant: key.tenant.to_string(), name: key.name.to_string() }
+                } else {
+                    Error::Database(err)
+                });
+            }
+            insert_version(tx, &key.id.to_string(), &version).await?;
+        }
+        Change::AddVersion { key_id, version } => {
+            let id = key_id.to_string();
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(number) FROM key_versions WHERE key_id = $1")
+                    .bind(&id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            if newest.map(|n| n + 1) != Some(i64::from(version.info.number.get())) {
+                return Err(Error::Conflict { what: "the key's versions" });
+            }
+            insert_version(tx, &id, &version).await?;
+            sqlx::query("UPDATE keys SET updated_at_ms = $1 WHERE id = $2")
+                .bind(unix_ms(version.info.created_at))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::SetVersionStates { key_id, versions, to, at } => {
+            let id = key_id.to_string();
+            for (number, from) in versions {
+                let mut query = QueryBuilder::<Sqlite>::new("UPDATE key_versions SET state = ");
+                query.push_bind(to.as_str());
+                match to {
+                    KeyState::Active => {
+                        // A resumed version keeps its first activation time.
+                        query.push(", suspended_at_ms = NULL, activated_at_ms = COALESCE(activated_at_ms, ");
+                        query.push_bind(unix_ms(at)).push(")");
+                    }
+                    KeyState::Suspended => {
+                        query.push(", suspended_at_ms = ").push_bind(unix_ms(at));
+                    }
+                    KeyState::Deactivated => {
+                        query.push(", deactivated_at_ms = ").push_bind(unix_ms(at));
+                    }
+                    KeyState::PreActive
+                    | KeyState::Compromised
+                    | KeyState::Destroyed
+                    | KeyState::DestroyedCompromised => {}
+                }
+                query.push(" WHERE key_id = ").push_bind(&id);
+                query.push(" AND number = ").push_bind(i64::from(number.get()));
+                query.push(" AND state = ").push_bind(from.as_str());
+                let updated = query.build().execute(&mut **tx).await?;
+                if updated.rows_affected() != 1 {
+                    return Err(Error::Conflict { what: "the version's state" });
+                }
+            }
+            sqlx::query("UPDATE keys SET updated_at_ms = $1 WHERE id = $2")
+                .bind(unix_ms(at))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::CreatePrincipal(p) => {
+            sqlx::query(
+                "INSERT INTO principals (name, token_hash, roles, tenant, disabled, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, FALSE, $5)",
+            )
+            .bind(&p.name)
+            .bind(p.token_hash.to_vec())
+            .bind(p.roles.join(","))
+            .bind(&p.tenant)
+            .bind(unix_ms(p.created_at))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn append_audit(tx: &mut Transaction<'_, Sqlite>, event: AuditEvent) -> Result<AuditRecord, Error> {
+    let last: Option<(i64, String)> = sqlx::query_as(
+        "SELECT node_seq, hash FROM audit_events WHERE node = $1 ORDER BY node_seq DESC LIMIT 1",
+    )
+    .bind(&event.node)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (node_sequence, prev_hash) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let canonical = event.canonical_bytes();
+    let hash = link(&prev_hash, &canonical);
+    let json = String::from_utf8(canonical).map_err(|_| Error::Corrupt { what: "audit event" })?;
+    let sequence: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_events (node, node_seq, occurred_at_ms, actor, tenant, action, outcome, \
+         key_id, event_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         RETURNING seq",
+    )
+    .bind(&event.node)
+    .bind(node_sequence)
+    .bind(unix_ms(event.occurred_at))
+    .bind(&event.actor)
+    .bind(&event.tenant)
+    .bind(event.action.as_str())
+    .bind(event.outcome.as_str())
+    .bind(event.key_id.map(|id| id.to_string()))
+    .bind(json)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(AuditRecord { sequence, node_sequence, event, prev_hash, hash })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        apply(&mut tx, change).await?;
+        let record = append_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn key(&self, tenant: &Tenant, key: &KeyRef) -> Result<Option<StoredKey>, Error> {
+        let row = match key {
+            KeyRef::Id(id) => {
+                sqlx::query("SELECT * FROM keys WHERE id = $1 AND tenant = $2")
+                    .bind(id.to_string())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            KeyRef::Name(name) => {
+                sqlx::query("SELECT * FROM keys WHERE tenant = $1 AND name = $2")
+                    .bind(tenant.as_str())
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        self.with_versions(row).await
+    }
+
+    async fn key_by_id(&self, id: KeyId) -> Result<Option<StoredKey>, Error> {
+        let row = sqlx::query("SELECT * FROM keys WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        self.with_versions(row).await
+    }
+
+    async fn keys(&self, filter: &KeyFilter) -> Result<Vec<StoredKey>, Error> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM keys WHERE 1 = 1");
+        if let Some(tenant) = &filter.tenant {
+            query.push(" AND tenant = ").push_bind(tenant.as_str());
+        }
+        if let Some(purpose) = filter.purpose {
+            query.push(" AND purpose = ").push_bind(purpose.as_str());
+        }
+        if let Some(owner) = &filter.owner {
+            query.push(" AND owner = ").push_bind(owner.as_str());
+        }
+        query.push(" ORDER BY tenant, name");
+        let rows = query.build().fetch_all(&self.pool).await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            let attributes = key_from_row(&row)?;
+            if !attributes.labels.contains_all(&filter.labels) {
+                continue;
+            }
+            let versions = self.load_versions(&attributes.id.to_string()).await?;
+            if filter.state.is_some_and(|s| !versions.iter().any(|v| v.info.state == s)) {
+                continue;
+            }
+            keys.push(StoredKey { attributes, versions });
+        }
+        Ok(keys)
+    }
+
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Error> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE 1 = 1");
+        if let Some(key_id) = filter.key_id {
+            query.push(" AND key_id = ").push_bind(key_id.to_string());
+        }
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND occurred_at_ms >= ").push_bind(unix_ms(since));
+        }
+        query.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(filter.limit.unwrap_or(1000)));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        let mut records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
+        records.reverse();
+        Ok(records)
+    }
+
+    async fn verify_audit_chain(&self) -> Result<ChainReport, Error> {
+        let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(
+            "SELECT node, node_seq, event_json, prev_hash, hash FROM audit_events ORDER BY node, node_seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut report = ChainReport { events: rows.len() as u64, chains: 0, breaks: Vec::new() };
+        for chain in rows.chunk_by(|a, b| a.0 == b.0) {
+            report.chains += 1;
+            let links = chain.iter().map(|r| (r.1, r.2.as_str(), r.3.as_str(), r.4.as_str()));
+            if let Some((seq, why)) = first_break(links) {
+                report.breaks.push((chain[0].0.clone(), seq, why));
+            }
+        }
+        Ok(report)
+    }
+
+    async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error> {
+        // The lookup is by an index on the SHA-256 of the token: a timing difference can reveal
+        // at most a prefix of a hash, never of a token.
+        let row: Option<(String, String, Option<String>, Vec<u8>)> = sqlx::query_as(
+            "SELECT name, roles, tenant, token_hash FROM principals WHERE token_hash = $1 AND NOT disabled",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(name, roles, tenant, stored)| {
+            let stored: [u8; 32] = stored.try_into().ok()?;
+            TokenHash::from_bytes(stored).ct_eq(hash).then(|| StoredPrincipal {
+                name,
+                roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+                tenant,
+            })
+        }))
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn init_meta(&self, name: &str, value: &str) -> Result<String, Error> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        self.meta(name).await?.ok_or(Error::Corrupt { what: "metadata" })
+    }
+}
