@@ -13,6 +13,7 @@ use crate::{Algorithm, KeyId, Purpose};
 #[allow(missing_docs, reason = "variant names are the action names")]
 pub enum AuditAction {
     ServerStart,
+    PrincipalCreate,
     KeyCreate,
     KeyRotate,
     KeyActivate,
@@ -31,6 +32,7 @@ pub enum AuditAction {
 
 named_enum!(AuditAction, "audit action", [
     ServerStart => "server.start",
+    PrincipalCreate => "principal.create",
     KeyCreate => "key.create",
     KeyRotate => "key.rotate",
     KeyActivate => "key.activate",

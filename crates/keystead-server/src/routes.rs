@@ -60,7 +60,13 @@ impl FromRequestParts<AppState> for Authed {
             .and_then(|v| v.strip_prefix("Bearer "));
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
         let source = format!("rest {}", peer.as_deref().unwrap_or("unknown"));
-        Ok(Self(service.authenticate(token, &source).await?))
+        match service.authenticate(token, &source).await {
+            Ok(caller) => Ok(Self(caller)),
+            Err(err) => {
+                tracing::warn!(%source, path = %parts.uri.path(), "request refused: {err}");
+                Err(err.into())
+            }
+        }
     }
 }
 

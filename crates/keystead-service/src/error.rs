@@ -142,10 +142,8 @@ impl Error {
             Error::EnvironmentMismatch { .. } => ErrorKind::PolicyViolation,
             Error::NoActiveVersion { .. } => ErrorKind::InvalidState,
             Error::Rule(rule) => match rule {
-                Rule::InvalidValue { .. }
-                | Rule::MalformedEnvelope { .. }
-                | Rule::AlgorithmPurposeMismatch { .. } => ErrorKind::InvalidArgument,
-                Rule::TooWeak { .. } => ErrorKind::PolicyViolation,
+                Rule::InvalidValue { .. } | Rule::MalformedEnvelope { .. } => ErrorKind::InvalidArgument,
+                Rule::TooWeak { .. } | Rule::AlgorithmPurposeMismatch { .. } => ErrorKind::PolicyViolation,
                 Rule::PurposeViolation { .. } => ErrorKind::PurposeViolation,
                 Rule::InvalidState { .. } | Rule::InvalidTransition { .. } => ErrorKind::InvalidState,
             },

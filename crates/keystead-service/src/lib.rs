@@ -91,8 +91,10 @@ impl Service {
         &self.config
     }
 
+    /// The current time at millisecond precision, the precision every record is stored with.
     fn now(&self) -> OffsetDateTime {
-        (self.clock)()
+        let now = (self.clock)();
+        now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(now)
     }
 }
 

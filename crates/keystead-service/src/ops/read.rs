@@ -35,8 +35,9 @@ impl Service {
         }
         let token = AccessToken::generate()?;
         let caller = Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "bootstrap".into() };
-        let mut event = self.attempt(&caller, AuditAction::ServerStart, &Tenant::default_tenant());
-        event.details.insert("created_principal".into(), ROOT_PRINCIPAL.into());
+        let mut event = self.attempt(&caller, AuditAction::PrincipalCreate, &Tenant::default_tenant());
+        event.details.insert("principal".into(), ROOT_PRINCIPAL.into());
+        event.details.insert("roles".into(), "root".into());
         let principal = NewPrincipal {
             name: ROOT_PRINCIPAL.into(),
             token_hash: *token.hash().as_bytes(),

@@ -1,1 +1,3 @@
-//! tests
+//! Store conformance suite, run against real SQLite files.
+
+mod conformance;

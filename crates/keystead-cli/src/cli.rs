@@ -1,0 +1,296 @@
+//! The command line, per `shared/INTERFACE.md`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keystead: a key management service that enforces key generation, purpose, inventory,
+/// compromise and recovery controls by construction.
+#[derive(Debug, Parser)]
+#[command(name = "keystead", version, about)]
+pub struct Cli {
+    /// Server address.
+    #[arg(long, global = true, env = "KEYSTEAD_ADDR", default_value = "http://127.0.0.1:8745")]
+    pub addr: String,
+    /// Bearer token. Without one, a loopback client uses `<data-dir>/dev-root-token` of a
+    /// development server (KEYSTEAD_DATA_DIR, default ./keystead-data) if it exists.
+    #[arg(long, global = true, env = "KEYSTEAD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable.
+    Table,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Server(ServerArgs),
+    /// Manage keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Encrypt data (stdin by default) under a key's primary version.
+    Encrypt {
+        /// Key name or id.
+        key: String,
+        /// Encryption context pairs bound as associated data.
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// Read the plaintext from FILE instead of stdin.
+        #[arg(long = "in", value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Decrypt a ks1 ciphertext (stdin by default); writes the plaintext to stdout.
+    Decrypt {
+        /// The context given at encryption.
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// Read the ciphertext from FILE instead of stdin.
+        #[arg(long = "in", value_name = "FILE")]
+        input: Option<PathBuf>,
+    },
+    /// Sign data (stdin by default) with a sign key.
+    Sign(MessageArgs),
+    /// Verify a signature; exits 6 when it does not verify.
+    Verify {
+        #[command(flatten)]
+        message: MessageArgs,
+        /// The ks1 signature.
+        #[arg(long)]
+        signature: String,
+    },
+    /// Compute an HMAC tag with a mac key.
+    Mac(MessageArgs),
+    /// Verify an HMAC tag; exits 6 when it does not match.
+    MacVerify {
+        #[command(flatten)]
+        message: MessageArgs,
+        /// The ks1 tag.
+        #[arg(long)]
+        mac: String,
+    },
+    /// Wrap key material (RFC 3394 AES key wrap) with a wrap key.
+    Wrap {
+        /// Key name or id.
+        key: String,
+        /// File holding the raw key material (16 to 4096 bytes, a multiple of 8).
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Unwrap a ks1 wrapped key; writes the raw material to --out (mode 0600) or stdout.
+    Unwrap {
+        /// File holding the wrapped key (stdin by default).
+        #[arg(long = "in", value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Write the material to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Generate a data key: its plaintext and its ciphertext under KEY.
+    Datakey {
+        /// Key name or id.
+        key: String,
+        /// Encryption context pairs.
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Read and verify the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Server status.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+/// A message-taking operation.
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    /// Key name or id.
+    pub key: String,
+    /// Read the message from FILE instead of stdin.
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `keystead server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Development mode: embedded SQLite, file seal, root token printed once.
+    #[arg(long)]
+    pub dev: bool,
+    /// Production configuration file (not available yet: see the README).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where the store, the seal key and the dev root token live.
+    #[arg(long, env = "KEYSTEAD_DATA_DIR", default_value = "keystead-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8745")]
+    pub listen: String,
+    /// The environment this server serves.
+    #[arg(long, default_value = "development")]
+    pub environment: String,
+    /// This node's name in audit events and provenance (default: the host name).
+    #[arg(long)]
+    pub node: Option<String>,
+}
+
+/// `keystead key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and its first version.
+    Create(CreateArgs),
+    /// List keys.
+    List {
+        /// Only keys with a version in this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only keys of this purpose.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Only keys of this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only keys with these labels.
+        #[arg(long = "label", value_name = "K=V")]
+        labels: Vec<String>,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Show a key: attributes, versions, provenance, KCVs.
+    Show(KeyArgs),
+    /// Generate a new primary version.
+    Rotate(KeyArgs),
+    /// Activate pre-active versions.
+    Activate(VersionArgs),
+    /// Deactivate active or suspended versions (they keep decrypting and verifying).
+    Deactivate(VersionArgs),
+    /// Print the public key (PEM) of an asymmetric key.
+    Public(VersionArgs),
+}
+
+/// A key and its tenant.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Key name or id.
+    pub key: String,
+    /// Tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// A key, optionally one version.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Key name or id.
+    pub key: String,
+    /// One version (default: every eligible version, or the primary for `public`).
+    #[arg(long)]
+    pub version: Option<u32>,
+    /// Tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `keystead key create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Key name, unique in its tenant.
+    pub name: String,
+    /// encrypt | sign | mac | wrap | asymmetric-decrypt
+    #[arg(long)]
+    pub purpose: String,
+    /// Algorithm (see `shared/INTERFACE.md`).
+    #[arg(long)]
+    pub algorithm: String,
+    /// What the key is for, e.g. prompt-encryption or x-custom.
+    #[arg(long = "usage-context")]
+    pub usage_context: Option<String>,
+    /// Owning team or person.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// production | staging | development | test (must match the server's).
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// public | internal | confidential | restricted
+    #[arg(long)]
+    pub classification: Option<String>,
+    /// Labels.
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Rotation period such as 90d.
+    #[arg(long = "rotation-period")]
+    pub rotation_period: Option<String>,
+    /// Include in backups (default).
+    #[arg(long, conflicts_with = "non_recoverable")]
+    pub recoverable: bool,
+    /// Exclude from backups.
+    #[arg(long = "non-recoverable")]
+    pub non_recoverable: bool,
+    /// low | medium | high | critical
+    #[arg(long)]
+    pub criticality: Option<String>,
+    /// Create version 1 pre-active.
+    #[arg(long = "pre-active")]
+    pub pre_active: bool,
+    /// Tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `keystead audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, oldest first.
+    List {
+        /// Only events about this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Only events by this principal.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Tenant (for --key by name).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Recompute every hash chain; exits 6 if one is broken.
+    Verify,
+}
+
+/// `keystead operator ...`.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Node, environment, crypto library, self-tests.
+    Status,
+}

@@ -1,0 +1,115 @@
+//! `keystead server --dev`: embedded SQLite, the file seal, a root token printed once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use keystead_core::{Environment, NodeName};
+use keystead_crypto::{RootKey, SecretBytes};
+use keystead_service::{Config, Service};
+use keystead_store::SqliteStore;
+
+use crate::cli::ServerArgs;
+
+/// File name of the development seal key inside the data directory.
+const SEAL_FILE: &str = "seal.key";
+/// File name of the development root token.
+pub const ROOT_TOKEN_FILE: &str = "dev-root-token";
+
+/// Writes `bytes` to a new file readable only by its owner.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The `file` seal: the root key in `<data-dir>/seal.key`. Development only.
+fn file_seal(data_dir: &Path) -> Result<RootKey> {
+    let path = data_dir.join(SEAL_FILE);
+    if !path.exists() {
+        let (root, material) = RootKey::generate().context("cannot generate the root key")?;
+        write_private(&path, material.expose_secret())?;
+        return Ok(root);
+    }
+    let mode = fs::metadata(&path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        bail!("{} is readable by other users (mode {:o}); run `chmod 600 {}`", path.display(), mode & 0o777, path.display());
+    }
+    // Owned straight into a zeroizing buffer: the key bytes are never copied.
+    let material = SecretBytes::new(fs::read(&path)?);
+    if material.len() != RootKey::LEN {
+        bail!("{} does not hold a {}-byte root key", path.display(), RootKey::LEN);
+    }
+    RootKey::from_material(&material).context("the seal key is not a valid root key")
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(args: ServerArgs) -> Result<()> {
+    if args.config.is_some() || !args.dev {
+        bail!("only development mode is available in this version: run `keystead server --dev` (production configuration with PostgreSQL and the shamir/pkcs11 seals is not built yet)");
+    }
+    let environment: Environment = args.environment.parse()?;
+    if environment == Environment::Production {
+        bail!("--dev uses the file seal and cannot serve the production environment");
+    }
+    let node = match args.node {
+        Some(node) => NodeName::new(node)?,
+        None => NodeName::new(gethostname::gethostname().to_string_lossy().into_owned())
+            .unwrap_or_else(|_| NodeName::new("keystead").expect("a fixed valid node name")),
+    };
+    fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    fs::set_permissions(&args.data_dir, fs::Permissions::from_mode(0o700))?;
+    let lock = File::create(args.data_dir.join("keystead.lock"))?;
+    if lock.try_lock().is_err() {
+        bail!("another keystead server is using {}", args.data_dir.display());
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let root = file_seal(&args.data_dir)?;
+        let store = SqliteStore::open(&args.data_dir.join("keystead.db")).await.context("cannot open the store")?;
+        let service = Service::new(Arc::new(store), root, Config::new(node, environment), keystead_service::system_clock())
+            .await
+            .context("the service refused to start")?;
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let bound = listener.local_addr()?;
+        eprintln!("WARNING: development mode. The root key is in {} (file seal); never use this for real keys.", args.data_dir.join(SEAL_FILE).display());
+        if let Some(token) = service.bootstrap_root().await? {
+            write_private(&args.data_dir.join(ROOT_TOKEN_FILE), token.expose_secret().as_bytes())?;
+            println!("Root token (shown once; also in {}): {}", args.data_dir.join(ROOT_TOKEN_FILE).display(), token.expose_secret());
+        }
+        service.record_start().await?;
+        let status = service.status();
+        eprintln!("keystead listening on http://{bound} (node {}, environment {}, {})", status.node, status.environment, status.crypto_library);
+        let _lock = lock;
+        keystead_server::serve(listener, Arc::new(service), shutdown_signal()).await?;
+        eprintln!("keystead stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

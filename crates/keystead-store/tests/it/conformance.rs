@@ -1,0 +1,183 @@
+use std::collections::BTreeMap;
+
+use keystead_core::key::{Classification, Criticality, KeyAttributes, Labels, Origin, Provenance, VersionInfo};
+use keystead_core::{Algorithm, AuditAction, AuditEvent, Environment, KeyId, KeyName, KeyRef, KeyState, Outcome, Purpose, Tenant, UsageContext, VersionNumber};
+use keystead_store::{AuditFilter, Change, Error, SqliteStore, Store, StoredVersion};
+use time::OffsetDateTime;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn attributes(name: &str) -> KeyAttributes {
+    KeyAttributes {
+        id: KeyId::from_random_bytes(keystead_crypto::random_array().unwrap()),
+        tenant: Tenant::default_tenant(),
+        name: KeyName::new(name).unwrap(),
+        purpose: Purpose::Encrypt,
+        algorithm: Algorithm::Aes256Gcm,
+        usage_context: UsageContext::new("prompt-encryption").unwrap(),
+        owner: "ml".into(),
+        environment: Environment::Test,
+        classification: Classification::Confidential,
+        labels: Labels::default(),
+        origin: Origin::Generated,
+        rotation_period_seconds: None,
+        recoverable: true,
+        criticality: Criticality::Medium,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn version(number: u32) -> StoredVersion {
+    let provenance = Provenance {
+        library: "aws-lc-rs".into(),
+        library_version: "1".into(),
+        backend: "AWS-LC".into(),
+        fips: false,
+        rng: "CTR_DRBG".into(),
+        entropy_source: "os".into(),
+        algorithm: Algorithm::Aes256Gcm,
+        security_strength_bits: 256,
+        generated_at: now(),
+        environment: Environment::Test,
+        node: "n1".into(),
+        origin: Origin::Generated,
+    };
+    let provenance_json = serde_json::to_string(&provenance).unwrap();
+    StoredVersion {
+        info: VersionInfo {
+            number: VersionNumber::new(number).unwrap(),
+            state: KeyState::Active,
+            kcv: format!("kcv{number}"),
+            public_key_der: None,
+            provenance,
+            created_at: now(),
+            activated_at: Some(now()),
+            suspended_at: None,
+            deactivated_at: None,
+        },
+        provenance_json,
+        sealed_material: Some(vec![1, 2, 3]),
+    }
+}
+
+fn event(action: AuditAction, node: &str) -> AuditEvent {
+    AuditEvent {
+        occurred_at: now(),
+        node: node.into(),
+        actor: "root".into(),
+        source: "test".into(),
+        tenant: "default".into(),
+        action,
+        outcome: Outcome::Success,
+        key_id: None,
+        key_name: None,
+        version: None,
+        algorithm: None,
+        purpose: None,
+        error_code: None,
+        reason: None,
+        details: BTreeMap::new(),
+    }
+}
+
+async fn file_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keystead.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    (dir, path, store)
+}
+
+#[tokio::test]
+async fn create_and_audit_are_atomic() {
+    let (_dir, path, store) = file_store().await;
+    let key = attributes("prompts");
+    store.commit(Change::CreateKey { key: key.clone(), version: version(1) }, event(AuditAction::KeyCreate, "n1")).await.unwrap();
+
+    // A second key with the same name fails, and its audit event is not stored either.
+    let mut same_name = attributes("prompts");
+    same_name.id = KeyId::from_random_bytes([9; 16]);
+    let err = store
+        .commit(Change::CreateKey { key: same_name, version: version(1) }, event(AuditAction::KeyCreate, "n1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NameTaken { .. }), "{err}");
+    assert_eq!(store.audit_events(&AuditFilter::default()).await.unwrap().len(), 1);
+
+    // Reopening the file finds exactly what was committed.
+    drop(store);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let found = store.key(&Tenant::default_tenant(), &KeyRef::Name(key.name.clone())).await.unwrap().unwrap();
+    assert_eq!(found.attributes, key);
+    assert_eq!(found.versions.len(), 1);
+    assert_eq!(found.versions[0].sealed_material.as_deref(), Some(&[1u8, 2, 3][..]));
+    let by_id = store.key_by_id(key.id).await.unwrap().unwrap();
+    assert_eq!(by_id.attributes.name, key.name);
+}
+
+#[tokio::test]
+async fn audit_log_is_append_only() {
+    let (_dir, path, store) = file_store().await;
+    store.commit(Change::AuditOnly, event(AuditAction::ServerStart, "n1")).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let update = sqlx::query("UPDATE audit_events SET actor = 'mallory'").execute(&pool).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM audit_events").execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(store.audit_events(&AuditFilter::default()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn chain_verification_detects_edits() {
+    let (_dir, path, store) = file_store().await;
+    for node in ["n1", "n2", "n1", "n1"] {
+        store.commit(Change::AuditOnly, event(AuditAction::ServerStart, node)).await.unwrap();
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert_eq!((report.events, report.chains), (4, 2));
+
+    // Someone with file access drops the trigger and rewrites an event.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET event_json = replace(event_json, 'root', 'mallory') WHERE node = 'n1' AND node_seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.breaks.len(), 1, "{report:?}");
+    assert_eq!((report.breaks[0].0.as_str(), report.breaks[0].1), ("n1", 2));
+
+    // Deleting an event is a gap in the node's sequence.
+    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE node = 'n2'").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE node = 'n1' AND node_seq = 1").execute(&pool).await.unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.breaks.iter().any(|b| b.2.contains("missing")), "{report:?}");
+}
+
+#[tokio::test]
+async fn state_change_is_compare_and_set() {
+    let (_dir, _path, store) = file_store().await;
+    let key = attributes("k");
+    store.commit(Change::CreateKey { key: key.clone(), version: version(1) }, event(AuditAction::KeyCreate, "n1")).await.unwrap();
+    let v1 = VersionNumber::FIRST;
+    let deactivate = |from| Change::SetVersionStates { key_id: key.id, versions: vec![(v1, from)], to: KeyState::Deactivated, at: now() };
+    store.commit(deactivate(KeyState::Active), event(AuditAction::KeyDeactivate, "n1")).await.unwrap();
+    // The same change again expects Active but finds Deactivated: refused, nothing written.
+    let err = store.commit(deactivate(KeyState::Active), event(AuditAction::KeyDeactivate, "n1")).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    let events = store.audit_events(&AuditFilter::default()).await.unwrap();
+    assert_eq!(events.len(), 2);
+    let stored = store.key_by_id(key.id).await.unwrap().unwrap();
+    assert_eq!(stored.versions[0].info.state, KeyState::Deactivated);
+    assert_eq!(stored.versions[0].info.deactivated_at, Some(now()));
+
+    // A version number that skips ahead is refused too.
+    let err = store.commit(Change::AddVersion { key_id: key.id, version: version(3) }, event(AuditAction::KeyRotate, "n1")).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    store.commit(Change::AddVersion { key_id: key.id, version: version(2) }, event(AuditAction::KeyRotate, "n1")).await.unwrap();
+    assert_eq!(store.key_by_id(key.id).await.unwrap().unwrap().primary().map(|v| v.info.number.get()), Some(2));
+}
