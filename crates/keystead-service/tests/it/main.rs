@@ -1,1 +1,8 @@
-//! tests
+//! Service tests through the real path: a real SQLite file, the real barrier, the real audit chain.
+
+mod bad_input;
+mod generation;
+mod harness;
+mod lifecycle;
+mod purpose;
+mod tamper;

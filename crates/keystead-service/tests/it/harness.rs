@@ -1,0 +1,86 @@
+//! A service over a real SQLite file, with the root principal as caller.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use keystead_core::{AuditAction, Environment, NodeName};
+use keystead_crypto::{RootKey, SecretBytes};
+use keystead_service::{AuditRecord, Caller, Config, CreateKeyRequest, KeyView, Service};
+use keystead_store::SqliteStore;
+
+pub const NODE: &str = "test-node";
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    root_material: SecretBytes,
+    pub service: Service,
+    pub caller: Caller,
+    pub environment: Environment,
+}
+
+async fn service_on(path: &PathBuf, root: &SecretBytes, environment: Environment) -> Result<Service, keystead_service::Error> {
+    let store = SqliteStore::open(path).await.expect("the store opens");
+    let root = RootKey::from_material(root).expect("a 32-byte root key");
+    Service::new(Arc::new(store), root, Config::new(NodeName::new(NODE).expect("valid"), environment), keystead_service::system_clock()).await
+}
+
+impl Harness {
+    pub async fn new(environment: Environment) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (_, root_material) = RootKey::generate().expect("a root key");
+        let service = service_on(&dir.path().join("keystead.db"), &root_material, environment).await.expect("the service starts");
+        let token = service.bootstrap_root().await.expect("bootstrap").expect("a fresh store gives a root token");
+        let caller = service.authenticate(Some(token.expose_secret()), "test").await.expect("the root token authenticates");
+        Self { dir, root_material, service, caller, environment }
+    }
+
+    pub async fn dev() -> Self {
+        Self::new(Environment::Development).await
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("keystead.db")
+    }
+
+    /// A second service over the same file and root key, as after a restart.
+    pub async fn restart(mut self) -> Self {
+        let fresh = self.reopen(self.environment).await.expect("the service restarts");
+        self.service = fresh;
+        self
+    }
+
+    /// A service over the same file and root key, with any environment.
+    pub async fn reopen(&self, environment: Environment) -> Result<Service, keystead_service::Error> {
+        service_on(&self.db_path(), &self.root_material, environment).await
+    }
+
+    /// A raw connection for editing the file behind the service's back.
+    pub async fn raw(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display())).await.expect("the file opens")
+    }
+
+    pub async fn create(&self, name: &str, purpose: &str, algorithm: &str) -> KeyView {
+        self.service
+            .create_key(&self.caller, request(name, purpose, algorithm))
+            .await
+            .unwrap_or_else(|e| panic!("create {name} ({algorithm}): {e}"))
+    }
+
+    pub async fn audit(&self) -> Vec<AuditRecord> {
+        self.service.audit_list(&self.caller, None, None, None, None, Some(10_000)).await.expect("audit list")
+    }
+
+    pub async fn audit_of(&self, action: AuditAction) -> Vec<AuditRecord> {
+        self.audit().await.into_iter().filter(|r| r.event.action == action).collect()
+    }
+}
+
+pub fn request(name: &str, purpose: &str, algorithm: &str) -> CreateKeyRequest {
+    CreateKeyRequest {
+        name: name.into(),
+        purpose: purpose.into(),
+        algorithm: algorithm.into(),
+        usage_context: Some("x-test".into()),
+        ..Default::default()
+    }
+}
