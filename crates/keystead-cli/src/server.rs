@@ -52,6 +52,14 @@ fn file_seal(data_dir: &Path) -> Result<RootKey> {
     RootKey::from_material(&material).context("the seal key is not a valid root key")
 }
 
+/// Prints an operator message on stderr; a closed stderr must not bring the server down.
+macro_rules! notice {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
     if args.config.is_some() || !args.dev {
@@ -84,17 +92,19 @@ pub fn run(args: ServerArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let bound = listener.local_addr()?;
-        eprintln!("WARNING: development mode. The root key is in {} (file seal); never use this for real keys.", args.data_dir.join(SEAL_FILE).display());
+        notice!("WARNING: development mode. The root key is in {} (file seal); never use this for real keys.", args.data_dir.join(SEAL_FILE).display());
         if let Some(token) = service.bootstrap_root().await? {
             write_private(&args.data_dir.join(ROOT_TOKEN_FILE), token.expose_secret().as_bytes())?;
-            println!("Root token (shown once; also in {}): {}", args.data_dir.join(ROOT_TOKEN_FILE).display(), token.expose_secret());
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "Root token (shown once; also in {}): {}", args.data_dir.join(ROOT_TOKEN_FILE).display(), token.expose_secret());
+            let _ = stdout.flush();
         }
         service.record_start().await?;
         let status = service.status();
-        eprintln!("keystead listening on http://{bound} (node {}, environment {}, {})", status.node, status.environment, status.crypto_library);
+        notice!("keystead listening on http://{bound} (node {}, environment {}, {})", status.node, status.environment, status.crypto_library);
         let _lock = lock;
         keystead_server::serve(listener, Arc::new(service), shutdown_signal()).await?;
-        eprintln!("keystead stopped");
+        notice!("keystead stopped");
         Ok(())
     })
 }

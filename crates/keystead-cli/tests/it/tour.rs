@@ -1,0 +1,90 @@
+//! The README's tour, on the real binary, across a restart.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::DevServer;
+
+#[test]
+fn dev_server_tour_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path());
+
+    // The root token is printed once and written to a private file.
+    let token_file = server.data_dir.join("dev-root-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.starts_with("kst_"));
+    assert!(server.stdout.contains(&token), "stdout: {}", server.stdout);
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(server.data_dir.join("seal.key")).unwrap().permissions().mode() & 0o777, 0o600);
+
+    server.ok(&["key", "create", "prompts", "--purpose", "encrypt", "--algorithm", "aes-256-gcm", "--usage-context", "prompt-encryption", "--owner", "ml-platform"], b"");
+    let ciphertext = server.ok(&["encrypt", "prompts", "--context", "tenant=acme"], b"hello");
+    assert!(ciphertext.starts_with("ks1:") && ciphertext.contains(":v1:"), "{ciphertext}");
+    let ct_file = dir.path().join("ct.txt");
+    std::fs::write(&ct_file, &ciphertext).unwrap();
+    let ct_path = ct_file.to_str().unwrap();
+    assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
+    let wrong = server.cli(&["decrypt", "--context", "tenant=globex", "--in", ct_path], b"");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("decryption_failed"));
+
+    server.ok(&["key", "create", "release-signer", "--purpose", "sign", "--algorithm", "ed25519", "--usage-context", "model-signing"], b"");
+    let model = dir.path().join("model.bin");
+    std::fs::write(&model, vec![42u8; 200_000]).unwrap();
+    let model = model.to_str().unwrap();
+    let signature = server.ok(&["sign", "release-signer", "--in", model], b"");
+    assert_eq!(server.ok(&["verify", "release-signer", "--signature", signature.trim(), "--in", model], b"").trim(), "valid");
+    let forged = server.cli(&["verify", "release-signer", "--signature", signature.trim()], b"other model");
+    assert_eq!(forged.status.code(), Some(6), "a signature over other data does not verify");
+
+    // Purpose violation: refused with a non-zero exit code and a clear message.
+    let refused = server.cli(&["sign", "prompts", "--in", model], b"");
+    assert_eq!(refused.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("prompts") && stderr.contains("purpose encrypt") && stderr.contains("purpose_violation"), "{stderr}");
+    assert!(refused.stdout.is_empty());
+
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["key", "show", "prompts", "--output", "json"], b"")).unwrap();
+    assert_eq!(shown["purpose"], "encrypt");
+    assert_eq!(shown["owner"], "ml-platform");
+    let provenance = &shown["versions"][0]["provenance"];
+    assert_eq!(provenance["library"], "aws-lc-rs");
+    assert_eq!(provenance["node"], "e2e-node");
+    assert_eq!(provenance["environment"], "development");
+    assert_eq!(shown["versions"][0]["kcv"].as_str().map(str::len), Some(16));
+
+    let rotated: serde_json::Value = serde_json::from_str(&server.ok(&["key", "rotate", "prompts", "--output", "json"], b"")).unwrap();
+    assert_eq!(rotated["primary_version"], 2);
+    assert!(server.ok(&["encrypt", "prompts"], b"x").contains(":v2:"));
+    assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
+
+    // Restart on the same data dir: nothing is lost, no new root token is printed.
+    server.stop();
+    let server = DevServer::start(dir.path());
+    assert!(!server.stdout.contains("kst_"), "the root token is printed only once");
+    assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
+    let listed: serde_json::Value = serde_json::from_str(&server.ok(&["key", "list", "--output", "json"], b"")).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+
+    // The audit log recorded the refusal, and its chain is intact.
+    let audit: serde_json::Value = serde_json::from_str(&server.ok(&["audit", "list", "--key", "prompts", "--output", "json"], b"")).unwrap();
+    let events = audit.as_array().unwrap();
+    assert!(events.iter().any(|e| e["action"] == "crypto.sign" && e["outcome"] == "denied" && e["error_code"] == "purpose_violation"));
+    assert!(events.iter().any(|e| e["action"] == "key.rotate" && e["outcome"] == "success"));
+    assert!(server.ok(&["audit", "verify"], b"").contains("intact"));
+
+    // Errors are clear and exit codes stable.
+    let missing = server.cli(&["key", "show", "nope"], b"");
+    assert_eq!(missing.status.code(), Some(4));
+    let bad_token = server.cli(&["--token", "kst_wrong", "key", "list"], b"");
+    assert_eq!(bad_token.status.code(), Some(3));
+    server.stop();
+
+    // A client with no server gets a clear message.
+    let offline = std::process::Command::new(crate::util::BIN)
+        .args(["--addr", "http://127.0.0.1:9", "--token", "x", "key", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(offline.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&offline.stderr).contains("cannot reach Keystead"));
+}

@@ -1,0 +1,126 @@
+//! Running the real binary: a dev server in a temp dir, and CLI invocations against it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keystead");
+
+/// A running `keystead server --dev`, killed on drop.
+pub struct DevServer {
+    child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub stdout: String,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Reads stderr until a line contains `needle`, reports it, then keeps draining so the server
+/// never writes into a closed pipe.
+fn watch_stderr(stderr: ChildStderr, needle: &str, found: std::sync::mpsc::Sender<String>) {
+    let mut seen = String::new();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            let _ = found.send(seen);
+            lines.for_each(drop);
+            return;
+        }
+    }
+    let _ = found.send(format!("the server exited before printing {needle:?}:\n{seen}"));
+}
+
+impl DevServer {
+    pub fn start(dir: &Path) -> Self {
+        let data_dir = dir.join("data");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(BIN)
+            .args(["server", "--dev", "--node", "e2e-node", "--listen", &addr, "--data-dir"])
+            .arg(&data_dir)
+            .current_dir(dir)
+            .env_remove("KEYSTEAD_TOKEN")
+            .env("KEYSTEAD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start keystead server");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let started = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || watch_stderr(stderr, "keystead listening", tx));
+        let seen = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("no start after {:?}", started.elapsed()));
+        assert!(seen.contains("keystead listening"), "{seen}");
+        let mut stdout = String::new();
+        if let Some(out) = child.stdout.take() {
+            // The root token line, if any, was printed before the listening line.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(out);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let _ = tx.send(line);
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            });
+            stdout = rx.recv_timeout(Duration::from_millis(500)).unwrap_or_default();
+        }
+        Self { child, addr: format!("http://{addr}"), data_dir, stdout }
+    }
+
+    /// Stops the server with SIGTERM, as an operator would, and waits for it.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                assert!(exit.success(), "server exit status {exit}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not stop on SIGTERM");
+    }
+
+    /// Runs a CLI command against this server, with `stdin` as its input.
+    pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("KEYSTEAD_ADDR", &self.addr)
+            .env("KEYSTEAD_DATA_DIR", &self.data_dir)
+            .env_remove("KEYSTEAD_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run keystead");
+        child.stdin.take().expect("piped stdin").write_all(stdin).expect("write stdin");
+        child.wait_with_output().expect("keystead finishes")
+    }
+
+    /// Runs a CLI command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
+        let out = self.cli(args, stdin);
+        assert!(out.status.success(), "keystead {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
