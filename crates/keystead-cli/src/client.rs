@@ -46,7 +46,8 @@ impl ApiFailure {
         match self.code.as_str() {
             "unauthenticated" => exit::UNAUTHENTICATED,
             "not_found" => exit::NOT_FOUND,
-            "purpose_violation" | "invalid_state" | "policy_violation" | "permission_denied" | "integrity_failure" => exit::DENIED,
+            "purpose_violation" | "invalid_state" | "policy_violation" | "permission_denied"
+            | "integrity_failure" => exit::DENIED,
             _ => exit::FAILURE,
         }
     }
@@ -85,7 +86,9 @@ fn dev_token(addr: &str) -> Option<String> {
     if !is_loopback(addr) {
         return None;
     }
-    let dir = std::env::var_os("KEYSTEAD_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("keystead-data"));
+    let dir = std::env::var_os("KEYSTEAD_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("keystead-data"));
     let token = std::fs::read_to_string(dir.join(crate::server::ROOT_TOKEN_FILE)).ok()?;
     Some(token.trim().to_owned())
 }
@@ -125,7 +128,10 @@ impl Client {
         let error = &body["error"];
         Err(anyhow!(ApiFailure {
             code: error["code"].as_str().unwrap_or("internal").to_owned(),
-            message: error["message"].as_str().map(str::to_owned).unwrap_or_else(|| format!("the server answered {status}")),
+            message: error["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("the server answered {status}")),
         }))
     }
 }

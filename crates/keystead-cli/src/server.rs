@@ -42,7 +42,12 @@ fn file_seal(data_dir: &Path) -> Result<RootKey> {
     }
     let mode = fs::metadata(&path)?.permissions().mode();
     if mode & 0o077 != 0 {
-        bail!("{} is readable by other users (mode {:o}); run `chmod 600 {}`", path.display(), mode & 0o777, path.display());
+        bail!(
+            "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
     }
     // Owned straight into a zeroizing buffer: the key bytes are never copied.
     let material = SecretBytes::new(fs::read(&path)?);
@@ -74,7 +79,8 @@ pub fn run(args: ServerArgs) -> Result<()> {
         None => NodeName::new(gethostname::gethostname().to_string_lossy().into_owned())
             .unwrap_or_else(|_| NodeName::new("keystead").expect("a fixed valid node name")),
     };
-    fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     fs::set_permissions(&args.data_dir, fs::Permissions::from_mode(0o700))?;
     let lock = File::create(args.data_dir.join("keystead.lock"))?;
     if lock.try_lock().is_err() {
@@ -84,24 +90,43 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let root = file_seal(&args.data_dir)?;
-        let store = SqliteStore::open(&args.data_dir.join("keystead.db")).await.context("cannot open the store")?;
-        let service = Service::new(Arc::new(store), root, Config::new(node, environment), keystead_service::system_clock())
-            .await
-            .context("the service refused to start")?;
+        let store =
+            SqliteStore::open(&args.data_dir.join("keystead.db")).await.context("cannot open the store")?;
+        let service = Service::new(
+            Arc::new(store),
+            root,
+            Config::new(node, environment),
+            keystead_service::system_clock(),
+        )
+        .await
+        .context("the service refused to start")?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let bound = listener.local_addr()?;
-        notice!("WARNING: development mode. The root key is in {} (file seal); never use this for real keys.", args.data_dir.join(SEAL_FILE).display());
+        notice!(
+            "WARNING: development mode. The root key is in {} (file seal); never use this for real keys.",
+            args.data_dir.join(SEAL_FILE).display()
+        );
         if let Some(token) = service.bootstrap_root().await? {
             write_private(&args.data_dir.join(ROOT_TOKEN_FILE), token.expose_secret().as_bytes())?;
             let mut stdout = std::io::stdout();
-            let _ = writeln!(stdout, "Root token (shown once; also in {}): {}", args.data_dir.join(ROOT_TOKEN_FILE).display(), token.expose_secret());
+            let _ = writeln!(
+                stdout,
+                "Root token (shown once; also in {}): {}",
+                args.data_dir.join(ROOT_TOKEN_FILE).display(),
+                token.expose_secret()
+            );
             let _ = stdout.flush();
         }
         service.record_start().await?;
         let status = service.status();
-        notice!("keystead listening on http://{bound} (node {}, environment {}, {})", status.node, status.environment, status.crypto_library);
+        notice!(
+            "keystead listening on http://{bound} (node {}, environment {}, {})",
+            status.node,
+            status.environment,
+            status.crypto_library
+        );
         let _lock = lock;
         keystead_server::serve(listener, Arc::new(service), shutdown_signal()).await?;
         notice!("keystead stopped");

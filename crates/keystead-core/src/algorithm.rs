@@ -147,9 +147,7 @@ impl Algorithm {
         match self {
             Aes128Gcm | Aes256Gcm | ChaCha20Poly1305 => Purpose::Encrypt,
             HmacSha256 | HmacSha384 | HmacSha512 => Purpose::Mac,
-            EcdsaP256 | EcdsaP384 | Ed25519 | Rsa2048Pss | Rsa3072Pss | Rsa4096Pss => {
-                Purpose::Sign
-            }
+            EcdsaP256 | EcdsaP384 | Ed25519 | Rsa2048Pss | Rsa3072Pss | Rsa4096Pss => Purpose::Sign,
             Rsa2048Oaep | Rsa3072Oaep | Rsa4096Oaep => Purpose::AsymmetricDecrypt,
             Aes256Kw => Purpose::Wrap,
         }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use time::OffsetDateTime;
 
 use crate::{Error, KeyId, VersionNumber};
@@ -87,7 +87,11 @@ impl AeadPayload {
         if ciphertext.len() < 16 {
             return Err(malformed("too short to hold an authentication tag"));
         }
-        Ok(Self { protected_at_ms: i64::from_be_bytes(*time), nonce: *nonce, ciphertext: ciphertext.to_vec() })
+        Ok(Self {
+            protected_at_ms: i64::from_be_bytes(*time),
+            nonce: *nonce,
+            ciphertext: ciphertext.to_vec(),
+        })
     }
 
     /// Joins the parts into an envelope payload.

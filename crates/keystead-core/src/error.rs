@@ -26,7 +26,9 @@ pub enum Error {
         allowed: String,
     },
     /// The algorithm is below the policy's minimum strength.
-    #[error("algorithm {algorithm} gives {strength_bits}-bit security, below the minimum of {minimum_bits} bits")]
+    #[error(
+        "algorithm {algorithm} gives {strength_bits}-bit security, below the minimum of {minimum_bits} bits"
+    )]
     TooWeak {
         /// The requested algorithm.
         algorithm: Algorithm,

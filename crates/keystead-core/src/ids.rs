@@ -7,16 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-fn check_label(
-    what: &'static str,
-    value: &str,
-    max_len: usize,
-    expected: &'static str,
-) -> Result<(), Error> {
+fn check_label(what: &'static str, value: &str, max_len: usize, expected: &'static str) -> Result<(), Error> {
     let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let starts_well = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if value.is_empty() || value.len() > max_len || !starts_well || !value.chars().all(valid_char)
-    {
+    if value.is_empty() || value.len() > max_len || !starts_well || !value.chars().all(valid_char) {
         return Err(Error::InvalidValue { what, value: value.chars().take(80).collect(), expected });
     }
     Ok(())

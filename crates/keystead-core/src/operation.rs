@@ -104,17 +104,11 @@ pub fn check_state(
         (KeyState::Active, _) => Ok(()),
         (KeyState::PreActive, _) => refuse("; activate it first"),
         (KeyState::Suspended, OperationClass::Protect) => refuse("; resume it or rotate the key"),
-        (KeyState::Suspended, OperationClass::Process) => {
-            match (facts.protected_at, facts.suspended_at) {
-                (Some(protected), Some(suspended)) if protected < suspended => Ok(()),
-                (Some(_), Some(_)) => {
-                    refuse("; the data was protected after the version was suspended")
-                }
-                _ => refuse(
-                    "; only data with a protect time earlier than the suspension may be processed",
-                ),
-            }
-        }
+        (KeyState::Suspended, OperationClass::Process) => match (facts.protected_at, facts.suspended_at) {
+            (Some(protected), Some(suspended)) if protected < suspended => Ok(()),
+            (Some(_), Some(_)) => refuse("; the data was protected after the version was suspended"),
+            _ => refuse("; only data with a protect time earlier than the suspension may be processed"),
+        },
         (KeyState::Deactivated, OperationClass::Protect) => refuse("; it only processes existing data"),
         (KeyState::Deactivated, OperationClass::Process) => Ok(()),
         (KeyState::Compromised, OperationClass::Protect) if facts.exception_open => Ok(()),
@@ -175,12 +169,9 @@ mod tests {
         let early = OffsetDateTime::UNIX_EPOCH;
         let late = early + time::Duration::days(1);
         let plain = UseFacts::default();
-        let before_suspension =
-            UseFacts { protected_at: Some(early), suspended_at: Some(late), ..plain };
-        let after_suspension =
-            UseFacts { protected_at: Some(late), suspended_at: Some(early), ..plain };
-        let responder =
-            UseFacts { caller_is_incident_responder: true, has_justification: true, ..plain };
+        let before_suspension = UseFacts { protected_at: Some(early), suspended_at: Some(late), ..plain };
+        let after_suspension = UseFacts { protected_at: Some(late), suspended_at: Some(early), ..plain };
+        let responder = UseFacts { caller_is_incident_responder: true, has_justification: true, ..plain };
         let responder_without_reason = UseFacts { caller_is_incident_responder: true, ..plain };
         let exception = UseFacts { exception_open: true, ..plain };
 
@@ -190,11 +181,9 @@ mod tests {
                 let cases: Vec<(&UseFacts, bool)> = match state {
                     KeyState::Active => vec![(&plain, true)],
                     KeyState::PreActive => vec![(&plain, false), (&responder, false)],
-                    KeyState::Suspended => vec![
-                        (&plain, false),
-                        (&before_suspension, !protect),
-                        (&after_suspension, false),
-                    ],
+                    KeyState::Suspended => {
+                        vec![(&plain, false), (&before_suspension, !protect), (&after_suspension, false)]
+                    }
                     KeyState::Deactivated => vec![(&plain, !protect)],
                     KeyState::Compromised => vec![
                         (&plain, false),

@@ -78,11 +78,7 @@ mod tests {
         ];
         for from in KeyState::ALL {
             for to in KeyState::ALL {
-                assert_eq!(
-                    from.can_transition_to(*to),
-                    allowed.contains(&(*from, *to)),
-                    "{from} -> {to}"
-                );
+                assert_eq!(from.can_transition_to(*to), allowed.contains(&(*from, *to)), "{from} -> {to}");
             }
         }
     }

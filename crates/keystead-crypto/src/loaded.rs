@@ -9,8 +9,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::key_wrap::{self, KeyEncryptionKey, KeyWrap};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
-    OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
-    OAEP_SHA256_MGF1SHA256,
+    OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256,
 };
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use keystead_core::envelope::NONCE_LEN;
@@ -25,11 +24,15 @@ const KCV_LEN: usize = 8;
 
 enum Inner {
     Aead(LessSafeKey),
-    Hmac(hmac::Key),
+    /// Boxed: AWS-LC's HMAC key holds its precomputed state inline (over 1 KiB).
+    Hmac(Box<hmac::Key>),
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
     RsaPss(aws_lc_rs::rsa::KeyPair),
-    RsaOaep { private: OaepPrivateDecryptingKey, public: OaepPublicEncryptingKey },
+    RsaOaep {
+        private: OaepPrivateDecryptingKey,
+        public: OaepPublicEncryptingKey,
+    },
     AesKw(SecretBytes),
 }
 
@@ -94,12 +97,7 @@ impl LoadedKey {
     pub fn load(algorithm: Algorithm, material: &SecretBytes) -> Result<Self, Error> {
         use Algorithm::*;
         let bytes = material.expose_secret();
-        let symmetric = |inner| Self {
-            algorithm,
-            kcv: symmetric_kcv(material),
-            public_key_der: None,
-            inner,
-        };
+        let symmetric = |inner| Self { algorithm, kcv: symmetric_kcv(material), public_key_der: None, inner };
         let aead_key = |alg: &'static aead::Algorithm| {
             UnboundKey::new(alg, bytes).map(LessSafeKey::new).map_err(rejected(algorithm))
         };
@@ -113,9 +111,7 @@ impl LoadedKey {
         let (inner, public) = match algorithm {
             Aes128Gcm => return Ok(symmetric(Inner::Aead(aead_key(&aead::AES_128_GCM)?))),
             Aes256Gcm => return Ok(symmetric(Inner::Aead(aead_key(&aead::AES_256_GCM)?))),
-            ChaCha20Poly1305 => {
-                return Ok(symmetric(Inner::Aead(aead_key(&aead::CHACHA20_POLY1305)?)))
-            }
+            ChaCha20Poly1305 => return Ok(symmetric(Inner::Aead(aead_key(&aead::CHACHA20_POLY1305)?))),
             HmacSha256 | HmacSha384 | HmacSha512 => {
                 let (alg, len) = match algorithm {
                     HmacSha256 => (hmac::HMAC_SHA256, 32),
@@ -123,7 +119,7 @@ impl LoadedKey {
                     _ => (hmac::HMAC_SHA512, 64),
                 };
                 expect_len(len)?;
-                return Ok(symmetric(Inner::Hmac(hmac::Key::new(alg, bytes))));
+                return Ok(symmetric(Inner::Hmac(Box::new(hmac::Key::new(alg, bytes)))));
             }
             Aes256Kw => {
                 expect_len(32)?;
@@ -201,7 +197,12 @@ impl LoadedKey {
     }
 
     /// AEAD-decrypts; fails on any change to the ciphertext, nonce or associated data.
-    pub fn aead_open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ciphertext: &[u8]) -> Result<SecretBytes, Error> {
+    pub fn aead_open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes, Error> {
         let Inner::Aead(key) = &self.inner else { return Err(self.unsupported("decrypt")) };
         let mut in_out = SecretBytes::from_slice(ciphertext);
         let len = key
@@ -215,7 +216,9 @@ impl LoadedKey {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let failed = |_| Error::InvalidInput { algorithm: self.algorithm, reason: "signing failed" };
         match &self.inner {
-            Inner::Ecdsa(pair) => Ok(pair.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec()),
+            Inner::Ecdsa(pair) => {
+                Ok(pair.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec())
+            }
             Inner::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
             Inner::RsaPss(pair) => {
                 let mut signature = vec![0; pair.public_modulus_len()];
@@ -255,7 +258,7 @@ impl LoadedKey {
     pub fn wrap(&self, key_material: &SecretBytes) -> Result<Vec<u8>, Error> {
         let Inner::AesKw(kek) = &self.inner else { return Err(self.unsupported("wrap")) };
         let len = key_material.len();
-        if !(16..=4096).contains(&len) || len % KW_BLOCK != 0 {
+        if !(16..=4096).contains(&len) || !len.is_multiple_of(KW_BLOCK) {
             return Err(Error::InvalidInput {
                 algorithm: self.algorithm,
                 reason: "key material to wrap must be 16 to 4096 bytes and a multiple of 8 (RFC 3394)",
@@ -275,7 +278,7 @@ impl LoadedKey {
     /// Unwraps RFC 3394 output; fails if the integrity check does not hold.
     pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<SecretBytes, Error> {
         let Inner::AesKw(kek) = &self.inner else { return Err(self.unsupported("unwrap")) };
-        if wrapped.len() < 24 || wrapped.len() > 4096 + KW_BLOCK || wrapped.len() % KW_BLOCK != 0 {
+        if wrapped.len() < 24 || wrapped.len() > 4096 + KW_BLOCK || !wrapped.len().is_multiple_of(KW_BLOCK) {
             return Err(Error::Authentication);
         }
         let kek = KeyEncryptionKey::new(&key_wrap::AES_256, kek.expose_secret())

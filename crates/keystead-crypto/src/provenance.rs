@@ -67,7 +67,11 @@ mod tests {
             Origin::Generated,
         );
         assert_eq!(p.library, "aws-lc-rs");
-        assert!(p.library_version.chars().next().is_some_and(|c| c.is_ascii_digit()), "{}", p.library_version);
+        assert!(
+            p.library_version.chars().next().is_some_and(|c| c.is_ascii_digit()),
+            "{}",
+            p.library_version
+        );
         assert!(p.backend.contains(aws_lc_rs::awslc_version()));
         assert_eq!(p.fips, cfg!(feature = "fips"));
         assert_eq!(p.security_strength_bits, 128);

@@ -55,7 +55,11 @@ impl From<Error> for ApiError {
 impl ApiError {
     /// A request the adapter itself could not decode.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: ErrorKind::InvalidArgument.code(), message: message.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: ErrorKind::InvalidArgument.code(),
+            message: message.into(),
+        }
     }
 }
 

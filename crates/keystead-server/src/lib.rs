@@ -1,5 +1,5 @@
 //! Keystead's REST adapter (axum). It authenticates the bearer token, decodes JSON, calls one
-//! service method and encodes the result. Errors map to HTTP in one place ([`error`]).
+//! service method and encodes the result. Errors map to HTTP in one place (`error.rs`, [`ApiError`]).
 #![forbid(unsafe_code)]
 
 mod api;

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, KeyView, Service, ServerStatus};
+use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, KeyView, ServerStatus, Service};
 use serde::de::DeserializeOwned;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -107,14 +107,20 @@ fn query_problem(rejection: &QueryRejection) -> String {
 }
 
 fn decode(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
-    STANDARD.decode(text.trim()).map_err(|_| ApiError::bad_request(format!("{field} must be standard base64")))
+    STANDARD
+        .decode(text.trim())
+        .map_err(|_| ApiError::bad_request(format!("{field} must be standard base64")))
 }
 
 async fn status(State(service): State<AppState>, Authed(_): Authed) -> Json<ServerStatus> {
     Json(service.status())
 }
 
-async fn create_key(State(service): State<AppState>, Authed(caller): Authed, Body(body): Body<CreateKey>) -> ApiResult<KeyView> {
+async fn create_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<CreateKey>,
+) -> ApiResult<KeyView> {
     let request = CreateKeyRequest {
         tenant: body.tenant,
         name: body.name,
@@ -142,7 +148,11 @@ fn parse_labels(text: Option<&str>) -> Result<std::collections::BTreeMap<String,
     Ok(labels)
 }
 
-async fn list_keys(State(service): State<AppState>, Authed(caller): Authed, QueryOf(query): QueryOf<ListKeys>) -> ApiResult<Vec<KeyView>> {
+async fn list_keys(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(query): QueryOf<ListKeys>,
+) -> ApiResult<Vec<KeyView>> {
     let filter = KeyListFilter {
         labels: parse_labels(query.label.as_deref())?,
         tenant: query.tenant,
@@ -153,84 +163,167 @@ async fn list_keys(State(service): State<AppState>, Authed(caller): Authed, Quer
     Ok(Json(service.list_keys(&caller, filter).await?))
 }
 
-async fn show_key(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, QueryOf(q): QueryOf<TenantQuery>) -> ApiResult<KeyView> {
+async fn show_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    QueryOf(q): QueryOf<TenantQuery>,
+) -> ApiResult<KeyView> {
     Ok(Json(service.show_key(&caller, q.tenant.as_deref(), &key).await?))
 }
 
-async fn rotate_key(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, QueryOf(q): QueryOf<TenantQuery>) -> ApiResult<KeyView> {
+async fn rotate_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    QueryOf(q): QueryOf<TenantQuery>,
+) -> ApiResult<KeyView> {
     Ok(Json(service.rotate_key(&caller, q.tenant.as_deref(), &key).await?))
 }
 
-async fn activate_key(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<VersionBody>) -> ApiResult<KeyView> {
+async fn activate_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<VersionBody>,
+) -> ApiResult<KeyView> {
     Ok(Json(service.activate_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
 }
 
-async fn deactivate_key(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<VersionBody>) -> ApiResult<KeyView> {
+async fn deactivate_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<VersionBody>,
+) -> ApiResult<KeyView> {
     Ok(Json(service.deactivate_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
 }
 
-async fn public_key(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, QueryOf(q): QueryOf<PublicQuery>) -> ApiResult<PublicKeyOut> {
+async fn public_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    QueryOf(q): QueryOf<PublicQuery>,
+) -> ApiResult<PublicKeyOut> {
     Ok(Json(PublicKeyOut { pem: service.public_key(&caller, q.tenant.as_deref(), &key, q.version).await? }))
 }
 
-async fn encrypt(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Encrypt>) -> ApiResult<CiphertextOut> {
+async fn encrypt(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Encrypt>,
+) -> ApiResult<CiphertextOut> {
     let plaintext = decode("plaintext", &body.plaintext)?;
-    let ciphertext = service.encrypt(&caller, body.tenant.as_deref(), &key, &plaintext, &body.context).await?;
+    let ciphertext =
+        service.encrypt(&caller, body.tenant.as_deref(), &key, &plaintext, &body.context).await?;
     Ok(Json(CiphertextOut { ciphertext }))
 }
 
-async fn datakey(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Encrypt>) -> ApiResult<DataKeyOut> {
+async fn datakey(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Encrypt>,
+) -> ApiResult<DataKeyOut> {
     let data_key = service.generate_data_key(&caller, body.tenant.as_deref(), &key, &body.context).await?;
-    Ok(Json(DataKeyOut { plaintext: STANDARD.encode(data_key.plaintext.expose_secret()), ciphertext: data_key.ciphertext }))
+    Ok(Json(DataKeyOut {
+        plaintext: STANDARD.encode(data_key.plaintext.expose_secret()),
+        ciphertext: data_key.ciphertext,
+    }))
 }
 
-async fn decrypt(State(service): State<AppState>, Authed(caller): Authed, Body(body): Body<Decrypt>) -> ApiResult<PlaintextOut> {
+async fn decrypt(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<Decrypt>,
+) -> ApiResult<PlaintextOut> {
     let plaintext = service.decrypt(&caller, &body.ciphertext, &body.context).await?;
     Ok(Json(PlaintextOut { plaintext: STANDARD.encode(plaintext.expose_secret()) }))
 }
 
-async fn sign(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Message>) -> ApiResult<SignatureOut> {
+async fn sign(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<SignatureOut> {
     let message = decode("message", &body.message)?;
     Ok(Json(SignatureOut { signature: service.sign(&caller, body.tenant.as_deref(), &key, &message).await? }))
 }
 
-async fn mac(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Message>) -> ApiResult<SignatureOut> {
+async fn mac(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<SignatureOut> {
     let message = decode("message", &body.message)?;
     Ok(Json(SignatureOut { signature: service.mac(&caller, body.tenant.as_deref(), &key, &message).await? }))
 }
 
-async fn verify(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Message>) -> ApiResult<ValidOut> {
+async fn verify(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<ValidOut> {
     let message = decode("message", &body.message)?;
     let signature = body.signature.ok_or_else(|| ApiError::bad_request("signature is required"))?;
-    Ok(Json(ValidOut { valid: service.verify(&caller, body.tenant.as_deref(), &key, &message, &signature).await? }))
+    Ok(Json(ValidOut {
+        valid: service.verify(&caller, body.tenant.as_deref(), &key, &message, &signature).await?,
+    }))
 }
 
-async fn mac_verify(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Message>) -> ApiResult<ValidOut> {
+async fn mac_verify(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<ValidOut> {
     let message = decode("message", &body.message)?;
     let tag = body.signature.ok_or_else(|| ApiError::bad_request("signature (the MAC tag) is required"))?;
-    Ok(Json(ValidOut { valid: service.mac_verify(&caller, body.tenant.as_deref(), &key, &message, &tag).await? }))
+    Ok(Json(ValidOut {
+        valid: service.mac_verify(&caller, body.tenant.as_deref(), &key, &message, &tag).await?,
+    }))
 }
 
-async fn wrap(State(service): State<AppState>, Authed(caller): Authed, Path(key): Path<String>, Body(body): Body<Wrap>) -> ApiResult<WrappedOut> {
+async fn wrap(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Wrap>,
+) -> ApiResult<WrappedOut> {
     let material = keystead_service::SecretBytes::new(decode("key_material", &body.key_material)?);
     Ok(Json(WrappedOut { wrapped: service.wrap(&caller, body.tenant.as_deref(), &key, &material).await? }))
 }
 
-async fn unwrap(State(service): State<AppState>, Authed(caller): Authed, Body(body): Body<Unwrap>) -> ApiResult<PlaintextOut> {
+async fn unwrap(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<Unwrap>,
+) -> ApiResult<PlaintextOut> {
     let material = service.unwrap(&caller, &body.wrapped).await?;
     Ok(Json(PlaintextOut { plaintext: STANDARD.encode(material.expose_secret()) }))
 }
 
-async fn audit_list(State(service): State<AppState>, Authed(caller): Authed, QueryOf(q): QueryOf<AuditQuery>) -> ApiResult<Vec<keystead_service::AuditRecord>> {
-    let since = q
-        .since
-        .as_deref()
-        .map(|s| OffsetDateTime::parse(s, &Rfc3339))
-        .transpose()
-        .map_err(|_| ApiError::bad_request("since must be an RFC 3339 time such as 2026-11-23T10:00:00Z"))?;
-    Ok(Json(service.audit_list(&caller, q.tenant.as_deref(), q.key.as_deref(), q.actor, since, q.limit).await?))
+async fn audit_list(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<AuditQuery>,
+) -> ApiResult<Vec<keystead_service::AuditRecord>> {
+    let since =
+        q.since.as_deref().map(|s| OffsetDateTime::parse(s, &Rfc3339)).transpose().map_err(|_| {
+            ApiError::bad_request("since must be an RFC 3339 time such as 2026-11-23T10:00:00Z")
+        })?;
+    Ok(Json(
+        service.audit_list(&caller, q.tenant.as_deref(), q.key.as_deref(), q.actor, since, q.limit).await?,
+    ))
 }
 
-async fn audit_verify(State(service): State<AppState>, Authed(caller): Authed) -> ApiResult<keystead_service::ChainReport> {
+async fn audit_verify(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<keystead_service::ChainReport> {
     Ok(Json(service.audit_verify(&caller).await?))
 }

@@ -31,7 +31,11 @@ impl Service {
 
     /// Records a refused or failed attempt in the audit log, then hands the result back.
     /// Successes are recorded by the operation itself, in the transaction of its change.
-    pub(crate) async fn finish<T>(&self, mut event: AuditEvent, result: Result<T, Error>) -> Result<T, Error> {
+    pub(crate) async fn finish<T>(
+        &self,
+        mut event: AuditEvent,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
         let Err(err) = &result else { return result };
         let kind = err.kind();
         if kind == ErrorKind::Unauthenticated {

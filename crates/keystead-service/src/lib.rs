@@ -19,9 +19,9 @@ use time::OffsetDateTime;
 
 pub use caller::Caller;
 pub use error::{Error, ErrorKind};
-pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use keystead_crypto::SecretBytes;
 pub use keystead_store::{AuditRecord, ChainReport};
+pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use views::{DataKeyView, KeyView, ServerStatus};
 
 /// A source of the current time, injected so tests can control it.

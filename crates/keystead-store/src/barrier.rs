@@ -12,12 +12,7 @@ use keystead_crypto::{LoadedKey, RootKey, SecretBytes};
 use crate::{Error, StoredVersion};
 
 /// The associated data that binds sealed material to its key and version.
-pub fn material_aad(
-    key: &KeyAttributes,
-    number: VersionNumber,
-    kcv: &str,
-    provenance_json: &str,
-) -> Vec<u8> {
+pub fn material_aad(key: &KeyAttributes, number: VersionNumber, kcv: &str, provenance_json: &str) -> Vec<u8> {
     canonical_fields(&[
         b"keystead sealed material v1",
         key.tenant.as_str().as_bytes(),
@@ -50,8 +45,7 @@ pub fn open_material(
     key: &KeyAttributes,
     version: &StoredVersion,
 ) -> Result<LoadedKey, Error> {
-    let integrity =
-        || Error::Integrity { key_id: key.id.to_string(), version: version.info.number.get() };
+    let integrity = || Error::Integrity { key_id: key.id.to_string(), version: version.info.number.get() };
     let sealed = version.sealed_material.as_deref().ok_or_else(integrity)?;
     let aad = material_aad(key, version.info.number, &version.info.kcv, &version.provenance_json);
     let material = root.open(&aad, sealed).map_err(|_| integrity())?;

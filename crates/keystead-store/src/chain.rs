@@ -17,8 +17,7 @@ pub fn first_break<'a>(
     rows: impl IntoIterator<Item = (i64, &'a str, &'a str, &'a str)>,
 ) -> Option<(i64, String)> {
     let mut expected_prev = GENESIS.to_owned();
-    let mut expected_seq = 1;
-    for (seq, json, prev, hash) in rows {
+    for (expected_seq, (seq, json, prev, hash)) in (1..).zip(rows) {
         if seq != expected_seq {
             return Some((seq, format!("expected sequence {expected_seq}: events are missing")));
         }
@@ -29,7 +28,6 @@ pub fn first_break<'a>(
             return Some((seq, "event content does not match its hash".to_owned()));
         }
         expected_prev = hash.to_owned();
-        expected_seq += 1;
     }
     None
 }

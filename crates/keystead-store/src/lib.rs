@@ -13,8 +13,8 @@ mod sqlite;
 
 pub use error::Error;
 pub use model::{
-    AuditFilter, AuditRecord, Change, ChainReport, KeyFilter, NewPrincipal, StoredKey,
-    StoredPrincipal, StoredVersion,
+    AuditFilter, AuditRecord, ChainReport, Change, KeyFilter, NewPrincipal, StoredKey, StoredPrincipal,
+    StoredVersion,
 };
 pub use sqlite::SqliteStore;
 

@@ -8,15 +8,17 @@ use keystead_core::envelope::unix_ms;
 use keystead_core::key::{KeyAttributes, Labels, VersionInfo};
 use keystead_core::{AuditEvent, KeyId, KeyName, KeyRef, KeyState, Tenant, UsageContext, VersionNumber};
 use keystead_crypto::TokenHash;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::chain::{first_break, link, GENESIS};
 use crate::{
-    AuditFilter, AuditRecord, Change, ChainReport, Error, KeyFilter, Store, StoredKey,
-    StoredPrincipal, StoredVersion,
+    AuditFilter, AuditRecord, ChainReport, Change, Error, KeyFilter, Store, StoredKey, StoredPrincipal,
+    StoredVersion,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -99,8 +101,10 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyAttributes, Error> {
     let labels: String = row.try_get("labels")?;
     Ok(KeyAttributes {
         id: KeyId::parse(&row.try_get::<String, _>("id")?).map_err(|_| Error::Corrupt { what: "key id" })?,
-        tenant: Tenant::new(row.try_get::<String, _>("tenant")?).map_err(|_| Error::Corrupt { what: "tenant" })?,
-        name: KeyName::new(row.try_get::<String, _>("name")?).map_err(|_| Error::Corrupt { what: "key name" })?,
+        tenant: Tenant::new(row.try_get::<String, _>("tenant")?)
+            .map_err(|_| Error::Corrupt { what: "tenant" })?,
+        name: KeyName::new(row.try_get::<String, _>("name")?)
+            .map_err(|_| Error::Corrupt { what: "key name" })?,
         purpose: parse(&row.try_get::<String, _>("purpose")?, "purpose")?,
         algorithm: parse(&row.try_get::<String, _>("algorithm")?, "algorithm")?,
         usage_context: UsageContext::new(row.try_get::<String, _>("usage_context")?)

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 //! End-to-end tests of the real `keystead` binary: a dev server on a free loopback port,
 //! driven by the CLI.
 

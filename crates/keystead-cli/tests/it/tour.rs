@@ -15,9 +15,27 @@ fn dev_server_tour_survives_restart() {
     assert!(token.starts_with("kst_"));
     assert!(server.stdout.contains(&token), "stdout: {}", server.stdout);
     assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::metadata(server.data_dir.join("seal.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(server.data_dir.join("seal.key")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
-    server.ok(&["key", "create", "prompts", "--purpose", "encrypt", "--algorithm", "aes-256-gcm", "--usage-context", "prompt-encryption", "--owner", "ml-platform"], b"");
+    server.ok(
+        &[
+            "key",
+            "create",
+            "prompts",
+            "--purpose",
+            "encrypt",
+            "--algorithm",
+            "aes-256-gcm",
+            "--usage-context",
+            "prompt-encryption",
+            "--owner",
+            "ml-platform",
+        ],
+        b"",
+    );
     let ciphertext = server.ok(&["encrypt", "prompts", "--context", "tenant=acme"], b"hello");
     assert!(ciphertext.starts_with("ks1:") && ciphertext.contains(":v1:"), "{ciphertext}");
     let ct_file = dir.path().join("ct.txt");
@@ -28,12 +46,28 @@ fn dev_server_tour_survives_restart() {
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("decryption_failed"));
 
-    server.ok(&["key", "create", "release-signer", "--purpose", "sign", "--algorithm", "ed25519", "--usage-context", "model-signing"], b"");
+    server.ok(
+        &[
+            "key",
+            "create",
+            "release-signer",
+            "--purpose",
+            "sign",
+            "--algorithm",
+            "ed25519",
+            "--usage-context",
+            "model-signing",
+        ],
+        b"",
+    );
     let model = dir.path().join("model.bin");
     std::fs::write(&model, vec![42u8; 200_000]).unwrap();
     let model = model.to_str().unwrap();
     let signature = server.ok(&["sign", "release-signer", "--in", model], b"");
-    assert_eq!(server.ok(&["verify", "release-signer", "--signature", signature.trim(), "--in", model], b"").trim(), "valid");
+    assert_eq!(
+        server.ok(&["verify", "release-signer", "--signature", signature.trim(), "--in", model], b"").trim(),
+        "valid"
+    );
     let forged = server.cli(&["verify", "release-signer", "--signature", signature.trim()], b"other model");
     assert_eq!(forged.status.code(), Some(6), "a signature over other data does not verify");
 
@@ -41,10 +75,16 @@ fn dev_server_tour_survives_restart() {
     let refused = server.cli(&["sign", "prompts", "--in", model], b"");
     assert_eq!(refused.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("prompts") && stderr.contains("purpose encrypt") && stderr.contains("purpose_violation"), "{stderr}");
+    assert!(
+        stderr.contains("prompts")
+            && stderr.contains("purpose encrypt")
+            && stderr.contains("purpose_violation"),
+        "{stderr}"
+    );
     assert!(refused.stdout.is_empty());
 
-    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["key", "show", "prompts", "--output", "json"], b"")).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&server.ok(&["key", "show", "prompts", "--output", "json"], b"")).unwrap();
     assert_eq!(shown["purpose"], "encrypt");
     assert_eq!(shown["owner"], "ml-platform");
     let provenance = &shown["versions"][0]["provenance"];
@@ -53,7 +93,8 @@ fn dev_server_tour_survives_restart() {
     assert_eq!(provenance["environment"], "development");
     assert_eq!(shown["versions"][0]["kcv"].as_str().map(str::len), Some(16));
 
-    let rotated: serde_json::Value = serde_json::from_str(&server.ok(&["key", "rotate", "prompts", "--output", "json"], b"")).unwrap();
+    let rotated: serde_json::Value =
+        serde_json::from_str(&server.ok(&["key", "rotate", "prompts", "--output", "json"], b"")).unwrap();
     assert_eq!(rotated["primary_version"], 2);
     assert!(server.ok(&["encrypt", "prompts"], b"x").contains(":v2:"));
     assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
@@ -63,13 +104,18 @@ fn dev_server_tour_survives_restart() {
     let server = DevServer::start(dir.path());
     assert!(!server.stdout.contains("kst_"), "the root token is printed only once");
     assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
-    let listed: serde_json::Value = serde_json::from_str(&server.ok(&["key", "list", "--output", "json"], b"")).unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.ok(&["key", "list", "--output", "json"], b"")).unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
 
     // The audit log recorded the refusal, and its chain is intact.
-    let audit: serde_json::Value = serde_json::from_str(&server.ok(&["audit", "list", "--key", "prompts", "--output", "json"], b"")).unwrap();
+    let audit: serde_json::Value =
+        serde_json::from_str(&server.ok(&["audit", "list", "--key", "prompts", "--output", "json"], b""))
+            .unwrap();
     let events = audit.as_array().unwrap();
-    assert!(events.iter().any(|e| e["action"] == "crypto.sign" && e["outcome"] == "denied" && e["error_code"] == "purpose_violation"));
+    assert!(events.iter().any(|e| e["action"] == "crypto.sign"
+        && e["outcome"] == "denied"
+        && e["error_code"] == "purpose_violation"));
     assert!(events.iter().any(|e| e["action"] == "key.rotate" && e["outcome"] == "success"));
     assert!(server.ok(&["audit", "verify"], b"").contains("intact"));
 

@@ -58,7 +58,9 @@ impl DevServer {
         let started = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || watch_stderr(stderr, "keystead listening", tx));
-        let seen = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("no start after {:?}", started.elapsed()));
+        let seen = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no start after {:?}", started.elapsed()));
         assert!(seen.contains("keystead listening"), "{seen}");
         let mut stdout = String::new();
         if let Some(out) = child.stdout.take() {

@@ -1,8 +1,12 @@
 //! `key create` (CEK-10): validate, generate with aws-lc-rs, record provenance, seal, store
 //! with its audit event. Every attempt is audited, refused and failed ones too.
 
-use keystead_core::key::{parse_duration_seconds, Classification, Criticality, KeyAttributes, Labels, Origin, VersionInfo};
-use keystead_core::{Algorithm, AuditAction, Environment, KeyId, KeyName, KeyState, Purpose, UsageContext, VersionNumber};
+use keystead_core::key::{
+    parse_duration_seconds, Classification, Criticality, KeyAttributes, Labels, Origin, VersionInfo,
+};
+use keystead_core::{
+    Algorithm, AuditAction, Environment, KeyId, KeyName, KeyState, Purpose, UsageContext, VersionNumber,
+};
 use keystead_crypto::generation_provenance;
 use keystead_store::{barrier, Change, StoredVersion};
 
@@ -17,10 +21,13 @@ const UNSPECIFIED_USAGE: &str = "x-unspecified";
 impl Service {
     /// Creates a key and its first version.
     pub async fn create_key(&self, caller: &Caller, request: CreateKeyRequest) -> Result<KeyView, Error> {
-        let tenant = match parse_tenant(request.tenant.as_deref()).and_then(|t| caller.resolve_tenant(t.as_ref())) {
+        let tenant = match parse_tenant(request.tenant.as_deref())
+            .and_then(|t| caller.resolve_tenant(t.as_ref()))
+        {
             Ok(tenant) => tenant,
             Err(err) => {
-                let event = self.attempt(caller, AuditAction::KeyCreate, &keystead_core::Tenant::default_tenant());
+                let event =
+                    self.attempt(caller, AuditAction::KeyCreate, &keystead_core::Tenant::default_tenant());
                 return self.finish(event, Err(err)).await;
             }
         };
@@ -65,9 +72,14 @@ impl Service {
             request.classification.as_deref().unwrap_or("confidential").parse()?;
         let criticality: Criticality = request.criticality.as_deref().unwrap_or("medium").parse()?;
         let labels = Labels::new(request.labels)?;
-        let rotation_period_seconds = request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
+        let rotation_period_seconds =
+            request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
         if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {
-            return Err(keystead_store::Error::NameTaken { tenant: tenant.to_string(), name: name.to_string() }.into());
+            return Err(keystead_store::Error::NameTaken {
+                tenant: tenant.to_string(),
+                name: name.to_string(),
+            }
+            .into());
         }
 
         let generated = tokio::task::spawn_blocking(move || keystead_crypto::generate(algorithm))
@@ -75,8 +87,10 @@ impl Service {
             .map_err(|_| keystead_crypto::Error::Generation { algorithm })??;
         let now = self.now();
         let id = KeyId::from_random_bytes(keystead_crypto::random_array()?);
-        let provenance = generation_provenance(algorithm, environment, self.config.node.as_str(), now, Origin::Generated);
-        let provenance_json = serde_json::to_string(&provenance).map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
+        let provenance =
+            generation_provenance(algorithm, environment, self.config.node.as_str(), now, Origin::Generated);
+        let provenance_json = serde_json::to_string(&provenance)
+            .map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
         let attributes = KeyAttributes {
             id,
             tenant,
@@ -96,7 +110,14 @@ impl Service {
             updated_at: now,
         };
         let number = VersionNumber::FIRST;
-        let sealed = barrier::seal_material(&self.root, &attributes, number, &generated.kcv, &provenance_json, &generated.material)?;
+        let sealed = barrier::seal_material(
+            &self.root,
+            &attributes,
+            number,
+            &generated.kcv,
+            &provenance_json,
+            &generated.material,
+        )?;
         let state = if request.pre_active { KeyState::PreActive } else { KeyState::Active };
         let version = StoredVersion {
             info: VersionInfo {
@@ -119,7 +140,8 @@ impl Service {
         event.details.insert("state".into(), state.to_string());
         event.details.insert("security_strength_bits".into(), algorithm.security_strength_bits().to_string());
         event.details.insert("environment".into(), environment.to_string());
-        let stored = keystead_store::StoredKey { attributes: attributes.clone(), versions: vec![version.clone()] };
+        let stored =
+            keystead_store::StoredKey { attributes: attributes.clone(), versions: vec![version.clone()] };
         self.store.commit(Change::CreateKey { key: attributes, version }, event.clone()).await?;
         Ok(KeyView::from(&stored))
     }

@@ -30,13 +30,22 @@ fn check_context(context: &BTreeMap<String, String>) -> Result<(), Error> {
 }
 
 /// OAEP label binding the context, when one is given.
-fn oaep_label(cached: &CachedKey, version: keystead_core::VersionNumber, context: &BTreeMap<String, String>) -> Option<Vec<u8>> {
+fn oaep_label(
+    cached: &CachedKey,
+    version: keystead_core::VersionNumber,
+    context: &BTreeMap<String, String>,
+) -> Option<Vec<u8>> {
     (!context.is_empty()).then(|| ciphertext_aad(cached.stored.attributes.id, version, 0, context))
 }
 
 impl Service {
     /// Resolves the tenant for an operation, auditing a refusal.
-    pub(crate) async fn operation_tenant(&self, caller: &Caller, tenant: Option<&str>, action: AuditAction) -> Result<(Tenant, AuditEvent), Error> {
+    pub(crate) async fn operation_tenant(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        action: AuditAction,
+    ) -> Result<(Tenant, AuditEvent), Error> {
         match parse_tenant(tenant).and_then(|t| caller.resolve_tenant(t.as_ref())) {
             Ok(tenant) => {
                 let event = self.attempt(caller, action, &tenant);
@@ -50,11 +59,21 @@ impl Service {
     }
 
     /// Encrypts under the key's primary version; returns a `ks1:` ciphertext.
-    pub async fn encrypt(&self, caller: &Caller, tenant: Option<&str>, key: &str, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<String, Error> {
+    pub async fn encrypt(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<String, Error> {
         let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::Encrypt).await?;
         let result = async {
             if plaintext.len() > MAX_PLAINTEXT {
-                return Err(invalid("plaintext", "larger than 16 MiB; encrypt large data locally with a data key (keystead datakey)"));
+                return Err(invalid(
+                    "plaintext",
+                    "larger than 16 MiB; encrypt large data locally with a data key (keystead datakey)",
+                ));
             }
             check_context(context)?;
             let cached = self.key_for_use(caller, &tenant, key, Operation::Encrypt, &mut event).await?;
@@ -64,7 +83,13 @@ impl Service {
         self.finish(event, result).await
     }
 
-    fn encrypt_with(&self, cached: &CachedKey, plaintext: &[u8], context: &BTreeMap<String, String>, event: &mut AuditEvent) -> Result<String, Error> {
+    fn encrypt_with(
+        &self,
+        cached: &CachedKey,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+        event: &mut AuditEvent,
+    ) -> Result<String, Error> {
         let (version, loaded) = cached.primary_for(Operation::Encrypt, event)?;
         let number = version.info.number;
         let key_id = cached.stored.attributes.id;
@@ -80,14 +105,25 @@ impl Service {
     }
 
     /// Decrypts a `ks1:` ciphertext; the key and version come from the ciphertext.
-    pub async fn decrypt(&self, caller: &Caller, ciphertext: &str, context: &BTreeMap<String, String>) -> Result<SecretBytes, Error> {
+    pub async fn decrypt(
+        &self,
+        caller: &Caller,
+        ciphertext: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<SecretBytes, Error> {
         let (_, mut event) = self.operation_tenant(caller, None, AuditAction::Decrypt).await?;
         let result = async {
             check_context(context)?;
             let envelope = Envelope::parse("ciphertext", ciphertext)?;
-            let cached = self.key_by_id_for_use(caller, envelope.key_id, Operation::Decrypt, &mut event).await?;
+            let cached =
+                self.key_by_id_for_use(caller, envelope.key_id, Operation::Decrypt, &mut event).await?;
             if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
-                let loaded = cached.version_for(envelope.version, Operation::Decrypt, UseFacts::default(), &mut event)?;
+                let loaded = cached.version_for(
+                    envelope.version,
+                    Operation::Decrypt,
+                    UseFacts::default(),
+                    &mut event,
+                )?;
                 let label = oaep_label(&cached, envelope.version, context);
                 return Ok(loaded.rsa_decrypt(&envelope.payload, label.as_deref())?);
             }
@@ -102,7 +138,13 @@ impl Service {
     }
 
     /// Generates a 256-bit data key and returns it in clear and encrypted under `key`.
-    pub async fn generate_data_key(&self, caller: &Caller, tenant: Option<&str>, key: &str, context: &BTreeMap<String, String>) -> Result<DataKeyView, Error> {
+    pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<DataKeyView, Error> {
         let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::DataKey).await?;
         let result = async {
             check_context(context)?;

@@ -13,7 +13,12 @@ use crate::{Caller, Error, KeyView, Service};
 impl Service {
     /// Generates a new version, which becomes primary. Older versions keep their state, so data
     /// they protected still decrypts.
-    pub async fn rotate_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
+    pub async fn rotate_key(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<KeyView, Error> {
         self.managed(caller, tenant, key, AuditAction::KeyRotate, |service, stored, event| {
             Box::pin(service.rotate_checked(stored, event))
         })
@@ -21,7 +26,13 @@ impl Service {
     }
 
     /// Moves pre-active versions (one, or all without `version`) to active.
-    pub async fn activate_key(&self, caller: &Caller, tenant: Option<&str>, key: &str, version: Option<u32>) -> Result<KeyView, Error> {
+    pub async fn activate_key(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        version: Option<u32>,
+    ) -> Result<KeyView, Error> {
         self.managed(caller, tenant, key, AuditAction::KeyActivate, move |service, stored, event| {
             Box::pin(service.transition(stored, event, version, &[KeyState::PreActive], KeyState::Active))
         })
@@ -30,26 +41,49 @@ impl Service {
 
     /// Deactivates active or suspended versions (one, or all without `version`): they then only
     /// process existing data.
-    pub async fn deactivate_key(&self, caller: &Caller, tenant: Option<&str>, key: &str, version: Option<u32>) -> Result<KeyView, Error> {
+    pub async fn deactivate_key(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        version: Option<u32>,
+    ) -> Result<KeyView, Error> {
         self.managed(caller, tenant, key, AuditAction::KeyDeactivate, move |service, stored, event| {
-            Box::pin(service.transition(stored, event, version, &[KeyState::Active, KeyState::Suspended], KeyState::Deactivated))
+            Box::pin(service.transition(
+                stored,
+                event,
+                version,
+                &[KeyState::Active, KeyState::Suspended],
+                KeyState::Deactivated,
+            ))
         })
         .await
     }
 
     /// The common frame of management operations: resolve tenant and key, check tenant and
     /// environment, run the change, invalidate the cache, audit a refusal or failure.
-    async fn managed<F>(&self, caller: &Caller, tenant: Option<&str>, key: &str, action: AuditAction, change: F) -> Result<KeyView, Error>
+    async fn managed<F>(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        action: AuditAction,
+        change: F,
+    ) -> Result<KeyView, Error>
     where
         F: for<'a> FnOnce(
             &'a Service,
             StoredKey,
             &'a mut AuditEvent,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<KeyView, Error>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<KeyView, Error>> + Send + 'a>,
+        >,
     {
         let tenant = match parse_tenant(tenant).and_then(|t| caller.resolve_tenant(t.as_ref())) {
             Ok(tenant) => tenant,
-            Err(err) => return self.finish(self.attempt(caller, action, &Tenant::default_tenant()), Err(err)).await,
+            Err(err) => {
+                return self.finish(self.attempt(caller, action, &Tenant::default_tenant()), Err(err)).await
+            }
         };
         let mut event = self.attempt(caller, action, &tenant);
         event.key_name = Some(key.to_owned());
@@ -71,18 +105,29 @@ impl Service {
         let attributes = stored.attributes.clone();
         let algorithm = attributes.algorithm;
         algorithm.check_for(attributes.purpose, self.config.minimum_strength_bits)?;
-        let number = stored
-            .versions
-            .last()
-            .and_then(|v| v.info.number.next())
-            .unwrap_or(VersionNumber::FIRST);
+        let number =
+            stored.versions.last().and_then(|v| v.info.number.next()).unwrap_or(VersionNumber::FIRST);
         let generated = tokio::task::spawn_blocking(move || keystead_crypto::generate(algorithm))
             .await
             .map_err(|_| keystead_crypto::Error::Generation { algorithm })??;
         let now = self.now();
-        let provenance = generation_provenance(algorithm, attributes.environment, self.config.node.as_str(), now, Origin::Generated);
-        let provenance_json = serde_json::to_string(&provenance).map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
-        let sealed = barrier::seal_material(&self.root, &attributes, number, &generated.kcv, &provenance_json, &generated.material)?;
+        let provenance = generation_provenance(
+            algorithm,
+            attributes.environment,
+            self.config.node.as_str(),
+            now,
+            Origin::Generated,
+        );
+        let provenance_json = serde_json::to_string(&provenance)
+            .map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
+        let sealed = barrier::seal_material(
+            &self.root,
+            &attributes,
+            number,
+            &generated.kcv,
+            &provenance_json,
+            &generated.material,
+        )?;
         let version = StoredVersion {
             info: VersionInfo {
                 number,
@@ -123,7 +168,13 @@ impl Service {
                     .ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: number.get() })?;
                 let state = found.info.state;
                 if !state.can_transition_to(to) || !from.contains(&state) {
-                    return Err(keystead_core::Error::InvalidTransition { key: name, version: number.get(), from: state, to }.into());
+                    return Err(keystead_core::Error::InvalidTransition {
+                        key: name,
+                        version: number.get(),
+                        from: state,
+                        to,
+                    }
+                    .into());
                 }
                 vec![(number, state)]
             }
@@ -137,7 +188,9 @@ impl Service {
         if targets.is_empty() {
             let newest = stored.versions.last().map(|v| (v.info.number.get(), v.info.state));
             let (version, state) = newest.unwrap_or((1, KeyState::PreActive));
-            return Err(keystead_core::Error::InvalidTransition { key: name, version, from: state, to }.into());
+            return Err(
+                keystead_core::Error::InvalidTransition { key: name, version, from: state, to }.into()
+            );
         }
         let now = self.now();
         let numbers: Vec<String> = targets.iter().map(|(n, _)| n.to_string()).collect();

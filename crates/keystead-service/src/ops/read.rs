@@ -3,7 +3,7 @@
 
 use keystead_core::{AuditAction, KeyId, KeyRef, Purpose, Tenant};
 use keystead_crypto::AccessToken;
-use keystead_store::{AuditFilter, AuditRecord, Change, ChainReport, KeyFilter, NewPrincipal};
+use keystead_store::{AuditFilter, AuditRecord, ChainReport, Change, KeyFilter, NewPrincipal};
 use time::OffsetDateTime;
 
 use super::requests::KeyListFilter;
@@ -23,7 +23,11 @@ impl Service {
         Ok(Caller {
             principal: principal.name,
             roles: principal.roles,
-            tenant: principal.tenant.map(Tenant::new).transpose().map_err(|_| keystead_store::Error::Corrupt { what: "principal tenant" })?,
+            tenant: principal
+                .tenant
+                .map(Tenant::new)
+                .transpose()
+                .map_err(|_| keystead_store::Error::Corrupt { what: "principal tenant" })?,
             source: source.to_owned(),
         })
     }
@@ -34,7 +38,8 @@ impl Service {
             return Ok(None);
         }
         let token = AccessToken::generate()?;
-        let caller = Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "bootstrap".into() };
+        let caller =
+            Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "bootstrap".into() };
         let mut event = self.attempt(&caller, AuditAction::PrincipalCreate, &Tenant::default_tenant());
         event.details.insert("principal".into(), ROOT_PRINCIPAL.into());
         event.details.insert("roles".into(), "root".into());
@@ -52,7 +57,8 @@ impl Service {
 
     /// Records this node's start in the audit log.
     pub async fn record_start(&self) -> Result<(), Error> {
-        let caller = Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "startup".into() };
+        let caller =
+            Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "startup".into() };
         let mut event = self.attempt(&caller, AuditAction::ServerStart, &Tenant::default_tenant());
         event.details.insert("crypto_library".into(), keystead_crypto::library_description());
         event.details.insert("self_tests".into(), "passed".into());
@@ -86,24 +92,46 @@ impl Service {
     }
 
     /// The public key of an asymmetric key's version (the primary one by default), as PEM.
-    pub async fn public_key(&self, caller: &Caller, tenant: Option<&str>, key: &str, version: Option<u32>) -> Result<String, Error> {
+    pub async fn public_key(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        version: Option<u32>,
+    ) -> Result<String, Error> {
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
         let stored = self.stored_key(&tenant, key).await?;
         let name = stored.attributes.name.to_string();
         if !stored.attributes.algorithm.is_asymmetric() {
-            return Err(invalid("key", format!("{name} is a symmetric {} key and has no public key", stored.attributes.algorithm)));
+            return Err(invalid(
+                "key",
+                format!("{name} is a symmetric {} key and has no public key", stored.attributes.algorithm),
+            ));
         }
         let chosen = match version {
             Some(n) => stored.version(keystead_core::VersionNumber::new(n)?),
             None => stored.primary().or(stored.versions.last()),
         };
-        let version = chosen.ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: version.unwrap_or(0) })?;
-        let der = version.info.public_key_der.clone().ok_or_else(|| Error::VersionNotFound { key: name, version: version.info.number.get() })?;
+        let version = chosen
+            .ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: version.unwrap_or(0) })?;
+        let der = version
+            .info
+            .public_key_der
+            .clone()
+            .ok_or_else(|| Error::VersionNotFound { key: name, version: version.info.number.get() })?;
         Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
     }
 
     /// Audit events, oldest first.
-    pub async fn audit_list(&self, caller: &Caller, tenant: Option<&str>, key: Option<&str>, actor: Option<String>, since: Option<OffsetDateTime>, limit: Option<u32>) -> Result<Vec<AuditRecord>, Error> {
+    pub async fn audit_list(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: Option<&str>,
+        actor: Option<String>,
+        since: Option<OffsetDateTime>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AuditRecord>, Error> {
         let key_id = match key {
             None => None,
             Some(text) => match KeyRef::parse(text)? {

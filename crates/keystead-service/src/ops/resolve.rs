@@ -21,10 +21,10 @@ impl Service {
     /// Reads a key from the store (management operations always read fresh rows).
     pub(crate) async fn stored_key(&self, tenant: &Tenant, key: &str) -> Result<StoredKey, Error> {
         let key_ref = KeyRef::parse(key)?;
-        self.store.key(tenant, &key_ref).await?.ok_or_else(|| Error::KeyNotFound {
-            tenant: tenant.to_string(),
-            key: key.to_owned(),
-        })
+        self.store
+            .key(tenant, &key_ref)
+            .await?
+            .ok_or_else(|| Error::KeyNotFound { tenant: tenant.to_string(), key: key.to_owned() })
     }
 
     /// Checks that this server may use keys of the stored key's environment.
@@ -94,10 +94,11 @@ impl Service {
         let cached = match self.cache.by_id(id) {
             Some(cached) => cached,
             None => {
-                let stored = self.store.key_by_id(id).await?.ok_or_else(|| Error::KeyNotFound {
-                    tenant: "any".to_owned(),
-                    key: id.to_string(),
-                })?;
+                let stored = self
+                    .store
+                    .key_by_id(id)
+                    .await?
+                    .ok_or_else(|| Error::KeyNotFound { tenant: "any".to_owned(), key: id.to_string() })?;
                 describe_key(event, &stored.attributes);
                 caller.check_tenant(&stored.attributes.tenant)?;
                 self.load(stored).await?
@@ -135,14 +136,27 @@ impl CachedKey {
         let version = match self.stored.primary() {
             Some(version) => version,
             None => {
-                let newest = self.stored.versions.last().ok_or_else(|| Error::NoActiveVersion { key: name.to_owned() })?;
+                let newest = self
+                    .stored
+                    .versions
+                    .last()
+                    .ok_or_else(|| Error::NoActiveVersion { key: name.to_owned() })?;
                 event.version = Some(newest.info.number.get());
-                check_state(name, newest.info.number.get(), newest.info.state, operation, &UseFacts::default())?;
+                check_state(
+                    name,
+                    newest.info.number.get(),
+                    newest.info.state,
+                    operation,
+                    &UseFacts::default(),
+                )?;
                 return Err(Error::NoActiveVersion { key: name.to_owned() });
             }
         };
         event.version = Some(version.info.number.get());
-        let loaded = self.loaded.get(&version.info.number).ok_or_else(|| Error::NoActiveVersion { key: name.to_owned() })?;
+        let loaded = self
+            .loaded
+            .get(&version.info.number)
+            .ok_or_else(|| Error::NoActiveVersion { key: name.to_owned() })?;
         Ok((version, loaded))
     }
 

@@ -12,26 +12,62 @@ pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 impl Service {
     /// Signs with the primary version; ECDSA signatures are DER, RSA uses PSS.
-    pub async fn sign(&self, caller: &Caller, tenant: Option<&str>, key: &str, message: &[u8]) -> Result<String, Error> {
+    pub async fn sign(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        message: &[u8],
+    ) -> Result<String, Error> {
         self.protect_message(caller, tenant, key, message, Operation::Sign, AuditAction::Sign).await
     }
 
     /// Computes an HMAC tag with the primary version.
-    pub async fn mac(&self, caller: &Caller, tenant: Option<&str>, key: &str, message: &[u8]) -> Result<String, Error> {
+    pub async fn mac(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        message: &[u8],
+    ) -> Result<String, Error> {
         self.protect_message(caller, tenant, key, message, Operation::Mac, AuditAction::Mac).await
     }
 
     /// Verifies a signature made by `key`; `Ok(false)` when it does not verify.
-    pub async fn verify(&self, caller: &Caller, tenant: Option<&str>, key: &str, message: &[u8], signature: &str) -> Result<bool, Error> {
-        self.check_message(caller, tenant, key, message, signature, Operation::Verify, AuditAction::Verify).await
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<bool, Error> {
+        self.check_message(caller, tenant, key, message, signature, Operation::Verify, AuditAction::Verify)
+            .await
     }
 
     /// Verifies an HMAC tag made by `key` in constant time; `Ok(false)` when it does not match.
-    pub async fn mac_verify(&self, caller: &Caller, tenant: Option<&str>, key: &str, message: &[u8], tag: &str) -> Result<bool, Error> {
-        self.check_message(caller, tenant, key, message, tag, Operation::MacVerify, AuditAction::MacVerify).await
+    pub async fn mac_verify(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        message: &[u8],
+        tag: &str,
+    ) -> Result<bool, Error> {
+        self.check_message(caller, tenant, key, message, tag, Operation::MacVerify, AuditAction::MacVerify)
+            .await
     }
 
-    async fn protect_message(&self, caller: &Caller, tenant: Option<&str>, key: &str, message: &[u8], operation: Operation, action: AuditAction) -> Result<String, Error> {
+    async fn protect_message(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        message: &[u8],
+        operation: Operation,
+        action: AuditAction,
+    ) -> Result<String, Error> {
         let (tenant, mut event) = self.operation_tenant(caller, tenant, action).await?;
         let result = async {
             if message.len() > MAX_MESSAGE {
@@ -43,14 +79,24 @@ impl Service {
                 Operation::Mac => loaded.mac(message)?,
                 _ => loaded.sign(message)?,
             };
-            Ok(Envelope { key_id: cached.stored.attributes.id, version: version.info.number, payload }.to_string())
+            Ok(Envelope { key_id: cached.stored.attributes.id, version: version.info.number, payload }
+                .to_string())
         }
         .await;
         self.finish(event, result).await
     }
 
     #[allow(clippy::too_many_arguments, reason = "one flat signature per verify-style operation")]
-    async fn check_message(&self, caller: &Caller, tenant: Option<&str>, key: &str, message: &[u8], envelope: &str, operation: Operation, action: AuditAction) -> Result<bool, Error> {
+    async fn check_message(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        message: &[u8],
+        envelope: &str,
+        operation: Operation,
+        action: AuditAction,
+    ) -> Result<bool, Error> {
         let what = if operation == Operation::Verify { "signature" } else { "MAC tag" };
         let (tenant, mut event) = self.operation_tenant(caller, tenant, action).await?;
         let result = async {
@@ -60,7 +106,10 @@ impl Service {
             let envelope = Envelope::parse(what, envelope)?;
             let cached = self.key_for_use(caller, &tenant, key, operation, &mut event).await?;
             if envelope.key_id != cached.stored.attributes.id {
-                return Err(invalid("signature", format!("this {what} was made by key {}, not by {key}", envelope.key_id)));
+                return Err(invalid(
+                    "signature",
+                    format!("this {what} was made by key {}, not by {key}", envelope.key_id),
+                ));
             }
             let loaded = cached.version_for(envelope.version, operation, UseFacts::default(), &mut event)?;
             let valid = match operation {

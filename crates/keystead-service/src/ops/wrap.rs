@@ -8,13 +8,20 @@ use crate::{Caller, Error, Service};
 
 impl Service {
     /// Wraps key material (16 to 4096 bytes, a multiple of 8) with the primary version.
-    pub async fn wrap(&self, caller: &Caller, tenant: Option<&str>, key: &str, material: &SecretBytes) -> Result<String, Error> {
+    pub async fn wrap(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        material: &SecretBytes,
+    ) -> Result<String, Error> {
         let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::Wrap).await?;
         let result = async {
             let cached = self.key_for_use(caller, &tenant, key, Operation::Wrap, &mut event).await?;
             let (version, loaded) = cached.primary_for(Operation::Wrap, &mut event)?;
             let payload = loaded.wrap(material)?;
-            Ok(Envelope { key_id: cached.stored.attributes.id, version: version.info.number, payload }.to_string())
+            Ok(Envelope { key_id: cached.stored.attributes.id, version: version.info.number, payload }
+                .to_string())
         }
         .await;
         self.finish(event, result).await
@@ -25,8 +32,10 @@ impl Service {
         let (_, mut event) = self.operation_tenant(caller, None, AuditAction::Unwrap).await?;
         let result = async {
             let envelope = Envelope::parse("wrapped key", wrapped)?;
-            let cached = self.key_by_id_for_use(caller, envelope.key_id, Operation::Unwrap, &mut event).await?;
-            let loaded = cached.version_for(envelope.version, Operation::Unwrap, UseFacts::default(), &mut event)?;
+            let cached =
+                self.key_by_id_for_use(caller, envelope.key_id, Operation::Unwrap, &mut event).await?;
+            let loaded =
+                cached.version_for(envelope.version, Operation::Unwrap, UseFacts::default(), &mut event)?;
             Ok(loaded.unwrap_key(&envelope.payload)?)
         }
         .await;

@@ -24,8 +24,15 @@ async fn every_algorithm_generates_and_round_trips() {
             Purpose::Encrypt | Purpose::AsymmetricDecrypt => {
                 let ct = s.encrypt(c, None, &name, b"hello", &context).await.unwrap();
                 assert!(ct.starts_with(&format!("ks1:{}:v1:", view.attributes.id)), "{ct}");
-                assert_eq!(s.decrypt(c, &ct, &context).await.unwrap().expose_secret(), b"hello", "{algorithm}");
-                assert_eq!(s.decrypt(c, &ct, &BTreeMap::new()).await.unwrap_err().kind(), ErrorKind::DecryptionFailed);
+                assert_eq!(
+                    s.decrypt(c, &ct, &context).await.unwrap().expose_secret(),
+                    b"hello",
+                    "{algorithm}"
+                );
+                assert_eq!(
+                    s.decrypt(c, &ct, &BTreeMap::new()).await.unwrap_err().kind(),
+                    ErrorKind::DecryptionFailed
+                );
                 if purpose == Purpose::Encrypt {
                     let data_key = s.generate_data_key(c, None, &name, &context).await.unwrap();
                     assert_eq!(data_key.plaintext.len(), 32);
@@ -53,7 +60,10 @@ async fn every_algorithm_generates_and_round_trips() {
             let pem = s.public_key(c, None, &name, None).await.unwrap();
             assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
         } else {
-            assert_eq!(s.public_key(c, None, &name, None).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+            assert_eq!(
+                s.public_key(c, None, &name, None).await.unwrap_err().kind(),
+                ErrorKind::InvalidArgument
+            );
         }
     }
     let created = h.audit_of(AuditAction::KeyCreate).await;

@@ -18,19 +18,35 @@ pub struct Harness {
     pub environment: Environment,
 }
 
-async fn service_on(path: &PathBuf, root: &SecretBytes, environment: Environment) -> Result<Service, keystead_service::Error> {
+async fn service_on(
+    path: &std::path::Path,
+    root: &SecretBytes,
+    environment: Environment,
+) -> Result<Service, keystead_service::Error> {
     let store = SqliteStore::open(path).await.expect("the store opens");
     let root = RootKey::from_material(root).expect("a 32-byte root key");
-    Service::new(Arc::new(store), root, Config::new(NodeName::new(NODE).expect("valid"), environment), keystead_service::system_clock()).await
+    Service::new(
+        Arc::new(store),
+        root,
+        Config::new(NodeName::new(NODE).expect("valid"), environment),
+        keystead_service::system_clock(),
+    )
+    .await
 }
 
 impl Harness {
     pub async fn new(environment: Environment) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (_, root_material) = RootKey::generate().expect("a root key");
-        let service = service_on(&dir.path().join("keystead.db"), &root_material, environment).await.expect("the service starts");
-        let token = service.bootstrap_root().await.expect("bootstrap").expect("a fresh store gives a root token");
-        let caller = service.authenticate(Some(token.expose_secret()), "test").await.expect("the root token authenticates");
+        let service = service_on(&dir.path().join("keystead.db"), &root_material, environment)
+            .await
+            .expect("the service starts");
+        let token =
+            service.bootstrap_root().await.expect("bootstrap").expect("a fresh store gives a root token");
+        let caller = service
+            .authenticate(Some(token.expose_secret()), "test")
+            .await
+            .expect("the root token authenticates");
         Self { dir, root_material, service, caller, environment }
     }
 
@@ -56,7 +72,9 @@ impl Harness {
 
     /// A raw connection for editing the file behind the service's back.
     pub async fn raw(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display())).await.expect("the file opens")
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display()))
+            .await
+            .expect("the file opens")
     }
 
     pub async fn create(&self, name: &str, purpose: &str, algorithm: &str) -> KeyView {

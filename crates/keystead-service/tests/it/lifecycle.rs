@@ -18,7 +18,8 @@ async fn rotation_keeps_old_ciphertexts() {
     let v2 = h.service.encrypt(&h.caller, None, "prompts", b"new", &ctx).await.unwrap();
     assert!(v1.contains(":v1:") && v2.contains(":v2:"), "{v1} {v2}");
     // Also reachable by id.
-    let by_id = h.service.encrypt(&h.caller, None, &key.attributes.id.to_string(), b"id", &ctx).await.unwrap();
+    let by_id =
+        h.service.encrypt(&h.caller, None, &key.attributes.id.to_string(), b"id", &ctx).await.unwrap();
     assert!(by_id.contains(":v2:"));
 
     let h = h.restart().await;
@@ -55,7 +56,11 @@ async fn pre_active_and_deactivated_states_are_enforced() {
     assert!(view.versions[0].deactivated_at.is_some());
     let err = s.encrypt(c, None, "staged", b"y", &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState, "{err}");
-    assert_eq!(s.decrypt(c, &ct, &none).await.unwrap().expose_secret(), b"x", "deactivated keys still decrypt");
+    assert_eq!(
+        s.decrypt(c, &ct, &none).await.unwrap().expose_secret(),
+        b"x",
+        "deactivated keys still decrypt"
+    );
 
     // Deactivated is final for activation: the transition table refuses it, and says so.
     let err = s.activate_key(c, None, "staged", Some(1)).await.unwrap_err();

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 //! Service tests through the real path: a real SQLite file, the real barrier, the real audit chain.
 
 mod bad_input;

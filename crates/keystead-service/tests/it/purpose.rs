@@ -26,7 +26,9 @@ async fn every_wrong_purpose_operation_pair_is_refused_and_audited() {
         let name = format!("key-{purpose}");
         let view = h.create(&name, purpose.as_str(), algorithm).await;
         // An envelope naming this key, as a ciphertext, signature or wrapped key would.
-        let envelope = Envelope { key_id: view.attributes.id, version: VersionNumber::FIRST, payload: vec![0; 64] }.to_string();
+        let envelope =
+            Envelope { key_id: view.attributes.id, version: VersionNumber::FIRST, payload: vec![0; 64] }
+                .to_string();
         for operation in Operation::ALL.iter().copied().filter(|op| !op.allowed_for(purpose)) {
             let result = match operation {
                 Operation::Encrypt => s.encrypt(c, None, &name, b"x", &no_context).await.map(|_| ()),
@@ -35,7 +37,9 @@ async fn every_wrong_purpose_operation_pair_is_refused_and_audited() {
                 Operation::Verify => s.verify(c, None, &name, b"x", &envelope).await.map(|_| ()),
                 Operation::Mac => s.mac(c, None, &name, b"x").await.map(|_| ()),
                 Operation::MacVerify => s.mac_verify(c, None, &name, b"x", &envelope).await.map(|_| ()),
-                Operation::Wrap => s.wrap(c, None, &name, &SecretBytes::from_slice(&[1; 32])).await.map(|_| ()),
+                Operation::Wrap => {
+                    s.wrap(c, None, &name, &SecretBytes::from_slice(&[1; 32])).await.map(|_| ())
+                }
                 Operation::Unwrap => s.unwrap(c, &envelope).await.map(|_| ()),
                 Operation::DataKey => s.generate_data_key(c, None, &name, &no_context).await.map(|_| ()),
             };
@@ -43,7 +47,9 @@ async fn every_wrong_purpose_operation_pair_is_refused_and_audited() {
             assert_eq!(err.kind(), ErrorKind::PurposeViolation, "{purpose} × {operation}: {err}");
             let message = err.to_string();
             assert!(
-                message.contains(&name) && message.contains(purpose.as_str()) && message.contains(operation.as_str()),
+                message.contains(&name)
+                    && message.contains(purpose.as_str())
+                    && message.contains(operation.as_str()),
                 "{message}"
             );
             refused += 1;
@@ -58,6 +64,11 @@ async fn every_wrong_purpose_operation_pair_is_refused_and_audited() {
     }
     // 5 purposes × 9 operations, less the 11 allowed pairs.
     assert_eq!(refused, 5 * 9 - 11);
-    let denied = h.audit().await.into_iter().filter(|r| r.event.error_code.as_deref() == Some("purpose_violation")).count();
+    let denied = h
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.event.error_code.as_deref() == Some("purpose_violation"))
+        .count();
     assert_eq!(denied, refused);
 }

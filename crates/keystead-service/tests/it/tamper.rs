@@ -59,7 +59,10 @@ async fn swapped_material_is_refused() {
     let h = h.restart().await;
     let err = h.service.encrypt(&h.caller, None, "alpha", b"x", &BTreeMap::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IntegrityFailure, "{err}");
-    h.service.encrypt(&h.caller, None, "beta", b"x", &BTreeMap::new()).await.expect("the untouched key still works");
+    h.service
+        .encrypt(&h.caller, None, "beta", b"x", &BTreeMap::new())
+        .await
+        .expect("the untouched key still works");
 }
 
 #[tokio::test]
@@ -78,7 +81,8 @@ async fn edited_environment_is_refused() {
 async fn edited_provenance_is_refused() {
     let h = Harness::dev().await;
     h.create("claims-fips", "sign", "ecdsa-p256").await;
-    exec(&h, r#"UPDATE key_versions SET provenance = replace(provenance, '"fips":false', '"fips":true')"#).await;
+    exec(&h, r#"UPDATE key_versions SET provenance = replace(provenance, '"fips":false', '"fips":true')"#)
+        .await;
     let h = h.restart().await;
     let shown = h.service.show_key(&h.caller, None, "claims-fips").await.unwrap();
     assert!(shown.versions[0].provenance.fips, "the edit is visible in the metadata");

@@ -1,7 +1,12 @@
 use std::collections::BTreeMap;
 
-use keystead_core::key::{Classification, Criticality, KeyAttributes, Labels, Origin, Provenance, VersionInfo};
-use keystead_core::{Algorithm, AuditAction, AuditEvent, Environment, KeyId, KeyName, KeyRef, KeyState, Outcome, Purpose, Tenant, UsageContext, VersionNumber};
+use keystead_core::key::{
+    Classification, Criticality, KeyAttributes, Labels, Origin, Provenance, VersionInfo,
+};
+use keystead_core::{
+    Algorithm, AuditAction, AuditEvent, Environment, KeyId, KeyName, KeyRef, KeyState, Outcome, Purpose,
+    Tenant, UsageContext, VersionNumber,
+};
 use keystead_store::{AuditFilter, Change, Error, SqliteStore, Store, StoredVersion};
 use time::OffsetDateTime;
 
@@ -94,13 +99,22 @@ async fn file_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
 async fn create_and_audit_are_atomic() {
     let (_dir, path, store) = file_store().await;
     let key = attributes("prompts");
-    store.commit(Change::CreateKey { key: key.clone(), version: version(1) }, event(AuditAction::KeyCreate, "n1")).await.unwrap();
+    store
+        .commit(
+            Change::CreateKey { key: key.clone(), version: version(1) },
+            event(AuditAction::KeyCreate, "n1"),
+        )
+        .await
+        .unwrap();
 
     // A second key with the same name fails, and its audit event is not stored either.
     let mut same_name = attributes("prompts");
     same_name.id = KeyId::from_random_bytes([9; 16]);
     let err = store
-        .commit(Change::CreateKey { key: same_name, version: version(1) }, event(AuditAction::KeyCreate, "n1"))
+        .commit(
+            Change::CreateKey { key: same_name, version: version(1) },
+            event(AuditAction::KeyCreate, "n1"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NameTaken { .. }), "{err}");
@@ -162,12 +176,26 @@ async fn chain_verification_detects_edits() {
 async fn state_change_is_compare_and_set() {
     let (_dir, _path, store) = file_store().await;
     let key = attributes("k");
-    store.commit(Change::CreateKey { key: key.clone(), version: version(1) }, event(AuditAction::KeyCreate, "n1")).await.unwrap();
+    store
+        .commit(
+            Change::CreateKey { key: key.clone(), version: version(1) },
+            event(AuditAction::KeyCreate, "n1"),
+        )
+        .await
+        .unwrap();
     let v1 = VersionNumber::FIRST;
-    let deactivate = |from| Change::SetVersionStates { key_id: key.id, versions: vec![(v1, from)], to: KeyState::Deactivated, at: now() };
+    let deactivate = |from| Change::SetVersionStates {
+        key_id: key.id,
+        versions: vec![(v1, from)],
+        to: KeyState::Deactivated,
+        at: now(),
+    };
     store.commit(deactivate(KeyState::Active), event(AuditAction::KeyDeactivate, "n1")).await.unwrap();
     // The same change again expects Active but finds Deactivated: refused, nothing written.
-    let err = store.commit(deactivate(KeyState::Active), event(AuditAction::KeyDeactivate, "n1")).await.unwrap_err();
+    let err = store
+        .commit(deactivate(KeyState::Active), event(AuditAction::KeyDeactivate, "n1"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     let events = store.audit_events(&AuditFilter::default()).await.unwrap();
     assert_eq!(events.len(), 2);
@@ -176,8 +204,23 @@ async fn state_change_is_compare_and_set() {
     assert_eq!(stored.versions[0].info.deactivated_at, Some(now()));
 
     // A version number that skips ahead is refused too.
-    let err = store.commit(Change::AddVersion { key_id: key.id, version: version(3) }, event(AuditAction::KeyRotate, "n1")).await.unwrap_err();
+    let err = store
+        .commit(
+            Change::AddVersion { key_id: key.id, version: version(3) },
+            event(AuditAction::KeyRotate, "n1"),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
-    store.commit(Change::AddVersion { key_id: key.id, version: version(2) }, event(AuditAction::KeyRotate, "n1")).await.unwrap();
-    assert_eq!(store.key_by_id(key.id).await.unwrap().unwrap().primary().map(|v| v.info.number.get()), Some(2));
+    store
+        .commit(
+            Change::AddVersion { key_id: key.id, version: version(2) },
+            event(AuditAction::KeyRotate, "n1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key_by_id(key.id).await.unwrap().unwrap().primary().map(|v| v.info.number.get()),
+        Some(2)
+    );
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 //! Store conformance suite, run against real SQLite files.
 
 mod conformance;
