@@ -114,6 +114,20 @@ fn print_key(key: &Value) {
             text(&p["rng"]),
         );
     }
+    let history = key["history"].as_array().into_iter().flatten().collect::<Vec<_>>();
+    if !history.is_empty() {
+        println!("\nHISTORY");
+        for e in history {
+            println!(
+                "  {:<26}{:<12}{:<22}{:<9}{}",
+                text(&e["occurred_at"]),
+                text(&e["actor"]),
+                text(&e["action"]),
+                text(&e["outcome"]),
+                e["reason"].as_str().unwrap_or(""),
+            );
+        }
+    }
 }
 
 /// Runs a client command.

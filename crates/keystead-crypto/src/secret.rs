@@ -72,3 +72,19 @@ mod tests {
         assert!(!a.ct_eq(&SecretBytes::from_slice(b"ab")));
     }
 }
+
+/// Compile-time guard: secret holders must never gain an impl that could copy or print them.
+#[cfg(test)]
+mod no_leaky_impls {
+    use std::fmt::Display;
+    use std::hash::Hash;
+
+    use serde::Serialize;
+    use static_assertions::assert_not_impl_any;
+
+    assert_not_impl_any!(super::SecretBytes: Clone, Copy, Display, Serialize, PartialEq, Hash);
+    assert_not_impl_any!(crate::AccessToken: Clone, Display, Serialize, PartialEq, Hash);
+    assert_not_impl_any!(crate::LoadedKey: Clone, Display, Serialize, PartialEq, Hash);
+    assert_not_impl_any!(crate::RootKey: Clone, Display, Serialize, PartialEq, Hash);
+    assert_not_impl_any!(crate::GeneratedKey: Clone, Display, Serialize, PartialEq, Hash);
+}

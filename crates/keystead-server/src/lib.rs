@@ -18,6 +18,9 @@ pub use error::ApiError;
 /// Largest request body accepted: a 16 MiB payload in base64 plus JSON framing.
 pub const MAX_BODY_BYTES: usize = 23 * 1024 * 1024;
 
+/// Requests served at once; further ones wait. Bounds memory: each may hold a full body.
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+
 /// Serves the REST API on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,

@@ -43,6 +43,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/audit", get(audit_list))
         .route("/v1/audit/verify", get(audit_verify))
         .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
         .with_state(service)
 }
 

@@ -52,6 +52,8 @@ pub struct Service {
     config: Config,
     cache: cache::KeyCache,
     clock: Clock,
+    /// The known-answer tests that passed when the service was built.
+    self_tests: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Service {
@@ -69,7 +71,7 @@ impl Service {
         config: Config,
         clock: Clock,
     ) -> Result<Self, Error> {
-        keystead_crypto::selftest::run_all()?;
+        let self_tests = keystead_crypto::selftest::run_all()?;
         let stored_env = store.init_meta("environment", config.environment.as_str()).await?;
         if stored_env != config.environment.as_str() {
             return Err(Error::PermissionDenied {
@@ -83,7 +85,7 @@ impl Service {
         if root_kcv != root.kcv() {
             return Err(Error::Crypto(keystead_crypto::Error::Unseal));
         }
-        Ok(Self { store, root, config, cache: cache::KeyCache::default(), clock })
+        Ok(Self { store, root, config, cache: cache::KeyCache::default(), clock, self_tests })
     }
 
     /// The server's settings.

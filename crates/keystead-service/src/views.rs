@@ -3,7 +3,7 @@
 
 use keystead_core::key::{KeyAttributes, VersionInfo};
 use keystead_crypto::SecretBytes;
-use keystead_store::StoredKey;
+use keystead_store::{AuditRecord, StoredKey};
 use serde::Serialize;
 
 /// A key with its versions, as shown by `key show`.
@@ -16,6 +16,9 @@ pub struct KeyView {
     pub primary_version: Option<u32>,
     /// Every version, oldest first, with provenance and KCV.
     pub versions: Vec<VersionInfo>,
+    /// The key's audit events, oldest first (`key show` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AuditRecord>,
 }
 
 impl From<&StoredKey> for KeyView {
@@ -24,6 +27,7 @@ impl From<&StoredKey> for KeyView {
             attributes: stored.attributes.clone(),
             primary_version: stored.primary().map(|v| v.info.number.get()),
             versions: stored.versions.iter().map(|v| v.info.clone()).collect(),
+            history: Vec::new(),
         }
     }
 }

@@ -92,6 +92,9 @@ fn dev_server_tour_survives_restart() {
     assert_eq!(provenance["node"], "e2e-node");
     assert_eq!(provenance["environment"], "development");
     assert_eq!(shown["versions"][0]["kcv"].as_str().map(str::len), Some(16));
+    let history = shown["history"].as_array().unwrap();
+    assert_eq!(history[0]["action"], "key.create");
+    assert!(history.iter().any(|e| e["action"] == "crypto.sign" && e["outcome"] == "denied"));
 
     let rotated: serde_json::Value =
         serde_json::from_str(&server.ok(&["key", "rotate", "prompts", "--output", "json"], b"")).unwrap();
@@ -99,8 +102,26 @@ fn dev_server_tour_survives_restart() {
     assert!(server.ok(&["encrypt", "prompts"], b"x").contains(":v2:"));
     assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
 
+    // Secrets that passed through the server, to look for in its log.
+    let marker = "SECRET-PLAINTEXT-MARKER";
+    let marked = server.ok(&["encrypt", "prompts"], marker.as_bytes());
+    assert_eq!(server.ok(&["decrypt"], marked.as_bytes()), marker);
+    let data_key: serde_json::Value =
+        serde_json::from_str(&server.ok(&["datakey", "prompts", "--output", "json"], b"")).unwrap();
+    let data_key_plaintext = data_key["plaintext"].as_str().unwrap().to_owned();
+    let seal_key = std::fs::read(server.data_dir.join("seal.key")).unwrap();
+
     // Restart on the same data dir: nothing is lost, no new root token is printed.
-    server.stop();
+    let first_log = server.stop();
+    assert!(first_log.contains("keystead listening"), "the log was captured");
+    for (what, secret) in [
+        ("root token", token.trim().to_owned()),
+        ("plaintext", marker.to_owned()),
+        ("data key", data_key_plaintext.clone()),
+        ("seal key (hex)", seal_key.iter().map(|b| format!("{b:02x}")).collect()),
+    ] {
+        assert!(!first_log.contains(&secret), "the server log leaks the {what}");
+    }
     let server = DevServer::start(dir.path());
     assert!(!server.stdout.contains("kst_"), "the root token is printed only once");
     assert_eq!(server.ok(&["decrypt", "--context", "tenant=acme", "--in", ct_path], b""), "hello");
@@ -124,7 +145,9 @@ fn dev_server_tour_survives_restart() {
     assert_eq!(missing.status.code(), Some(4));
     let bad_token = server.cli(&["--token", "kst_wrong", "key", "list"], b"");
     assert_eq!(bad_token.status.code(), Some(3));
-    server.stop();
+    let second_log = server.stop();
+    assert!(!second_log.contains(token.trim()), "the restarted server's log leaks the root token");
+    assert!(second_log.contains("request refused"), "refused requests are logged: {second_log}");
 
     // A client with no server gets a clear message.
     let offline = std::process::Command::new(crate::util::BIN)

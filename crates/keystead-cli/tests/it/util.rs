@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keystead");
@@ -11,6 +12,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_keystead");
 /// A running `keystead server --dev`, killed on drop.
 pub struct DevServer {
     child: Child,
+    /// Everything the server wrote to stderr (its log), filled by a reader thread.
+    log: Arc<Mutex<String>>,
     pub addr: String,
     pub data_dir: PathBuf,
     pub stdout: String,
@@ -23,20 +26,27 @@ fn free_port() -> u16 {
 
 /// Reads stderr until a line contains `needle`, reports it, then keeps draining so the server
 /// never writes into a closed pipe.
-fn watch_stderr(stderr: ChildStderr, needle: &str, found: std::sync::mpsc::Sender<String>) {
-    let mut seen = String::new();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
+fn watch_stderr(
+    stderr: ChildStderr,
+    needle: &str,
+    found: std::sync::mpsc::Sender<String>,
+    log: Arc<Mutex<String>>,
+) {
+    let mut announced = false;
+    for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(needle) {
-            let _ = found.send(seen);
-            lines.for_each(drop);
-            return;
+        let mut log = log.lock().expect("log lock");
+        log.push_str(&line);
+        log.push('\n');
+        if !announced && line.contains(needle) {
+            announced = true;
+            let _ = found.send(log.clone());
         }
     }
-    let _ = found.send(format!("the server exited before printing {needle:?}:\n{seen}"));
+    if !announced {
+        let seen = log.lock().expect("log lock").clone();
+        let _ = found.send(format!("the server exited before printing {needle:?}:\n{seen}"));
+    }
 }
 
 impl DevServer {
@@ -48,7 +58,8 @@ impl DevServer {
             .arg(&data_dir)
             .current_dir(dir)
             .env_remove("KEYSTEAD_TOKEN")
-            .env("KEYSTEAD_LOG", "warn")
+            // The most verbose level, so that the leak checks see everything the server logs.
+            .env("KEYSTEAD_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -57,7 +68,9 @@ impl DevServer {
         let stderr = child.stderr.take().expect("piped stderr");
         let started = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || watch_stderr(stderr, "keystead listening", tx));
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || watch_stderr(stderr, "keystead listening", tx, sink));
         let seen = rx
             .recv_timeout(Duration::from_secs(120))
             .unwrap_or_else(|_| panic!("no start after {:?}", started.elapsed()));
@@ -75,11 +88,11 @@ impl DevServer {
             });
             stdout = rx.recv_timeout(Duration::from_millis(500)).unwrap_or_default();
         }
-        Self { child, addr: format!("http://{addr}"), data_dir, stdout }
+        Self { child, log, addr: format!("http://{addr}"), data_dir, stdout }
     }
 
-    /// Stops the server with SIGTERM, as an operator would, and waits for it.
-    pub fn stop(mut self) {
+    /// Stops the server with SIGTERM, as an operator would, waits for it, and returns its log.
+    pub fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success());
@@ -87,7 +100,9 @@ impl DevServer {
         while Instant::now() < deadline {
             if let Ok(Some(exit)) = self.child.try_wait() {
                 assert!(exit.success(), "server exit status {exit}");
-                return;
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return self.log.lock().expect("log lock").clone();
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -67,11 +67,15 @@ impl Service {
         Ok(())
     }
 
-    /// A key with its versions, provenance and KCVs.
+    /// A key with its versions, provenance, KCVs and history (its newest 200 audit events).
     pub async fn show_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
         let stored = self.stored_key(&tenant, key).await?;
-        Ok(KeyView::from(&stored))
+        let mut view = KeyView::from(&stored);
+        let filter =
+            AuditFilter { key_id: Some(stored.attributes.id), limit: Some(200), ..AuditFilter::default() };
+        view.history = self.store.audit_events(&filter).await?;
+        Ok(view)
     }
 
     /// Keys matching the filter.
@@ -163,7 +167,7 @@ impl Service {
             crypto_library: keystead_crypto::library_description(),
             fips: keystead_crypto::fips_mode(),
             minimum_strength_bits: self.config.minimum_strength_bits,
-            self_tests: keystead_crypto::selftest::run_all().unwrap_or_default(),
+            self_tests: self.self_tests.clone(),
             sealed: false,
         }
     }
