@@ -31,31 +31,51 @@ impl Service {
 
     /// Records a refused or failed attempt in the audit log, then hands the result back.
     /// Successes are recorded by the operation itself, in the transaction of its change.
-    pub(crate) async fn finish<T>(
-        &self,
-        mut event: AuditEvent,
-        result: Result<T, Error>,
-    ) -> Result<T, Error> {
-        let Err(err) = &result else { return result };
+    pub(crate) async fn finish<T>(&self, event: AuditEvent, result: Result<T, Error>) -> Result<T, Error> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.refuse(event, err).await),
+        }
+    }
+
+    /// Records `err` as the outcome of the attempt described by `event` and returns it.
+    /// Unauthenticated requests are only logged: recording them would let anyone fill the log.
+    pub(crate) async fn refuse(&self, mut event: AuditEvent, err: Error) -> Error {
         let kind = err.kind();
         if kind == ErrorKind::Unauthenticated {
-            return result;
+            return err;
         }
         event.outcome = if kind.is_denial() { Outcome::Denied } else { Outcome::Failed };
         event.error_code = Some(kind.code().to_owned());
         event.reason = Some(if kind == ErrorKind::Internal {
+            tracing::error!(error = %err, action = %event.action, "operation failed");
             "internal error; see the server log".to_owned()
         } else {
             err.to_string()
         });
-        if kind == ErrorKind::Internal {
-            tracing::error!(error = %err, action = %event.action, "operation failed");
-        }
         if let Err(audit_err) = self.store.commit(keystead_store::Change::AuditOnly, event).await {
             // The attempt is refused either way; an audit failure must not turn it into a success.
             tracing::error!(error = %audit_err, "could not record a refused attempt in the audit log");
         }
-        result
+        err
+    }
+
+    /// The tenant a request acts on, with the event describing the attempt; a tenant the
+    /// caller may not name is refused and audited.
+    pub(crate) async fn attempt_in_tenant(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        action: AuditAction,
+    ) -> Result<(Tenant, AuditEvent), Error> {
+        let requested = tenant.map(Tenant::new).transpose().map_err(Error::from);
+        match requested.and_then(|t| caller.resolve_tenant(t.as_ref())) {
+            Ok(tenant) => {
+                let event = self.attempt(caller, action, &tenant);
+                Ok((tenant, event))
+            }
+            Err(err) => Err(self.refuse(self.attempt(caller, action, &Tenant::default_tenant()), err).await),
+        }
     }
 }
 

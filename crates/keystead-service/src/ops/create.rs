@@ -2,16 +2,14 @@
 //! with its audit event. Every attempt is audited, refused and failed ones too.
 
 use keystead_core::key::{
-    parse_duration_seconds, Classification, Criticality, KeyAttributes, Labels, Origin, VersionInfo,
+    parse_duration_seconds, Classification, Criticality, KeyAttributes, Labels, Origin,
 };
 use keystead_core::{
     Algorithm, AuditAction, Environment, KeyId, KeyName, KeyState, Purpose, UsageContext, VersionNumber,
 };
-use keystead_crypto::generation_provenance;
-use keystead_store::{barrier, Change, StoredVersion};
+use keystead_store::Change;
 
 use super::requests::CreateKeyRequest;
-use super::resolve::parse_tenant;
 use crate::error::invalid;
 use crate::{Caller, Error, KeyView, Service};
 
@@ -21,17 +19,8 @@ const UNSPECIFIED_USAGE: &str = "x-unspecified";
 impl Service {
     /// Creates a key and its first version.
     pub async fn create_key(&self, caller: &Caller, request: CreateKeyRequest) -> Result<KeyView, Error> {
-        let tenant = match parse_tenant(request.tenant.as_deref())
-            .and_then(|t| caller.resolve_tenant(t.as_ref()))
-        {
-            Ok(tenant) => tenant,
-            Err(err) => {
-                let event =
-                    self.attempt(caller, AuditAction::KeyCreate, &keystead_core::Tenant::default_tenant());
-                return self.finish(event, Err(err)).await;
-            }
-        };
-        let mut event = self.attempt(caller, AuditAction::KeyCreate, &tenant);
+        let (tenant, mut event) =
+            self.attempt_in_tenant(caller, request.tenant.as_deref(), AuditAction::KeyCreate).await?;
         event.key_name = Some(request.name.clone());
         event.algorithm = request.algorithm.parse().ok();
         event.purpose = request.purpose.parse().ok();
@@ -82,17 +71,9 @@ impl Service {
             .into());
         }
 
-        let generated = tokio::task::spawn_blocking(move || keystead_crypto::generate(algorithm))
-            .await
-            .map_err(|_| keystead_crypto::Error::Generation { algorithm })??;
         let now = self.now();
-        let id = KeyId::from_random_bytes(keystead_crypto::random_array()?);
-        let provenance =
-            generation_provenance(algorithm, environment, self.config.node.as_str(), now, Origin::Generated);
-        let provenance_json = serde_json::to_string(&provenance)
-            .map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
         let attributes = KeyAttributes {
-            id,
+            id: KeyId::from_random_bytes(keystead_crypto::random_array()?),
             tenant,
             name,
             purpose,
@@ -110,33 +91,11 @@ impl Service {
             updated_at: now,
         };
         let number = VersionNumber::FIRST;
-        let sealed = barrier::seal_material(
-            &self.root,
-            &attributes,
-            number,
-            &generated.kcv,
-            &provenance_json,
-            &generated.material,
-        )?;
         let state = if request.pre_active { KeyState::PreActive } else { KeyState::Active };
-        let version = StoredVersion {
-            info: VersionInfo {
-                number,
-                state,
-                kcv: generated.kcv.clone(),
-                public_key_der: generated.public_key_der,
-                provenance,
-                created_at: now,
-                activated_at: (state == KeyState::Active).then_some(now),
-                suspended_at: None,
-                deactivated_at: None,
-            },
-            provenance_json,
-            sealed_material: Some(sealed),
-        };
+        let version = self.generate_version(&attributes, number, state).await?;
         crate::audit::describe_key(event, &attributes);
         event.version = Some(number.get());
-        event.details.insert("kcv".into(), generated.kcv);
+        event.details.insert("kcv".into(), version.info.kcv.clone());
         event.details.insert("state".into(), state.to_string());
         event.details.insert("security_strength_bits".into(), algorithm.security_strength_bits().to_string());
         event.details.insert("environment".into(), environment.to_string());

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 
 use keystead_core::envelope::{ciphertext_aad, unix_ms, AeadPayload};
 use keystead_core::operation::UseFacts;
-use keystead_core::{Algorithm, AuditAction, AuditEvent, Envelope, Operation, Purpose, Tenant};
+use keystead_core::{Algorithm, AuditAction, AuditEvent, Envelope, Operation, Purpose};
 use keystead_crypto::SecretBytes;
 
-use super::resolve::parse_tenant;
 use crate::cache::CachedKey;
 use crate::error::invalid;
 use crate::{Caller, DataKeyView, Error, Service};
@@ -39,25 +38,6 @@ fn oaep_label(
 }
 
 impl Service {
-    /// Resolves the tenant for an operation, auditing a refusal.
-    pub(crate) async fn operation_tenant(
-        &self,
-        caller: &Caller,
-        tenant: Option<&str>,
-        action: AuditAction,
-    ) -> Result<(Tenant, AuditEvent), Error> {
-        match parse_tenant(tenant).and_then(|t| caller.resolve_tenant(t.as_ref())) {
-            Ok(tenant) => {
-                let event = self.attempt(caller, action, &tenant);
-                Ok((tenant, event))
-            }
-            Err(err) => {
-                let event = self.attempt(caller, action, &Tenant::default_tenant());
-                Err(self.finish(event, Err::<(), _>(err)).await.err().unwrap_or(Error::Unauthenticated))
-            }
-        }
-    }
-
     /// Encrypts under the key's primary version; returns a `ks1:` ciphertext.
     pub async fn encrypt(
         &self,
@@ -67,7 +47,7 @@ impl Service {
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<String, Error> {
-        let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::Encrypt).await?;
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::Encrypt).await?;
         let result = async {
             if plaintext.len() > MAX_PLAINTEXT {
                 return Err(invalid(
@@ -111,7 +91,7 @@ impl Service {
         ciphertext: &str,
         context: &BTreeMap<String, String>,
     ) -> Result<SecretBytes, Error> {
-        let (_, mut event) = self.operation_tenant(caller, None, AuditAction::Decrypt).await?;
+        let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::Decrypt).await?;
         let result = async {
             check_context(context)?;
             let envelope = Envelope::parse("ciphertext", ciphertext)?;
@@ -145,7 +125,7 @@ impl Service {
         key: &str,
         context: &BTreeMap<String, String>,
     ) -> Result<DataKeyView, Error> {
-        let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::DataKey).await?;
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::DataKey).await?;
         let result = async {
             check_context(context)?;
             let cached = self.key_for_use(caller, &tenant, key, Operation::DataKey, &mut event).await?;

@@ -1,12 +1,9 @@
 //! `key rotate`, `key activate`, `key deactivate`. The rest of the lifecycle (suspend, resume,
 //! compromise, destroy) follows the same pattern.
 
-use keystead_core::key::{Origin, VersionInfo};
-use keystead_core::{AuditAction, AuditEvent, KeyState, Tenant, VersionNumber};
-use keystead_crypto::generation_provenance;
-use keystead_store::{barrier, Change, StoredKey, StoredVersion};
+use keystead_core::{AuditAction, AuditEvent, KeyState, VersionNumber};
+use keystead_store::{Change, StoredKey};
 
-use super::resolve::parse_tenant;
 use crate::audit::describe_key;
 use crate::{Caller, Error, KeyView, Service};
 
@@ -79,13 +76,7 @@ impl Service {
             Box<dyn std::future::Future<Output = Result<KeyView, Error>> + Send + 'a>,
         >,
     {
-        let tenant = match parse_tenant(tenant).and_then(|t| caller.resolve_tenant(t.as_ref())) {
-            Ok(tenant) => tenant,
-            Err(err) => {
-                return self.finish(self.attempt(caller, action, &Tenant::default_tenant()), Err(err)).await
-            }
-        };
-        let mut event = self.attempt(caller, action, &tenant);
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, action).await?;
         event.key_name = Some(key.to_owned());
         let result = async {
             let stored = self.stored_key(&tenant, key).await?;
@@ -103,48 +94,12 @@ impl Service {
 
     async fn rotate_checked(&self, stored: StoredKey, event: &mut AuditEvent) -> Result<KeyView, Error> {
         let attributes = stored.attributes.clone();
-        let algorithm = attributes.algorithm;
-        algorithm.check_for(attributes.purpose, self.config.minimum_strength_bits)?;
+        attributes.algorithm.check_for(attributes.purpose, self.config.minimum_strength_bits)?;
         let number =
             stored.versions.last().and_then(|v| v.info.number.next()).unwrap_or(VersionNumber::FIRST);
-        let generated = tokio::task::spawn_blocking(move || keystead_crypto::generate(algorithm))
-            .await
-            .map_err(|_| keystead_crypto::Error::Generation { algorithm })??;
-        let now = self.now();
-        let provenance = generation_provenance(
-            algorithm,
-            attributes.environment,
-            self.config.node.as_str(),
-            now,
-            Origin::Generated,
-        );
-        let provenance_json = serde_json::to_string(&provenance)
-            .map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
-        let sealed = barrier::seal_material(
-            &self.root,
-            &attributes,
-            number,
-            &generated.kcv,
-            &provenance_json,
-            &generated.material,
-        )?;
-        let version = StoredVersion {
-            info: VersionInfo {
-                number,
-                state: KeyState::Active,
-                kcv: generated.kcv.clone(),
-                public_key_der: generated.public_key_der,
-                provenance,
-                created_at: now,
-                activated_at: Some(now),
-                suspended_at: None,
-                deactivated_at: None,
-            },
-            provenance_json,
-            sealed_material: Some(sealed),
-        };
+        let version = self.generate_version(&attributes, number, KeyState::Active).await?;
         event.version = Some(number.get());
-        event.details.insert("kcv".into(), generated.kcv);
+        event.details.insert("kcv".into(), version.info.kcv.clone());
         let mut after = stored;
         after.versions.push(version.clone());
         self.store.commit(Change::AddVersion { key_id: attributes.id, version }, event.clone()).await?;

@@ -7,4 +7,5 @@ mod read;
 pub mod requests;
 mod resolve;
 mod sign;
+mod version;
 mod wrap;

@@ -68,7 +68,7 @@ impl Service {
         operation: Operation,
         action: AuditAction,
     ) -> Result<String, Error> {
-        let (tenant, mut event) = self.operation_tenant(caller, tenant, action).await?;
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, action).await?;
         let result = async {
             if message.len() > MAX_MESSAGE {
                 return Err(invalid("message", "larger than 16 MiB; sign a digest of large files instead"));
@@ -98,7 +98,7 @@ impl Service {
         action: AuditAction,
     ) -> Result<bool, Error> {
         let what = if operation == Operation::Verify { "signature" } else { "MAC tag" };
-        let (tenant, mut event) = self.operation_tenant(caller, tenant, action).await?;
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, action).await?;
         let result = async {
             if message.len() > MAX_MESSAGE {
                 return Err(invalid("message", "larger than 16 MiB"));

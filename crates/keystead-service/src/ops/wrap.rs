@@ -15,7 +15,7 @@ impl Service {
         key: &str,
         material: &SecretBytes,
     ) -> Result<String, Error> {
-        let (tenant, mut event) = self.operation_tenant(caller, tenant, AuditAction::Wrap).await?;
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::Wrap).await?;
         let result = async {
             let cached = self.key_for_use(caller, &tenant, key, Operation::Wrap, &mut event).await?;
             let (version, loaded) = cached.primary_for(Operation::Wrap, &mut event)?;
@@ -29,7 +29,7 @@ impl Service {
 
     /// Unwraps a `ks1:` wrapped key; the key and version come from the envelope.
     pub async fn unwrap(&self, caller: &Caller, wrapped: &str) -> Result<SecretBytes, Error> {
-        let (_, mut event) = self.operation_tenant(caller, None, AuditAction::Unwrap).await?;
+        let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::Unwrap).await?;
         let result = async {
             let envelope = Envelope::parse("wrapped key", wrapped)?;
             let cached =
