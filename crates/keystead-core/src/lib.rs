@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod key;
 pub mod operation;
+pub mod role;
 pub mod state;
 
 pub use algorithm::{Algorithm, Environment, Purpose, UsageContext};
@@ -20,4 +21,5 @@ pub use error::Error;
 pub use ids::{KeyId, KeyName, KeyRef, NodeName, PrincipalName, Tenant, VersionNumber};
 pub use key::{Classification, KeyAttributes, Labels};
 pub use operation::{Operation, OperationClass};
+pub use role::{Action, Role};
 pub use state::KeyState;

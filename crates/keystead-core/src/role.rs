@@ -1,0 +1,142 @@
+//! Roles and the permission matrix (separation of duties). One table, tested over every
+//! (role, action) pair; the service consults it before anything else happens.
+
+use crate::algorithm::named_enum;
+use crate::Operation;
+
+/// A role a principal holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Principals, tenants, policies. No crypto, no material.
+    Admin,
+    /// Creates and manages keys' lifecycles. Cannot use keys.
+    KeyCustodian,
+    /// Crypto operations on keys it has been granted. Cannot manage keys.
+    CryptoUser,
+    /// Reads inventory and audit log. Changes nothing.
+    Auditor,
+    /// Reports compromise and processes data with compromised keys.
+    IncidentResponder,
+    /// Holds backup shares; approves and runs recovery.
+    RecoveryOfficer,
+}
+
+named_enum!(Role, "role", [
+    Admin => "admin",
+    KeyCustodian => "key-custodian",
+    CryptoUser => "crypto-user",
+    Auditor => "auditor",
+    IncidentResponder => "incident-responder",
+    RecoveryOfficer => "recovery-officer",
+]);
+
+/// Something a principal may ask the service to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Create, list and disable principals; add grants.
+    ManagePrincipals,
+    /// Create a key.
+    CreateKey,
+    /// Rotate, activate, deactivate.
+    ManageKeyLifecycle,
+    /// Show and list keys, read public keys (metadata only, never material).
+    ReadKeys,
+    /// A cryptographic operation (crypto users also need a grant on the key).
+    Use(Operation),
+    /// Read and verify the audit log.
+    ReadAudit,
+    /// Read the server status.
+    ReadStatus,
+}
+
+impl Action {
+    /// Every action, for exhaustive tests and documentation.
+    pub fn all() -> Vec<Action> {
+        let mut all = vec![
+            Action::ManagePrincipals,
+            Action::CreateKey,
+            Action::ManageKeyLifecycle,
+            Action::ReadKeys,
+            Action::ReadAudit,
+            Action::ReadStatus,
+        ];
+        all.extend(Operation::ALL.iter().map(|op| Action::Use(*op)));
+        all
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::ManagePrincipals => f.write_str("manage principals"),
+            Action::CreateKey => f.write_str("create keys"),
+            Action::ManageKeyLifecycle => f.write_str("manage key lifecycles"),
+            Action::ReadKeys => f.write_str("read key metadata"),
+            Action::Use(op) => write!(f, "{op}"),
+            Action::ReadAudit => f.write_str("read the audit log"),
+            Action::ReadStatus => f.write_str("read the server status"),
+        }
+    }
+}
+
+impl Role {
+    /// The permission matrix. Crypto use is further limited to granted keys (crypto users)
+    /// and compromised keys (incident responders, once compromise handling exists).
+    pub fn allows(self, action: Action) -> bool {
+        use Action::*;
+        match self {
+            Role::Admin => matches!(action, ManagePrincipals | ReadKeys | ReadStatus),
+            Role::KeyCustodian => matches!(action, CreateKey | ManageKeyLifecycle | ReadKeys | ReadStatus),
+            Role::CryptoUser => matches!(action, Use(_) | ReadKeys | ReadStatus),
+            Role::Auditor => matches!(action, ReadKeys | ReadAudit | ReadStatus),
+            Role::IncidentResponder => matches!(action, ReadKeys | ReadAudit | ReadStatus),
+            Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus),
+        }
+    }
+
+    /// Whether this role's use of a key needs a per-key grant.
+    pub fn needs_grant(self) -> bool {
+        self == Role::CryptoUser
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (role, action) pair against the table written out by hand.
+    #[test]
+    fn role_table_covers_every_pair() {
+        let crypto: Vec<Action> = Operation::ALL.iter().map(|op| Action::Use(*op)).collect();
+        let allowed = |role: Role| -> Vec<Action> {
+            use Action::*;
+            match role {
+                Role::Admin => vec![ManagePrincipals, ReadKeys, ReadStatus],
+                Role::KeyCustodian => vec![CreateKey, ManageKeyLifecycle, ReadKeys, ReadStatus],
+                Role::CryptoUser => [vec![ReadKeys, ReadStatus], crypto.clone()].concat(),
+                Role::Auditor => vec![ReadKeys, ReadAudit, ReadStatus],
+                Role::IncidentResponder => vec![ReadKeys, ReadAudit, ReadStatus],
+                Role::RecoveryOfficer => vec![ReadKeys, ReadStatus],
+            }
+        };
+        for role in Role::ALL {
+            for action in Action::all() {
+                assert_eq!(role.allows(action), allowed(*role).contains(&action), "{role} × {action}");
+            }
+        }
+    }
+
+    #[test]
+    fn separation_of_duties() {
+        for op in Operation::ALL {
+            assert!(!Role::KeyCustodian.allows(Action::Use(*op)), "custodians cannot use keys");
+            assert!(!Role::Admin.allows(Action::Use(*op)), "admins cannot use keys");
+            assert!(!Role::Auditor.allows(Action::Use(*op)), "auditors change nothing");
+        }
+        assert!(!Role::CryptoUser.allows(Action::CreateKey));
+        assert!(!Role::CryptoUser.allows(Action::ManageKeyLifecycle));
+        for action in [Action::CreateKey, Action::ManageKeyLifecycle, Action::ManagePrincipals] {
+            assert!(!Role::Auditor.allows(action));
+        }
+    }
+}
