@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use keystead_core::{Environment, NodeName};
 use keystead_crypto::{RootKey, SecretBytes};
 use keystead_service::{Config, Service};
-use keystead_store::SqliteStore;
+use keystead_store::SqlStore;
 
 use crate::cli::ServerArgs;
 
@@ -90,8 +90,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let root = file_seal(&args.data_dir)?;
-        let store =
-            SqliteStore::open(&args.data_dir.join("keystead.db")).await.context("cannot open the store")?;
+        let store = SqlStore::open_sqlite(&args.data_dir.join("keystead.db"))
+            .await
+            .context("cannot open the store")?;
         let service = Service::new(
             Arc::new(store),
             root,

@@ -39,7 +39,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Crit
 use keystead_core::{Environment, NodeName};
 use keystead_crypto::RootKey;
 use keystead_service::{Caller, Config, CreateKeyRequest, Service};
-use keystead_store::SqliteStore;
+use keystead_store::SqlStore;
 use tokio::runtime::Runtime;
 
 /// Size of every plaintext and message.
@@ -75,7 +75,7 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("a temporary directory can be created");
         let path = dir.path().join("keystead.db");
         let (service, caller) = runtime.block_on(async {
-            let store = SqliteStore::open(&path).await.expect("a fresh SQLite file opens");
+            let store = SqlStore::open_sqlite(&path).await.expect("a fresh SQLite file opens");
             let (root, _root_material) = RootKey::generate().expect("a root key generates");
             let node = NodeName::new("bench").expect("`bench` is a valid node name");
             let config = Config::new(node, Environment::Development);

@@ -157,7 +157,9 @@ impl Error {
                 Store::NameTaken { .. } => ErrorKind::AlreadyExists,
                 Store::Conflict { .. } => ErrorKind::Conflict,
                 Store::Integrity { .. } | Store::Corrupt { .. } => ErrorKind::IntegrityFailure,
-                Store::Database(_) | Store::Migration(_) | Store::Crypto(_) => ErrorKind::Internal,
+                Store::Database(_) | Store::Migration(_) | Store::Crypto(_) | Store::UnsupportedUrl => {
+                    ErrorKind::Internal
+                }
             },
         }
     }

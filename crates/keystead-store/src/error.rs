@@ -37,6 +37,9 @@ pub enum Error {
         /// The version.
         version: u32,
     },
+    /// The storage URL names no supported database.
+    #[error("unsupported storage URL: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
+    UnsupportedUrl,
     /// A crypto provider failure while sealing.
     #[error("sealing failed")]
     Crypto(#[source] keystead_crypto::Error),

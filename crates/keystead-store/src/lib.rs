@@ -1,4 +1,4 @@
-//! Keystead storage: the [`Store`] trait, its SQLite backend, the sealed barrier and the
+//! Keystead storage: the [`Store`] trait, its SQLite and PostgreSQL backends, the sealed barrier and the
 //! hash-chained audit log.
 //!
 //! A backend stores rows; it never sees plaintext material. [`barrier`] seals material under
@@ -9,14 +9,14 @@ pub mod barrier;
 pub mod chain;
 mod error;
 mod model;
-mod sqlite;
+mod sql;
 
 pub use error::Error;
 pub use model::{
     AuditFilter, AuditRecord, ChainReport, Change, KeyFilter, NewPrincipal, StoredKey, StoredPrincipal,
     StoredVersion,
 };
-pub use sqlite::SqliteStore;
+pub use sql::{Backend, SqlStore};
 
 use keystead_core::{AuditEvent, KeyId, KeyRef, Tenant};
 use keystead_crypto::TokenHash;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use keystead_core::{AuditAction, Environment, NodeName};
 use keystead_crypto::{RootKey, SecretBytes};
 use keystead_service::{AuditRecord, Caller, Config, CreateKeyRequest, KeyView, Service};
-use keystead_store::SqliteStore;
+use keystead_store::SqlStore;
 
 pub const NODE: &str = "test-node";
 
@@ -23,7 +23,7 @@ async fn service_on(
     root: &SecretBytes,
     environment: Environment,
 ) -> Result<Service, keystead_service::Error> {
-    let store = SqliteStore::open(path).await.expect("the store opens");
+    let store = SqlStore::open_sqlite(path).await.expect("the store opens");
     let root = RootKey::from_material(root).expect("a 32-byte root key");
     Service::new(
         Arc::new(store),

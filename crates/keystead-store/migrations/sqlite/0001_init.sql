@@ -1,5 +1,5 @@
--- Keystead schema v1 (SQLite). Types and statements are kept portable to PostgreSQL; the
--- PostgreSQL migration differs only in BYTEA/BIGSERIAL and trigger syntax.
+-- Keystead schema v1 (SQLite). Same tables and columns as migrations/postgres/0001_init.sql;
+-- integers are BIGINT and flags are 0/1 BIGINTs so one set of queries serves both backends.
 
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
@@ -19,7 +19,7 @@ CREATE TABLE keys (
     labels                  TEXT NOT NULL,
     origin                  TEXT NOT NULL,
     rotation_period_seconds BIGINT,
-    recoverable             BOOLEAN NOT NULL,
+    recoverable             BIGINT NOT NULL,
     criticality             TEXT NOT NULL,
     created_at_ms           BIGINT NOT NULL,
     updated_at_ms           BIGINT NOT NULL,
@@ -28,7 +28,7 @@ CREATE TABLE keys (
 
 CREATE TABLE key_versions (
     key_id            TEXT NOT NULL REFERENCES keys (id),
-    number            INTEGER NOT NULL,
+    number            BIGINT NOT NULL,
     state             TEXT NOT NULL,
     kcv               TEXT NOT NULL,
     public_key_der    BLOB,
@@ -46,7 +46,7 @@ CREATE TABLE principals (
     token_hash    BLOB NOT NULL UNIQUE,
     roles         TEXT NOT NULL,
     tenant        TEXT,
-    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled      BIGINT NOT NULL DEFAULT 0,
     created_at_ms BIGINT NOT NULL
 );
 

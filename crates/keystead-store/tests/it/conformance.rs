@@ -7,7 +7,9 @@ use keystead_core::{
     Algorithm, AuditAction, AuditEvent, Environment, KeyId, KeyName, KeyRef, KeyState, Outcome, Purpose,
     Tenant, UsageContext, VersionNumber,
 };
-use keystead_store::{AuditFilter, Change, Error, SqliteStore, Store, StoredVersion};
+use keystead_store::{AuditFilter, Change, Error, SqlStore, Store, StoredVersion};
+
+use crate::db::TestDb;
 use time::OffsetDateTime;
 
 fn now() -> OffsetDateTime {
@@ -88,16 +90,8 @@ fn event(action: AuditAction, node: &str) -> AuditEvent {
     }
 }
 
-async fn file_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keystead.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    (dir, path, store)
-}
-
-#[tokio::test]
-async fn create_and_audit_are_atomic() {
-    let (_dir, path, store) = file_store().await;
+async fn create_and_audit_are_atomic(db: TestDb) {
+    let store = db.open().await;
     let key = attributes("prompts");
     store
         .commit(
@@ -122,7 +116,7 @@ async fn create_and_audit_are_atomic() {
 
     // Reopening the file finds exactly what was committed.
     drop(store);
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = SqlStore::open(&db.url).await.unwrap();
     let found = store.key(&Tenant::default_tenant(), &KeyRef::Name(key.name.clone())).await.unwrap().unwrap();
     assert_eq!(found.attributes, key);
     assert_eq!(found.versions.len(), 1);
@@ -131,11 +125,10 @@ async fn create_and_audit_are_atomic() {
     assert_eq!(by_id.attributes.name, key.name);
 }
 
-#[tokio::test]
-async fn audit_log_is_append_only() {
-    let (_dir, path, store) = file_store().await;
+async fn audit_log_is_append_only(db: TestDb) {
+    let store = db.open().await;
     store.commit(Change::AuditOnly, event(AuditAction::ServerStart, "n1")).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let pool = db.raw().await;
     let update = sqlx::query("UPDATE audit_events SET actor = 'mallory'").execute(&pool).await;
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = sqlx::query("DELETE FROM audit_events").execute(&pool).await;
@@ -143,9 +136,8 @@ async fn audit_log_is_append_only() {
     assert_eq!(store.audit_events(&AuditFilter::default()).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn chain_verification_detects_edits() {
-    let (_dir, path, store) = file_store().await;
+async fn chain_verification_detects_edits(db: TestDb) {
+    let store = db.open().await;
     for node in ["n1", "n2", "n1", "n1"] {
         store.commit(Change::AuditOnly, event(AuditAction::ServerStart, node)).await.unwrap();
     }
@@ -154,8 +146,8 @@ async fn chain_verification_detects_edits() {
     assert_eq!((report.events, report.chains), (4, 2));
 
     // Someone with file access drops the trigger and rewrites an event.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&pool).await.unwrap();
+    let pool = db.raw().await;
+    sqlx::query(&db.drop_trigger("audit_events_no_update")).execute(&pool).await.unwrap();
     sqlx::query("UPDATE audit_events SET event_json = replace(event_json, 'root', 'mallory') WHERE node = 'n1' AND node_seq = 2")
         .execute(&pool)
         .await
@@ -165,16 +157,15 @@ async fn chain_verification_detects_edits() {
     assert_eq!((report.breaks[0].0.as_str(), report.breaks[0].1), ("n1", 2));
 
     // Deleting an event is a gap in the node's sequence.
-    sqlx::query("DROP TRIGGER audit_events_no_delete").execute(&pool).await.unwrap();
+    sqlx::query(&db.drop_trigger("audit_events_no_delete")).execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM audit_events WHERE node = 'n2'").execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM audit_events WHERE node = 'n1' AND node_seq = 1").execute(&pool).await.unwrap();
     let report = store.verify_audit_chain().await.unwrap();
     assert!(report.breaks.iter().any(|b| b.2.contains("missing")), "{report:?}");
 }
 
-#[tokio::test]
-async fn state_change_is_compare_and_set() {
-    let (_dir, _path, store) = file_store().await;
+async fn state_change_is_compare_and_set(db: TestDb) {
+    let store = db.open().await;
     let key = attributes("k");
     store
         .commit(
@@ -223,4 +214,97 @@ async fn state_change_is_compare_and_set() {
         store.key_by_id(key.id).await.unwrap().unwrap().primary().map(|v| v.info.number.get()),
         Some(2)
     );
+}
+
+/// Runs one conformance check on every backend, as separate tests.
+macro_rules! on_every_backend {
+    ($($check:ident),+ $(,)?) => {
+        $(
+            mod $check {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$check(crate::db::TestDb::sqlite().await).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(db) = crate::db::TestDb::postgres().await {
+                        super::$check(db).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+on_every_backend!(
+    create_and_audit_are_atomic,
+    audit_log_is_append_only,
+    chain_verification_detects_edits,
+    state_change_is_compare_and_set,
+    keys_filter_and_principals,
+);
+
+async fn keys_filter_and_principals(db: TestDb) {
+    let store = db.open().await;
+    let mut signer = attributes("signer");
+    signer.purpose = Purpose::Sign;
+    signer.owner = "release".into();
+    signer.labels = Labels::new([("team".to_owned(), "ml".to_owned())].into()).unwrap();
+    store
+        .commit(
+            Change::CreateKey { key: attributes("enc"), version: version(1) },
+            event(AuditAction::KeyCreate, "n1"),
+        )
+        .await
+        .unwrap();
+    store
+        .commit(
+            Change::CreateKey { key: signer.clone(), version: version(1) },
+            event(AuditAction::KeyCreate, "n1"),
+        )
+        .await
+        .unwrap();
+    let by_purpose = store
+        .keys(&keystead_store::KeyFilter { purpose: Some(Purpose::Sign), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_purpose.len(), 1);
+    assert_eq!(by_purpose[0].attributes, signer);
+    let by_owner = store
+        .keys(&keystead_store::KeyFilter { owner: Some("ml".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_owner.len(), 1);
+    let by_label = store
+        .keys(&keystead_store::KeyFilter {
+            labels: [("team".to_owned(), "ml".to_owned())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_label.len(), 1);
+    assert_eq!(store.keys(&Default::default()).await.unwrap().len(), 2);
+
+    let token = keystead_crypto::AccessToken::generate().unwrap();
+    let principal = keystead_store::NewPrincipal {
+        name: "alice".into(),
+        token_hash: *token.hash().as_bytes(),
+        roles: vec!["auditor".into()],
+        tenant: Some("acme".into()),
+        created_at: now(),
+    };
+    store
+        .commit(Change::CreatePrincipal(principal), event(AuditAction::PrincipalCreate, "n1"))
+        .await
+        .unwrap();
+    let found = store.principal_by_token(&token.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.roles.as_slice(), found.tenant.as_deref()),
+        ("alice", &["auditor".to_owned()][..], Some("acme"))
+    );
+    let other = keystead_crypto::AccessToken::generate().unwrap();
+    assert!(store.principal_by_token(&other.hash()).await.unwrap().is_none());
+    assert_eq!(store.init_meta("environment", "test").await.unwrap(), "test");
+    assert_eq!(store.init_meta("environment", "production").await.unwrap(), "test", "set once");
 }

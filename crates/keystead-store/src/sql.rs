@@ -1,17 +1,16 @@
-//! The SQLite backend: the embedded default (WAL journal, one writer at a time).
+//! The SQL backends: SQLite (the embedded default: WAL journal, one writer at a time) and
+//! PostgreSQL (several nodes on one database). One set of portable queries serves both
+//! through sqlx's `Any` driver; only the migrations differ.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use keystead_core::envelope::unix_ms;
 use keystead_core::key::{KeyAttributes, Labels, VersionInfo};
 use keystead_core::{AuditEvent, KeyId, KeyName, KeyRef, KeyState, Tenant, UsageContext, VersionNumber};
 use keystead_crypto::TokenHash;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
@@ -21,20 +20,37 @@ use crate::{
     StoredVersion,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A store in one SQLite file.
-pub struct SqliteStore {
-    pool: SqlitePool,
-    /// SQLite allows one writer; serialising writers here avoids SQLITE_BUSY on lock upgrades.
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A store in a SQL database.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// One writer per node at a time: SQLite allows one writer (this avoids SQLITE_BUSY on lock
+    /// upgrades), and each node's audit chain needs its appends in order.
     write_lock: Mutex<()>,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
+        f.debug_struct("SqlStore").field("backend", &self.backend).finish_non_exhaustive()
     }
 }
+
+/// Pragmas every SQLite connection gets: write-ahead log, full sync, foreign keys, and waiting
+/// instead of failing while another connection writes.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
 fn time_from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -49,36 +65,69 @@ fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, Error> {
     text.parse().map_err(|_| Error::Corrupt { what })
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<Self, Error> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        Self::migrate(pool).await
+impl SqlStore {
+    /// Opens a store by URL: `sqlite://PATH` (created if missing) or `postgres://...`, and
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::UnsupportedUrl);
+        };
+        let options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        let options = match backend {
+            Backend::Sqlite => options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options,
+        };
+        let pool = options.connect(url).await?;
+        Self::migrate(pool, backend).await
     }
 
-    /// A private in-memory store (tests, recovery drills); gone when dropped.
+    /// Opens (creating if needed) an SQLite file.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, Error> {
+        let path = path.to_str().ok_or(Error::UnsupportedUrl)?;
+        Self::open(&format!("sqlite://{path}?mode=rwc")).await
+    }
+
+    /// A private in-memory SQLite store (tests, recovery drills); gone when dropped.
     pub async fn in_memory() -> Result<Self, Error> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON;").await?;
+                    Ok(())
+                })
+            })
+            .connect("sqlite::memory:")
             .await?;
-        Self::migrate(pool).await
+        Self::migrate(pool, Backend::Sqlite).await
     }
 
-    async fn migrate(pool: SqlitePool) -> Result<Self, Error> {
-        MIGRATOR.run(&pool).await.map_err(Error::Migration)?;
-        Ok(Self { pool, write_lock: Mutex::new(()) })
+    async fn migrate(pool: AnyPool, backend: Backend) -> Result<Self, Error> {
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(Error::Migration)?;
+        Ok(Self { pool, backend, write_lock: Mutex::new(()) })
+    }
+
+    /// The database behind the store.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     async fn load_versions(&self, key_id: &str) -> Result<Vec<StoredVersion>, Error> {
@@ -89,7 +138,7 @@ impl SqliteStore {
         rows.iter().map(version_from_row).collect()
     }
 
-    async fn with_versions(&self, row: Option<SqliteRow>) -> Result<Option<StoredKey>, Error> {
+    async fn with_versions(&self, row: Option<AnyRow>) -> Result<Option<StoredKey>, Error> {
         let Some(row) = row else { return Ok(None) };
         let attributes = key_from_row(&row)?;
         let versions = self.load_versions(&attributes.id.to_string()).await?;
@@ -97,7 +146,7 @@ impl SqliteStore {
     }
 }
 
-fn key_from_row(row: &SqliteRow) -> Result<KeyAttributes, Error> {
+fn key_from_row(row: &AnyRow) -> Result<KeyAttributes, Error> {
     let labels: String = row.try_get("labels")?;
     Ok(KeyAttributes {
         id: KeyId::parse(&row.try_get::<String, _>("id")?).map_err(|_| Error::Corrupt { what: "key id" })?,
@@ -115,14 +164,14 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyAttributes, Error> {
         labels: serde_json::from_str::<Labels>(&labels).map_err(|_| Error::Corrupt { what: "labels" })?,
         origin: parse(&row.try_get::<String, _>("origin")?, "origin")?,
         rotation_period_seconds: row.try_get("rotation_period_seconds")?,
-        recoverable: row.try_get("recoverable")?,
+        recoverable: row.try_get::<i64, _>("recoverable")? != 0,
         criticality: parse(&row.try_get::<String, _>("criticality")?, "criticality")?,
         created_at: time_from_ms(row.try_get("created_at_ms")?)?,
         updated_at: time_from_ms(row.try_get("updated_at_ms")?)?,
     })
 }
 
-fn version_from_row(row: &SqliteRow) -> Result<StoredVersion, Error> {
+fn version_from_row(row: &AnyRow) -> Result<StoredVersion, Error> {
     let provenance_json: String = row.try_get("provenance")?;
     let number: i64 = row.try_get("number")?;
     let number = u32::try_from(number)
@@ -147,7 +196,7 @@ fn version_from_row(row: &SqliteRow) -> Result<StoredVersion, Error> {
     })
 }
 
-fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, Error> {
+fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, Error> {
     let json: String = row.try_get("event_json")?;
     Ok(AuditRecord {
         sequence: row.try_get("seq")?,
@@ -159,7 +208,7 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, Error> {
 }
 
 async fn insert_version(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     key_id: &str,
     version: &StoredVersion,
 ) -> Result<(), Error> {
@@ -185,7 +234,7 @@ async fn insert_version(
     Ok(())
 }
 
-async fn apply(tx: &mut Transaction<'_, Sqlite>, change: Change) -> Result<(), Error> {
+async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Error> {
     match change {
         Change::AuditOnly => {}
         Change::CreateKey { key, version } => {
@@ -208,7 +257,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: Change) -> Result<(), E
             .bind(labels)
             .bind(key.origin.as_str())
             .bind(key.rotation_period_seconds)
-            .bind(key.recoverable)
+            .bind(i64::from(key.recoverable))
             .bind(key.criticality.as_str())
             .bind(unix_ms(key.created_at))
             .bind(unix_ms(key.updated_at))
@@ -243,30 +292,31 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: Change) -> Result<(), E
         }
         Change::SetVersionStates { key_id, versions, to, at } => {
             let id = key_id.to_string();
-            for (number, from) in versions {
-                let mut query = QueryBuilder::<Sqlite>::new("UPDATE key_versions SET state = ");
-                query.push_bind(to.as_str());
-                match to {
-                    KeyState::Active => {
-                        // A resumed version keeps its first activation time.
-                        query.push(", suspended_at_ms = NULL, activated_at_ms = COALESCE(activated_at_ms, ");
-                        query.push_bind(unix_ms(at)).push(")");
-                    }
-                    KeyState::Suspended => {
-                        query.push(", suspended_at_ms = ").push_bind(unix_ms(at));
-                    }
-                    KeyState::Deactivated => {
-                        query.push(", deactivated_at_ms = ").push_bind(unix_ms(at));
-                    }
-                    KeyState::PreActive
-                    | KeyState::Compromised
-                    | KeyState::Destroyed
-                    | KeyState::DestroyedCompromised => {}
+            let set_time = match to {
+                // A resumed version keeps its first activation time.
+                KeyState::Active => {
+                    ", suspended_at_ms = NULL, activated_at_ms = COALESCE(activated_at_ms, $5)"
                 }
-                query.push(" WHERE key_id = ").push_bind(&id);
-                query.push(" AND number = ").push_bind(i64::from(number.get()));
-                query.push(" AND state = ").push_bind(from.as_str());
-                let updated = query.build().execute(&mut **tx).await?;
+                KeyState::Suspended => ", suspended_at_ms = $5",
+                KeyState::Deactivated => ", deactivated_at_ms = $5",
+                KeyState::PreActive
+                | KeyState::Compromised
+                | KeyState::Destroyed
+                | KeyState::DestroyedCompromised => "",
+            };
+            let sql = format!(
+                "UPDATE key_versions SET state = $1{set_time} WHERE key_id = $2 AND number = $3 AND state = $4"
+            );
+            for (number, from) in versions {
+                let mut query = sqlx::query(&sql)
+                    .bind(to.as_str())
+                    .bind(&id)
+                    .bind(i64::from(number.get()))
+                    .bind(from.as_str());
+                if !set_time.is_empty() {
+                    query = query.bind(unix_ms(at));
+                }
+                let updated = query.execute(&mut **tx).await?;
                 if updated.rows_affected() != 1 {
                     return Err(Error::Conflict { what: "the version's state" });
                 }
@@ -280,7 +330,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: Change) -> Result<(), E
         Change::CreatePrincipal(p) => {
             sqlx::query(
                 "INSERT INTO principals (name, token_hash, roles, tenant, disabled, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, FALSE, $5)",
+                 VALUES ($1, $2, $3, $4, 0, $5)",
             )
             .bind(&p.name)
             .bind(p.token_hash.to_vec())
@@ -294,7 +344,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: Change) -> Result<(), E
     Ok(())
 }
 
-async fn append_audit(tx: &mut Transaction<'_, Sqlite>, event: AuditEvent) -> Result<AuditRecord, Error> {
+async fn append_audit(tx: &mut Transaction<'_, Any>, event: AuditEvent) -> Result<AuditRecord, Error> {
     let last: Option<(i64, String)> = sqlx::query_as(
         "SELECT node_seq, hash FROM audit_events WHERE node = $1 ORDER BY node_seq DESC LIMIT 1",
     )
@@ -330,7 +380,7 @@ async fn append_audit(tx: &mut Transaction<'_, Sqlite>, event: AuditEvent) -> Re
 }
 
 #[async_trait::async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
@@ -369,18 +419,15 @@ impl Store for SqliteStore {
     }
 
     async fn keys(&self, filter: &KeyFilter) -> Result<Vec<StoredKey>, Error> {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM keys WHERE 1 = 1");
-        if let Some(tenant) = &filter.tenant {
-            query.push(" AND tenant = ").push_bind(tenant.as_str());
-        }
-        if let Some(purpose) = filter.purpose {
-            query.push(" AND purpose = ").push_bind(purpose.as_str());
-        }
-        if let Some(owner) = &filter.owner {
-            query.push(" AND owner = ").push_bind(owner.as_str());
-        }
-        query.push(" ORDER BY tenant, name");
-        let rows = query.build().fetch_all(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM keys WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR purpose = $2) \
+             AND ($3 IS NULL OR owner = $3) ORDER BY tenant, name",
+        )
+        .bind(filter.tenant.as_ref().map(|t| t.to_string()))
+        .bind(filter.purpose.map(|p| p.as_str()))
+        .bind(filter.owner.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
             let attributes = key_from_row(&row)?;
@@ -397,18 +444,16 @@ impl Store for SqliteStore {
     }
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Error> {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE 1 = 1");
-        if let Some(key_id) = filter.key_id {
-            query.push(" AND key_id = ").push_bind(key_id.to_string());
-        }
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor.clone());
-        }
-        if let Some(since) = filter.since {
-            query.push(" AND occurred_at_ms >= ").push_bind(unix_ms(since));
-        }
-        query.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(filter.limit.unwrap_or(1000)));
-        let rows = query.build().fetch_all(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR actor = $2) \
+             AND ($3 IS NULL OR occurred_at_ms >= $3) ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(filter.key_id.map(|id| id.to_string()))
+        .bind(filter.actor.as_deref())
+        .bind(filter.since.map(unix_ms))
+        .bind(i64::from(filter.limit.unwrap_or(1000)))
+        .fetch_all(&self.pool)
+        .await?;
         let mut records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
         records.reverse();
         Ok(records)
@@ -435,7 +480,7 @@ impl Store for SqliteStore {
         // The lookup is by an index on the SHA-256 of the token: a timing difference can reveal
         // at most a prefix of a hash, never of a token.
         let row: Option<(String, String, Option<String>, Vec<u8>)> = sqlx::query_as(
-            "SELECT name, roles, tenant, token_hash FROM principals WHERE token_hash = $1 AND NOT disabled",
+            "SELECT name, roles, tenant, token_hash FROM principals WHERE token_hash = $1 AND disabled = 0",
         )
         .bind(hash.as_bytes().to_vec())
         .fetch_optional(&self.pool)
