@@ -225,7 +225,9 @@ pub struct CreateArgs {
     /// encrypt | sign | mac | wrap | asymmetric-decrypt
     #[arg(long)]
     pub purpose: String,
-    /// Algorithm (see `shared/INTERFACE.md`).
+    /// aes-128-gcm | aes-256-gcm | chacha20-poly1305 | hmac-sha256 | hmac-sha384 | hmac-sha512 |
+    /// ecdsa-p256 | ecdsa-p384 | ed25519 | rsa-{2048,3072,4096}-pss | rsa-{2048,3072,4096}-oaep |
+    /// aes-256-kw
     #[arg(long)]
     pub algorithm: String,
     /// What the key is for, e.g. prompt-encryption or x-custom.

@@ -153,7 +153,8 @@ impl Algorithm {
         }
     }
 
-    /// Security strength in bits per NIST SP 800-57 Part 1 Rev. 5, Table 2 (RSA-2048 is 112).
+    /// Security strength in bits: NIST SP 800-57 Part 1 Rev. 5, Table 2 (RSA-2048 is 112,
+    /// RSA-3072 is 128), and NIST SP 800-56B Rev. 2 Appendix D for RSA-4096 (152).
     pub fn security_strength_bits(self) -> u32 {
         use Algorithm::*;
         match self {

@@ -27,7 +27,6 @@ pub enum AuditAction {
     Wrap,
     Unwrap,
     DataKey,
-    KeyIntegrityFailure,
 }
 
 named_enum!(AuditAction, "audit action", [
@@ -46,7 +45,6 @@ named_enum!(AuditAction, "audit action", [
     Wrap => "crypto.wrap",
     Unwrap => "crypto.unwrap",
     DataKey => "crypto.datakey",
-    KeyIntegrityFailure => "key.integrity-failure",
 ]);
 
 impl From<crate::Operation> for AuditAction {

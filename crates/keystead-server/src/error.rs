@@ -63,6 +63,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A body over the size limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: ErrorKind::InvalidArgument.code(),
+            message: format!(
+                "request body larger than {limit} bytes; encrypt large data locally with a data key (keystead datakey)"
+            ),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body { error: Detail { code: self.code, message: &self.message } };

@@ -85,7 +85,7 @@ async fn provenance_is_recorded_on_every_version() {
         assert_eq!(p.library, "aws-lc-rs");
         assert!(p.library_version.starts_with("1."), "{}", p.library_version);
         assert!(p.backend.starts_with("AWS-LC "), "{}", p.backend);
-        assert!(!p.fips, "a non-FIPS build must not claim FIPS");
+        assert_eq!(p.fips, keystead_crypto::fips_mode(), "provenance reports what the library says");
         assert!(p.rng.contains("CTR_DRBG") && p.rng.contains("SP 800-90A"), "{}", p.rng);
         assert!(!p.entropy_source.is_empty());
         assert_eq!(p.algorithm, Algorithm::EcdsaP384);
