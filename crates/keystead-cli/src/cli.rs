@@ -118,6 +118,12 @@ pub enum Command {
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage principals (admin).
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+    /// Grant crypto operations on keys to crypto users (admin).
+    #[command(subcommand)]
+    Grant(GrantCommand),
     /// Server status.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -295,4 +301,47 @@ pub enum AuditCommand {
 pub enum OperatorCommand {
     /// Node, environment, crypto library, self-tests.
     Status,
+}
+
+/// `keystead principal ...`.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// Create a principal; prints its token once.
+    Create {
+        /// Unique name.
+        name: String,
+        /// admin, key-custodian, crypto-user, auditor, incident-responder, recovery-officer
+        #[arg(long = "role", value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Confine it to this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List principals.
+    List,
+    /// Disable a principal: its token stops working at once.
+    Disable {
+        /// The principal.
+        name: String,
+    },
+}
+
+/// `keystead grant ...`.
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Allow a principal to run operations with a key.
+    Add {
+        /// The principal.
+        #[arg(long)]
+        principal: String,
+        /// Key name or id.
+        #[arg(long)]
+        key: String,
+        /// Operations, e.g. encrypt,decrypt.
+        #[arg(long, value_delimiter = ',', required = true)]
+        ops: Vec<String>,
+        /// The key's tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }

@@ -10,7 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::cli::{AuditCommand, Cli, Command, KeyCommand, OperatorCommand, Output};
+use crate::cli::{
+    AuditCommand, Cli, Command, GrantCommand, KeyCommand, OperatorCommand, Output, PrincipalCommand,
+};
 use crate::client::{exit, Client};
 
 /// Outcome of a command: the exit code to return.
@@ -208,6 +210,19 @@ pub fn run(cli: Cli) -> Result<Code> {
             Ok(0)
         }
         Command::Audit(command) => audit(&client, command, json_out),
+        Command::Principal(command) => principal(&client, command, json_out),
+        Command::Grant(GrantCommand::Add { principal, key, ops, tenant }) => {
+            let out = client.post(
+                "/v1/grants",
+                &json!({ "principal": principal, "key": key, "ops": ops, "tenant": tenant }),
+            )?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("granted {} on key {} to {}", ops.join(","), key, principal);
+            }
+            Ok(0)
+        }
         Command::Operator(OperatorCommand::Status) => {
             let out = client.get("/v1/status", &[])?;
             if json_out {
@@ -433,4 +448,46 @@ fn audit(client: &Client, command: AuditCommand, json_out: bool) -> Result<Code>
             Ok(if intact { 0 } else { exit::NOT_VALID })
         }
     }
+}
+
+fn principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Result<Code> {
+    match command {
+        PrincipalCommand::Create { name, roles, tenant } => {
+            let out =
+                client.post("/v1/principals", &json!({ "name": name, "roles": roles, "tenant": tenant }))?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("Created principal {} with roles {}.", text(&out["name"]), roles.join(","));
+                println!("Token (shown once; store it now): {}", text(&out["token"]));
+            }
+        }
+        PrincipalCommand::List => {
+            let out = client.get("/v1/principals", &[])?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("{:<24}{:<40}{:<16}STATUS", "NAME", "ROLES", "TENANT");
+                for p in out.as_array().into_iter().flatten() {
+                    let roles: Vec<String> = p["roles"].as_array().into_iter().flatten().map(text).collect();
+                    let status = if p["disabled"].as_bool() == Some(true) { "disabled" } else { "active" };
+                    println!(
+                        "{:<24}{:<40}{:<16}{status}",
+                        text(&p["name"]),
+                        roles.join(","),
+                        text(&p["tenant"])
+                    );
+                }
+            }
+        }
+        PrincipalCommand::Disable { name } => {
+            let out = client.post(&format!("/v1/principals/{}/disable", seg(&name)), &json!({}))?;
+            if json_out {
+                print_json(&out)?
+            } else {
+                println!("principal {name} disabled")
+            }
+        }
+    }
+    Ok(0)
 }

@@ -179,3 +179,39 @@ pub struct DataKeyOut {
 pub struct PublicKeyOut {
     pub pem: String,
 }
+
+/// `POST /v1/principals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePrincipal {
+    /// Unique name.
+    pub name: String,
+    /// Roles, e.g. `["crypto-user"]`.
+    pub roles: Vec<String>,
+    /// The tenant it is confined to.
+    pub tenant: Option<String>,
+}
+
+/// A created principal and its token (shown once).
+#[derive(Debug, Serialize)]
+pub struct CreatedPrincipal {
+    /// The principal.
+    #[serde(flatten)]
+    pub principal: keystead_service::StoredPrincipal,
+    /// Its bearer token; only its hash is stored.
+    pub token: String,
+}
+
+/// `POST /v1/grants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddGrant {
+    /// The principal.
+    pub principal: String,
+    /// Key name or id.
+    pub key: String,
+    /// Operations, e.g. `["encrypt", "decrypt"]`.
+    pub ops: Vec<String>,
+    /// The key's tenant.
+    pub tenant: Option<String>,
+}

@@ -42,6 +42,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/unwrap", post(unwrap))
         .route("/v1/audit", get(audit_list))
         .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/principals", post(create_principal).get(list_principals))
+        .route("/v1/principals/{name}/disable", post(disable_principal))
+        .route("/v1/grants", post(add_grant))
         .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
         .with_state(service)
@@ -116,8 +119,8 @@ fn decode(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("{field} must be standard base64")))
 }
 
-async fn status(State(service): State<AppState>, Authed(_): Authed) -> Json<ServerStatus> {
-    Json(service.status())
+async fn status(State(service): State<AppState>, Authed(caller): Authed) -> ApiResult<ServerStatus> {
+    Ok(Json(service.status_for(&caller).await?))
 }
 
 async fn create_key(
@@ -330,4 +333,39 @@ async fn audit_verify(
     Authed(caller): Authed,
 ) -> ApiResult<keystead_service::ChainReport> {
     Ok(Json(service.audit_verify(&caller).await?))
+}
+
+async fn create_principal(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<CreatePrincipal>,
+) -> ApiResult<CreatedPrincipal> {
+    let created = service.create_principal(&caller, &body.name, &body.roles, body.tenant.as_deref()).await?;
+    Ok(Json(CreatedPrincipal {
+        token: created.token.expose_secret().to_owned(),
+        principal: created.principal,
+    }))
+}
+
+async fn list_principals(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<Vec<keystead_service::StoredPrincipal>> {
+    Ok(Json(service.list_principals(&caller).await?))
+}
+
+async fn disable_principal(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+) -> ApiResult<keystead_service::StoredPrincipal> {
+    Ok(Json(service.disable_principal(&caller, &name).await?))
+}
+
+async fn add_grant(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<AddGrant>,
+) -> ApiResult<keystead_service::Grant> {
+    Ok(Json(service.add_grant(&caller, body.tenant.as_deref(), &body.principal, &body.key, &body.ops).await?))
 }

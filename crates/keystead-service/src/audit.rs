@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use keystead_core::key::KeyAttributes;
-use keystead_core::{AuditAction, AuditEvent, Outcome, Tenant};
+use keystead_core::{Action, AuditAction, AuditEvent, Outcome, Tenant};
 
 use crate::{Caller, Error, ErrorKind, Service};
 
@@ -58,6 +58,23 @@ impl Service {
             tracing::error!(error = %audit_err, "could not record a refused attempt in the audit log");
         }
         err
+    }
+
+    /// The permission check of an operation that changes nothing (reads): a refusal is
+    /// audited, a success is not.
+    pub(crate) async fn guard(
+        &self,
+        caller: &Caller,
+        action: AuditAction,
+        permission: Action,
+    ) -> Result<(), Error> {
+        match self.authorize(caller, permission, None) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let tenant = caller.tenant.clone().unwrap_or_else(Tenant::default_tenant);
+                Err(self.refuse(self.attempt(caller, action, &tenant), err).await)
+            }
+        }
     }
 
     /// The tenant a request acts on, with the event describing the attempt; a tenant the

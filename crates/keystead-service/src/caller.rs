@@ -1,6 +1,6 @@
 //! Who is calling, as established by authentication.
 
-use keystead_core::Tenant;
+use keystead_core::{Role, Tenant};
 
 /// An authenticated principal and where its request came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -8,7 +8,10 @@ pub struct Caller {
     /// The principal's name.
     pub principal: String,
     /// Its roles.
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
+    /// The development root principal: every permission, no grants needed. It exists only in
+    /// stores bootstrapped by `server --dev`, and `status` says so.
+    pub root: bool,
     /// The tenant it is confined to, if any.
     pub tenant: Option<Tenant>,
     /// Where the request came from, e.g. `rest 127.0.0.1:50312`.
@@ -16,6 +19,17 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A caller for work the server does on its own behalf (start-up, bootstrap).
+    pub(crate) fn system(source: &str) -> Self {
+        Self {
+            principal: "keystead".into(),
+            roles: Vec::new(),
+            root: false,
+            tenant: None,
+            source: source.into(),
+        }
+    }
+
     /// The tenant a request acts on: the one named, else the caller's own, else `default`.
     /// A caller confined to a tenant may not name another.
     pub fn resolve_tenant(&self, requested: Option<&Tenant>) -> Result<Tenant, crate::Error> {

@@ -154,7 +154,7 @@ impl Error {
                 Crypto::Generation { .. } | Crypto::Random | Crypto::SelfTest { .. } => ErrorKind::Internal,
             },
             Error::Store(store) => match store {
-                Store::NameTaken { .. } => ErrorKind::AlreadyExists,
+                Store::NameTaken { .. } | Store::PrincipalTaken { .. } => ErrorKind::AlreadyExists,
                 Store::Conflict { .. } => ErrorKind::Conflict,
                 Store::Integrity { .. } | Store::Corrupt { .. } => ErrorKind::IntegrityFailure,
                 Store::Database(_) | Store::Migration(_) | Store::Crypto(_) | Store::UnsupportedUrl => {

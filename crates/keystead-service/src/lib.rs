@@ -3,6 +3,7 @@
 //! with the audit event. Adapters (REST, later KMIP) call only these methods.
 #![forbid(unsafe_code)]
 
+mod access;
 mod audit;
 mod cache;
 mod caller;
@@ -21,6 +22,8 @@ pub use caller::Caller;
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
 pub use keystead_store::{AuditRecord, ChainReport};
+pub use keystead_store::{Grant, StoredPrincipal};
+pub use ops::principals::NewPrincipalView;
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use views::{DataKeyView, KeyView, ServerStatus};
 
@@ -51,6 +54,7 @@ pub struct Service {
     root: RootKey,
     config: Config,
     cache: cache::KeyCache,
+    access: access::AccessCache,
     clock: Clock,
     /// The known-answer tests that passed when the service was built.
     self_tests: Vec<&'static str>,
@@ -85,7 +89,9 @@ impl Service {
         if root_kcv != root.kcv() {
             return Err(Error::Crypto(keystead_crypto::Error::Unseal));
         }
-        Ok(Self { store, root, config, cache: cache::KeyCache::default(), clock, self_tests })
+        let access = access::AccessCache::default();
+        access.load_grants(store.grants().await?);
+        Ok(Self { store, root, config, cache: cache::KeyCache::default(), access, clock, self_tests })
     }
 
     /// The server's settings.

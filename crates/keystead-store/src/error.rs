@@ -17,6 +17,12 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// A principal with this name already exists.
+    #[error("a principal named {name} already exists")]
+    PrincipalTaken {
+        /// The name.
+        name: String,
+    },
     /// The row changed under us (another request won a race); nothing was written.
     #[error("{what} changed concurrently; nothing was written, retry the request")]
     Conflict {

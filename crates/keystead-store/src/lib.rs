@@ -13,8 +13,8 @@ mod sql;
 
 pub use error::Error;
 pub use model::{
-    AuditFilter, AuditRecord, ChainReport, Change, KeyFilter, NewPrincipal, StoredKey, StoredPrincipal,
-    StoredVersion,
+    AuditFilter, AuditRecord, ChainReport, Change, Grant, KeyFilter, NewPrincipal, StoredKey,
+    StoredPrincipal, StoredVersion,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -45,6 +45,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The principal holding a token with this hash, if any and not disabled.
     async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error>;
+
+    /// Every principal, disabled ones included, by name.
+    async fn principals(&self) -> Result<Vec<StoredPrincipal>, Error>;
+
+    /// Every grant.
+    async fn grants(&self) -> Result<Vec<Grant>, Error>;
 
     /// A value from the store's metadata.
     async fn meta(&self, name: &str) -> Result<Option<String>, Error>;

@@ -55,7 +55,7 @@ pub struct NewPrincipal {
 }
 
 /// A stored principal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoredPrincipal {
     /// Unique name.
     pub name: String,
@@ -63,6 +63,8 @@ pub struct StoredPrincipal {
     pub roles: Vec<String>,
     /// The tenant it is confined to, if any.
     pub tenant: Option<String>,
+    /// Whether it can no longer authenticate.
+    pub disabled: bool,
 }
 
 /// A state change, applied atomically with its audit event.
@@ -97,6 +99,27 @@ pub enum Change {
     },
     /// A new principal.
     CreatePrincipal(NewPrincipal),
+    /// A principal can no longer authenticate.
+    DisablePrincipal {
+        /// Its name.
+        name: String,
+    },
+    /// Grants crypto operations on a key to a principal (added to any it has).
+    AddGrant(Grant),
+}
+
+/// Crypto operations a principal may perform on one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    /// The principal.
+    pub principal: String,
+    /// The key.
+    pub key_id: KeyId,
+    /// The operations, e.g. `encrypt`, `decrypt`.
+    pub operations: Vec<keystead_core::Operation>,
+    /// When the grant was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// Which keys to list.

@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use crate::chain::{first_break, link, GENESIS};
 use crate::{
-    AuditFilter, AuditRecord, ChainReport, Change, Error, KeyFilter, Store, StoredKey, StoredPrincipal,
-    StoredVersion,
+    AuditFilter, AuditRecord, ChainReport, Change, Error, Grant, KeyFilter, Store, StoredKey,
+    StoredPrincipal, StoredVersion,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -338,7 +338,57 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
             .bind(&p.tenant)
             .bind(unix_ms(p.created_at))
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(|err| {
+                if err.as_database_error().is_some_and(|e| e.is_unique_violation()) {
+                    Error::PrincipalTaken { name: p.name.clone() }
+                } else {
+                    Error::Database(err)
+                }
+            })?;
+        }
+        Change::DisablePrincipal { name } => {
+            let updated = sqlx::query("UPDATE principals SET disabled = 1 WHERE name = $1 AND disabled = 0")
+                .bind(&name)
+                .execute(&mut **tx)
+                .await?;
+            if updated.rows_affected() != 1 {
+                return Err(Error::Conflict { what: "the principal (unknown or already disabled)" });
+            }
+        }
+        Change::AddGrant(grant) => {
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT operations FROM grants WHERE principal = $1 AND key_id = $2")
+                    .bind(&grant.principal)
+                    .bind(grant.key_id.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            let mut operations: Vec<String> =
+                existing.iter().flat_map(|ops| ops.split(',')).map(str::to_owned).collect();
+            for op in &grant.operations {
+                if !operations.iter().any(|o| o == op.as_str()) {
+                    operations.push(op.as_str().to_owned());
+                }
+            }
+            let joined = operations.join(",");
+            if existing.is_some() {
+                sqlx::query("UPDATE grants SET operations = $1 WHERE principal = $2 AND key_id = $3")
+                    .bind(&joined)
+                    .bind(&grant.principal)
+                    .bind(grant.key_id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO grants (principal, key_id, operations, created_at_ms) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&grant.principal)
+                .bind(grant.key_id.to_string())
+                .bind(&joined)
+                .bind(unix_ms(grant.created_at))
+                .execute(&mut **tx)
+                .await?;
+            }
         }
     }
     Ok(())
@@ -491,8 +541,47 @@ impl Store for SqlStore {
                 name,
                 roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
                 tenant,
+                disabled: false,
             })
         }))
+    }
+
+    async fn principals(&self) -> Result<Vec<StoredPrincipal>, Error> {
+        let rows: Vec<(String, String, Option<String>, i64)> =
+            sqlx::query_as("SELECT name, roles, tenant, disabled FROM principals ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, roles, tenant, disabled)| StoredPrincipal {
+                name,
+                roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+                tenant,
+                disabled: disabled != 0,
+            })
+            .collect())
+    }
+
+    async fn grants(&self) -> Result<Vec<Grant>, Error> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT principal, key_id, operations, created_at_ms FROM grants ORDER BY principal, key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(principal, key_id, operations, created_at_ms)| {
+                Ok(Grant {
+                    principal,
+                    key_id: KeyId::parse(&key_id).map_err(|_| Error::Corrupt { what: "grant key id" })?,
+                    operations: operations
+                        .split(',')
+                        .filter(|o| !o.is_empty())
+                        .map(|o| parse(o, "grant operation"))
+                        .collect::<Result<_, _>>()?,
+                    created_at: time_from_ms(created_at_ms)?,
+                })
+            })
+            .collect()
     }
 
     async fn meta(&self, name: &str) -> Result<Option<String>, Error> {

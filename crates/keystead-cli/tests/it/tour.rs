@@ -140,6 +140,26 @@ fn dev_server_tour_survives_restart() {
     assert!(events.iter().any(|e| e["action"] == "key.rotate" && e["outcome"] == "success"));
     assert!(server.ok(&["audit", "verify"], b"").contains("intact"));
 
+    // Separation of duties: a crypto user with a grant encrypts and decrypts, nothing more.
+    let created: serde_json::Value = serde_json::from_str(
+        &server.ok(&["principal", "create", "app", "--role", "crypto-user", "--output", "json"], b""),
+    )
+    .unwrap();
+    let app_token = created["token"].as_str().unwrap().to_owned();
+    assert!(app_token.starts_with("kst_") && app_token.len() >= 4 + 64, "at least 256 bits of token");
+    server.ok(&["grant", "add", "--principal", "app", "--key", "prompts", "--ops", "encrypt,decrypt"], b"");
+    let app_ct = server.ok(&["--token", &app_token, "encrypt", "prompts"], b"from the app");
+    assert_eq!(server.ok(&["--token", &app_token, "decrypt"], app_ct.as_bytes()), "from the app");
+    let denied = server.cli(&["--token", &app_token, "key", "rotate", "prompts"], b"");
+    assert_eq!(denied.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("permission_denied"));
+    let ungranted = server.cli(&["--token", &app_token, "sign", "release-signer"], b"m");
+    assert_eq!(ungranted.status.code(), Some(5));
+    assert!(server.ok(&["principal", "list"], b"").contains("crypto-user"));
+    server.ok(&["principal", "disable", "app"], b"");
+    let disabled = server.cli(&["--token", &app_token, "encrypt", "prompts"], b"x");
+    assert_eq!(disabled.status.code(), Some(3), "a disabled principal is refused at once");
+
     // Errors are clear and exit codes stable.
     let missing = server.cli(&["key", "show", "nope"], b"");
     assert_eq!(missing.status.code(), Some(4));
@@ -147,6 +167,7 @@ fn dev_server_tour_survives_restart() {
     assert_eq!(bad_token.status.code(), Some(3));
     let second_log = server.stop();
     assert!(!second_log.contains(token.trim()), "the restarted server's log leaks the root token");
+    assert!(!second_log.contains(&app_token), "the server log leaks a principal's token");
     assert!(second_log.contains("request refused"), "refused requests are logged: {second_log}");
 
     // A client with no server gets a clear message.

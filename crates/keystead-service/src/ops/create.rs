@@ -37,6 +37,7 @@ impl Service {
         request: CreateKeyRequest,
         event: &mut keystead_core::AuditEvent,
     ) -> Result<KeyView, Error> {
+        self.authorize(caller, keystead_core::Action::CreateKey, None)?;
         let name = KeyName::new(request.name.as_str())?;
         let purpose: Purpose = request.purpose.parse()?;
         let algorithm: Algorithm = request.algorithm.parse()?;

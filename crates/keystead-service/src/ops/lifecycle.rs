@@ -79,6 +79,7 @@ impl Service {
         let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, action).await?;
         event.key_name = Some(key.to_owned());
         let result = async {
+            self.authorize(caller, keystead_core::Action::ManageKeyLifecycle, None)?;
             let stored = self.stored_key(&tenant, key).await?;
             describe_key(&mut event, &stored.attributes);
             caller.check_tenant(&stored.attributes.tenant)?;

@@ -3,6 +3,7 @@
 mod create;
 mod crypto;
 mod lifecycle;
+pub mod principals;
 mod read;
 pub mod requests;
 mod resolve;

@@ -1,7 +1,7 @@
 //! Reads: authentication, `key show`, `key list`, `key public`, `audit list`, status, and the
 //! development bootstrap of the root principal.
 
-use keystead_core::{AuditAction, KeyId, KeyRef, Purpose, Tenant};
+use keystead_core::{Action, AuditAction, KeyId, KeyRef, Purpose, Tenant};
 use keystead_crypto::AccessToken;
 use keystead_store::{AuditFilter, AuditRecord, ChainReport, Change, KeyFilter, NewPrincipal};
 use time::OffsetDateTime;
@@ -19,17 +19,15 @@ impl Service {
     pub async fn authenticate(&self, token: Option<&str>, source: &str) -> Result<Caller, Error> {
         let token = token.filter(|t| !t.trim().is_empty()).ok_or(Error::Unauthenticated)?;
         let hash = AccessToken::from_presented(token).hash();
-        let principal = self.store.principal_by_token(&hash).await?.ok_or(Error::Unauthenticated)?;
-        Ok(Caller {
-            principal: principal.name,
-            roles: principal.roles,
-            tenant: principal
-                .tenant
-                .map(Tenant::new)
-                .transpose()
-                .map_err(|_| keystead_store::Error::Corrupt { what: "principal tenant" })?,
-            source: source.to_owned(),
-        })
+        let principal = match self.access.principal(&hash) {
+            Some(principal) => principal,
+            None => {
+                let principal = self.store.principal_by_token(&hash).await?.ok_or(Error::Unauthenticated)?;
+                self.access.remember_principal(&hash, principal.clone());
+                principal
+            }
+        };
+        crate::access::caller_from(&principal, source)
     }
 
     /// Creates the root principal if the store has none yet; returns its token only then.
@@ -38,15 +36,14 @@ impl Service {
             return Ok(None);
         }
         let token = AccessToken::generate()?;
-        let caller =
-            Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "bootstrap".into() };
+        let caller = Caller::system("bootstrap");
         let mut event = self.attempt(&caller, AuditAction::PrincipalCreate, &Tenant::default_tenant());
         event.details.insert("principal".into(), ROOT_PRINCIPAL.into());
         event.details.insert("roles".into(), "root".into());
         let principal = NewPrincipal {
             name: ROOT_PRINCIPAL.into(),
             token_hash: *token.hash().as_bytes(),
-            roles: vec!["root".into()],
+            roles: vec![crate::access::ROOT_ROLE.into()],
             tenant: None,
             created_at: self.now(),
         };
@@ -57,8 +54,7 @@ impl Service {
 
     /// Records this node's start in the audit log.
     pub async fn record_start(&self) -> Result<(), Error> {
-        let caller =
-            Caller { principal: "keystead".into(), roles: vec![], tenant: None, source: "startup".into() };
+        let caller = Caller::system("startup");
         let mut event = self.attempt(&caller, AuditAction::ServerStart, &Tenant::default_tenant());
         event.details.insert("crypto_library".into(), keystead_crypto::library_description());
         event.details.insert("self_tests".into(), "passed".into());
@@ -69,6 +65,7 @@ impl Service {
 
     /// A key with its versions, provenance, KCVs and history (its newest 200 audit events).
     pub async fn show_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
+        self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
         let stored = self.stored_key(&tenant, key).await?;
         let mut view = KeyView::from(&stored);
@@ -80,6 +77,7 @@ impl Service {
 
     /// Keys matching the filter.
     pub async fn list_keys(&self, caller: &Caller, filter: KeyListFilter) -> Result<Vec<KeyView>, Error> {
+        self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let requested = parse_tenant(filter.tenant.as_deref())?;
         let tenant = match (&requested, &caller.tenant) {
             (None, None) => None,
@@ -103,6 +101,7 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<String, Error> {
+        self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
         let stored = self.stored_key(&tenant, key).await?;
         let name = stored.attributes.name.to_string();
@@ -136,6 +135,7 @@ impl Service {
         since: Option<OffsetDateTime>,
         limit: Option<u32>,
     ) -> Result<Vec<AuditRecord>, Error> {
+        self.guard(caller, AuditAction::AuditRead, Action::ReadAudit).await?;
         let key_id = match key {
             None => None,
             Some(text) => match KeyRef::parse(text)? {
@@ -155,11 +155,18 @@ impl Service {
     }
 
     /// Recomputes every audit hash chain.
-    pub async fn audit_verify(&self, _caller: &Caller) -> Result<ChainReport, Error> {
+    pub async fn audit_verify(&self, caller: &Caller) -> Result<ChainReport, Error> {
+        self.guard(caller, AuditAction::AuditRead, Action::ReadAudit).await?;
         Ok(self.store.verify_audit_chain().await?)
     }
 
-    /// What this server runs with.
+    /// What this server runs with, for a caller allowed to read it.
+    pub async fn status_for(&self, caller: &Caller) -> Result<ServerStatus, Error> {
+        self.guard(caller, AuditAction::StatusRead, Action::ReadStatus).await?;
+        Ok(self.status())
+    }
+
+    /// What this server runs with (for the operator's start-up banner).
     pub fn status(&self) -> ServerStatus {
         ServerStatus {
             node: self.config.node.to_string(),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use keystead_core::operation::{check_state, UseFacts};
-use keystead_core::{AuditEvent, KeyId, KeyRef, Operation, Tenant, VersionNumber};
+use keystead_core::{Action, AuditEvent, KeyId, KeyRef, Operation, Tenant, VersionNumber};
 use keystead_crypto::LoadedKey;
 use keystead_store::{barrier, StoredKey, StoredVersion};
 
@@ -64,6 +64,8 @@ impl Service {
         operation: Operation,
         event: &mut AuditEvent,
     ) -> Result<Arc<CachedKey>, Error> {
+        // The role check first: a caller who may not use keys learns nothing about them.
+        self.authorize(caller, Action::Use(operation), None)?;
         let key_ref = KeyRef::parse(key)?;
         event.key_name = Some(key.to_owned());
         let cached = match &key_ref {
@@ -90,6 +92,7 @@ impl Service {
         operation: Operation,
         event: &mut AuditEvent,
     ) -> Result<Arc<CachedKey>, Error> {
+        self.authorize(caller, Action::Use(operation), None)?;
         event.key_id = Some(id);
         let cached = match self.cache.by_id(id) {
             Some(cached) => cached,
@@ -118,6 +121,7 @@ impl Service {
         let attributes = &cached.stored.attributes;
         describe_key(event, attributes);
         caller.check_tenant(&attributes.tenant)?;
+        self.authorize(caller, Action::Use(operation), Some(attributes))?;
         self.check_environment(&cached.stored)?;
         operation.check_purpose(attributes.name.as_str(), attributes.purpose)?;
         Ok(())

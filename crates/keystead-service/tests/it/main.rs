@@ -6,4 +6,5 @@ mod generation;
 mod harness;
 mod lifecycle;
 mod purpose;
+mod roles;
 mod tamper;

@@ -1,0 +1,123 @@
+//! Authorization: the role matrix of `keystead_core::role`, per-key grants for crypto users,
+//! and the in-memory caches that keep authentication and authorization off the database on
+//! the hot path. Both caches change only through this service, which updates them as it
+//! commits (a multi-node deployment adds change notifications).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use keystead_core::key::KeyAttributes;
+use keystead_core::{Action, KeyId, Operation, Role, Tenant};
+use keystead_crypto::TokenHash;
+use keystead_store::{Grant, StoredPrincipal};
+
+use crate::{Caller, Error, Service};
+
+/// The role name that marks the development root principal.
+pub(crate) const ROOT_ROLE: &str = "root";
+
+/// Principals by token hash, and grants by (principal, key).
+#[derive(Default)]
+pub(crate) struct AccessCache {
+    principals: RwLock<HashMap<[u8; 32], StoredPrincipal>>,
+    grants: RwLock<HashMap<(String, KeyId), Vec<Operation>>>,
+}
+
+impl AccessCache {
+    pub fn principal(&self, hash: &TokenHash) -> Option<StoredPrincipal> {
+        self.principals.read().ok()?.get(hash.as_bytes()).cloned()
+    }
+
+    pub fn remember_principal(&self, hash: &TokenHash, principal: StoredPrincipal) {
+        if let Ok(mut map) = self.principals.write() {
+            map.insert(*hash.as_bytes(), principal);
+        }
+    }
+
+    pub fn forget_principal(&self, name: &str) {
+        if let Ok(mut map) = self.principals.write() {
+            map.retain(|_, p| p.name != name);
+        }
+        if let Ok(mut map) = self.grants.write() {
+            map.retain(|(principal, _), _| principal != name);
+        }
+    }
+
+    pub fn load_grants(&self, grants: Vec<Grant>) {
+        if let Ok(mut map) = self.grants.write() {
+            map.clear();
+            for grant in grants {
+                map.insert((grant.principal, grant.key_id), grant.operations);
+            }
+        }
+    }
+
+    pub fn add_grant(&self, grant: &Grant) {
+        if let Ok(mut map) = self.grants.write() {
+            let ops = map.entry((grant.principal.clone(), grant.key_id)).or_default();
+            for op in &grant.operations {
+                if !ops.contains(op) {
+                    ops.push(*op);
+                }
+            }
+        }
+    }
+
+    fn granted(&self, principal: &str, key: KeyId, operation: Operation) -> bool {
+        self.grants
+            .read()
+            .ok()
+            .and_then(|map| map.get(&(principal.to_owned(), key)).map(|ops| ops.contains(&operation)))
+            .unwrap_or(false)
+    }
+}
+
+/// Builds a caller from a stored principal.
+pub(crate) fn caller_from(principal: &StoredPrincipal, source: &str) -> Result<Caller, Error> {
+    let corrupt = || keystead_store::Error::Corrupt { what: "principal" };
+    let mut roles = Vec::new();
+    let mut root = false;
+    for role in &principal.roles {
+        if role == ROOT_ROLE {
+            root = true;
+        } else {
+            roles.push(role.parse::<Role>().map_err(|_| corrupt())?);
+        }
+    }
+    let tenant = principal.tenant.clone().map(Tenant::new).transpose().map_err(|_| corrupt())?;
+    Ok(Caller { principal: principal.name.clone(), roles, root, tenant, source: source.to_owned() })
+}
+
+impl Service {
+    /// The permission check every operation makes before anything else: the role matrix, then
+    /// for crypto users a grant on the key.
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        key: Option<&KeyAttributes>,
+    ) -> Result<(), Error> {
+        if caller.root {
+            return Ok(());
+        }
+        let permitted: Vec<Role> = caller.roles.iter().copied().filter(|r| r.allows(action)).collect();
+        let roles = || caller.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+        if permitted.is_empty() {
+            return Err(Error::PermissionDenied {
+                reason: format!("principal {} (roles: {}) may not {action}", caller.principal, roles()),
+            });
+        }
+        if let (Action::Use(operation), Some(key)) = (action, key) {
+            let needs_grant = permitted.iter().all(|r| r.needs_grant());
+            if needs_grant && !self.access.granted(&caller.principal, key.id, operation) {
+                return Err(Error::PermissionDenied {
+                    reason: format!(
+                        "principal {} has no grant for {operation} on key {}; an admin can add one with `keystead grant add`",
+                        caller.principal, key.name
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
