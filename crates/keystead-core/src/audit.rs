@@ -13,6 +13,7 @@ use crate::{Algorithm, KeyId, Purpose};
 #[allow(missing_docs, reason = "variant names are the action names")]
 pub enum AuditAction {
     ServerStart,
+    AuthFailed,
     PrincipalCreate,
     PrincipalDisable,
     PrincipalRead,
@@ -37,6 +38,7 @@ pub enum AuditAction {
 
 named_enum!(AuditAction, "audit action", [
     ServerStart => "server.start",
+    AuthFailed => "auth.failed",
     PrincipalCreate => "principal.create",
     PrincipalDisable => "principal.disable",
     PrincipalRead => "principal.read",

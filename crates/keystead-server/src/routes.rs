@@ -68,6 +68,9 @@ impl FromRequestParts<AppState> for Authed {
             Ok(caller) => Ok(Self(caller)),
             Err(err) => {
                 tracing::warn!(%source, path = %parts.uri.path(), "request refused: {err}");
+                if err.kind() == keystead_service::ErrorKind::Unauthenticated {
+                    service.record_failed_authentication(&source, parts.uri.path()).await;
+                }
                 Err(err.into())
             }
         }

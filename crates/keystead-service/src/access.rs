@@ -85,7 +85,14 @@ pub(crate) fn caller_from(principal: &StoredPrincipal, source: &str) -> Result<C
         }
     }
     let tenant = principal.tenant.clone().map(Tenant::new).transpose().map_err(|_| corrupt())?;
-    Ok(Caller { principal: principal.name.clone(), roles, root, tenant, source: source.to_owned() })
+    Ok(Caller {
+        principal: principal.name.clone(),
+        roles,
+        root,
+        tenant,
+        source: source.to_owned(),
+        auth_method: "bearer",
+    })
 }
 
 impl Service {

@@ -25,7 +25,28 @@ impl Service {
             purpose: None,
             error_code: None,
             reason: None,
-            details: BTreeMap::new(),
+            details: BTreeMap::from([("auth_method".to_owned(), caller.auth_method.to_owned())]),
+        }
+    }
+
+    /// Records a request refused for a missing or unknown token. The presented token is never
+    /// recorded; the source and the path are.
+    pub async fn record_failed_authentication(&self, source: &str, path: &str) {
+        let caller = Caller {
+            principal: "anonymous".into(),
+            roles: Vec::new(),
+            root: false,
+            tenant: None,
+            source: source.to_owned(),
+            auth_method: "bearer",
+        };
+        let mut event = self.attempt(&caller, AuditAction::AuthFailed, &Tenant::default_tenant());
+        event.outcome = Outcome::Denied;
+        event.error_code = Some(ErrorKind::Unauthenticated.code().to_owned());
+        event.reason = Some("missing or unknown bearer token".to_owned());
+        event.details.insert("path".into(), path.chars().take(200).collect());
+        if let Err(err) = self.store.commit(keystead_store::Change::AuditOnly, event).await {
+            tracing::error!(error = %err, "could not record a failed authentication in the audit log");
         }
     }
 

@@ -165,6 +165,15 @@ fn dev_server_tour_survives_restart() {
     assert_eq!(missing.status.code(), Some(4));
     let bad_token = server.cli(&["--token", "kst_wrong", "key", "list"], b"");
     assert_eq!(bad_token.status.code(), Some(3));
+    let audit = server.ok(&["audit", "list", "--output", "json"], b"");
+    let events: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let failed = events.as_array().unwrap().iter().rev().find(|e| e["action"] == "auth.failed").unwrap();
+    assert_eq!(
+        (failed["outcome"].as_str(), failed["details"]["path"].as_str()),
+        (Some("denied"), Some("/v1/keys"))
+    );
+    assert!(failed["source"].as_str().unwrap().starts_with("rest 127.0.0.1:"));
+    assert!(!audit.contains("kst_wrong"), "a presented token never reaches the audit log");
     let second_log = server.stop();
     assert!(!second_log.contains(token.trim()), "the restarted server's log leaks the root token");
     assert!(!second_log.contains(&app_token), "the server log leaks a principal's token");
