@@ -20,7 +20,8 @@ pub(crate) const ROOT_ROLE: &str = "root";
 #[derive(Default)]
 pub(crate) struct AccessCache {
     principals: RwLock<HashMap<[u8; 32], StoredPrincipal>>,
-    grants: RwLock<HashMap<(String, KeyId), Vec<Operation>>>,
+    /// principal → key → granted operations; nested so a lookup borrows instead of allocating.
+    grants: RwLock<HashMap<String, HashMap<KeyId, Vec<Operation>>>>,
 }
 
 impl AccessCache {
@@ -39,7 +40,7 @@ impl AccessCache {
             map.retain(|_, p| p.name != name);
         }
         if let Ok(mut map) = self.grants.write() {
-            map.retain(|(principal, _), _| principal != name);
+            map.remove(name);
         }
     }
 
@@ -47,14 +48,14 @@ impl AccessCache {
         if let Ok(mut map) = self.grants.write() {
             map.clear();
             for grant in grants {
-                map.insert((grant.principal, grant.key_id), grant.operations);
+                map.entry(grant.principal).or_default().insert(grant.key_id, grant.operations);
             }
         }
     }
 
     pub fn add_grant(&self, grant: &Grant) {
         if let Ok(mut map) = self.grants.write() {
-            let ops = map.entry((grant.principal.clone(), grant.key_id)).or_default();
+            let ops = map.entry(grant.principal.clone()).or_default().entry(grant.key_id).or_default();
             for op in &grant.operations {
                 if !ops.contains(op) {
                     ops.push(*op);
@@ -67,7 +68,9 @@ impl AccessCache {
         self.grants
             .read()
             .ok()
-            .and_then(|map| map.get(&(principal.to_owned(), key)).map(|ops| ops.contains(&operation)))
+            .and_then(|map| {
+                map.get(principal).and_then(|keys| keys.get(&key)).map(|ops| ops.contains(&operation))
+            })
             .unwrap_or(false)
     }
 }
@@ -107,15 +110,15 @@ impl Service {
         if caller.root {
             return Ok(());
         }
-        let permitted: Vec<Role> = caller.roles.iter().copied().filter(|r| r.allows(action)).collect();
+        let mut permitted = caller.roles.iter().filter(|r| r.allows(action));
         let roles = || caller.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
-        if permitted.is_empty() {
+        let Some(first) = permitted.next() else {
             return Err(Error::PermissionDenied {
                 reason: format!("principal {} (roles: {}) may not {action}", caller.principal, roles()),
             });
-        }
+        };
         if let (Action::Use(operation), Some(key)) = (action, key) {
-            let needs_grant = permitted.iter().all(|r| r.needs_grant());
+            let needs_grant = first.needs_grant() && permitted.all(|r| r.needs_grant());
             if needs_grant && !self.access.granted(&caller.principal, key.id, operation) {
                 return Err(Error::PermissionDenied {
                     reason: format!(
