@@ -93,7 +93,7 @@ pub struct Message {
 }
 
 /// `POST /v1/keys/{key}/wrap`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wrap {
     /// Base64 key material to wrap.
@@ -138,7 +138,7 @@ pub struct CiphertextOut {
 }
 
 /// Decrypted or unwrapped bytes.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct PlaintextOut {
     pub plaintext: String,
@@ -166,7 +166,7 @@ pub struct WrappedOut {
 }
 
 /// A data key.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct DataKeyOut {
     pub plaintext: String,
@@ -193,7 +193,7 @@ pub struct CreatePrincipal {
 }
 
 /// A created principal and its token (shown once).
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct CreatedPrincipal {
     /// The principal.
     #[serde(flatten)]
@@ -215,3 +215,15 @@ pub struct AddGrant {
     /// The key's tenant.
     pub tenant: Option<String>,
 }
+
+/// Bodies that carry key material or tokens print only their type name.
+macro_rules! redacted_debug {
+    ($($ty:ty),+) => {
+        $(impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($ty), "(redacted)"))
+            }
+        })+
+    };
+}
+redacted_debug!(Wrap, PlaintextOut, DataKeyOut, CreatedPrincipal);
