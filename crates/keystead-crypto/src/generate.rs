@@ -23,7 +23,8 @@ impl std::fmt::Debug for GeneratedKey {
     }
 }
 
-fn random_secret(len: usize) -> Result<SecretBytes, Error> {
+/// `len` random bytes from AWS-LC's DRBG, straight into a zeroizing buffer (data keys).
+pub fn random_secret(len: usize) -> Result<SecretBytes, Error> {
     let mut bytes = SecretBytes::new(vec![0; len]);
     aws_lc_rs::rand::fill(secret_mut(&mut bytes)).map_err(|_| Error::Random)?;
     Ok(bytes)

@@ -15,7 +15,7 @@ pub mod selftest;
 mod token;
 
 pub use error::Error;
-pub use generate::{generate, GeneratedKey};
+pub use generate::{generate, random_secret, GeneratedKey};
 pub use loaded::LoadedKey;
 pub use provenance::{fips_mode, generation_provenance, library_description};
 pub use seal::RootKey;

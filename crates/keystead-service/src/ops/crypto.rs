@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use keystead_core::envelope::{ciphertext_aad, unix_ms, AeadPayload};
 use keystead_core::operation::UseFacts;
-use keystead_core::{Algorithm, AuditAction, AuditEvent, Envelope, Operation, Purpose};
+use keystead_core::{AuditAction, AuditEvent, Envelope, Operation, Purpose};
 use keystead_crypto::SecretBytes;
 
 use crate::cache::CachedKey;
@@ -129,7 +129,8 @@ impl Service {
         let result = async {
             check_context(context)?;
             let cached = self.key_for_use(caller, &tenant, key, Operation::DataKey, &mut event).await?;
-            let plaintext = keystead_crypto::generate(Algorithm::Aes256Gcm)?.material;
+            // A bare 256-bit secret: no key schedule or check value is needed for a data key.
+            let plaintext = keystead_crypto::random_secret(32)?;
             let ciphertext = self.encrypt_with(&cached, plaintext.expose_secret(), context, &mut event)?;
             Ok(DataKeyView { plaintext, ciphertext })
         }
