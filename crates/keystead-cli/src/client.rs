@@ -21,6 +21,8 @@ pub mod exit {
     pub const NOT_VALID: i32 = 6;
     /// The server could not be reached.
     pub const UNREACHABLE: i32 = 7;
+    /// The server is sealed or not initialized.
+    pub const SEALED: i32 = 8;
 }
 
 /// An error reported by the server, with its stable code.
@@ -48,6 +50,7 @@ impl ApiFailure {
             "not_found" => exit::NOT_FOUND,
             "purpose_violation" | "invalid_state" | "policy_violation" | "permission_denied"
             | "integrity_failure" => exit::DENIED,
+            "sealed" | "not_initialized" => exit::SEALED,
             _ => exit::FAILURE,
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use keystead_core::{Environment, NodeName};
 use keystead_crypto::{RootKey, SecretBytes};
-use keystead_service::{Config, Service};
+use keystead_service::{Config, SealSetup, Service};
 use keystead_store::SqlStore;
 
 use crate::cli::ServerArgs;
@@ -95,7 +95,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
             .context("cannot open the store")?;
         let service = Service::new(
             Arc::new(store),
-            root,
+            SealSetup::File(root),
             Config::new(node, environment),
             keystead_service::system_clock(),
         )

@@ -13,6 +13,9 @@ use crate::{Algorithm, KeyId, Purpose};
 #[allow(missing_docs, reason = "variant names are the action names")]
 pub enum AuditAction {
     ServerStart,
+    OperatorInit,
+    OperatorUnseal,
+    OperatorSeal,
     AuthFailed,
     PrincipalCreate,
     PrincipalDisable,
@@ -38,6 +41,9 @@ pub enum AuditAction {
 
 named_enum!(AuditAction, "audit action", [
     ServerStart => "server.start",
+    OperatorInit => "operator.init",
+    OperatorUnseal => "operator.unseal",
+    OperatorSeal => "operator.seal",
     AuthFailed => "auth.failed",
     PrincipalCreate => "principal.create",
     PrincipalDisable => "principal.disable",

@@ -47,6 +47,8 @@ pub enum Action {
     ReadAudit,
     /// Read the server status.
     ReadStatus,
+    /// Seal the server: drop the root key and every unsealed key from memory.
+    Seal,
 }
 
 impl Action {
@@ -59,6 +61,7 @@ impl Action {
             Action::ReadKeys,
             Action::ReadAudit,
             Action::ReadStatus,
+            Action::Seal,
         ];
         all.extend(Operation::ALL.iter().map(|op| Action::Use(*op)));
         all
@@ -75,6 +78,7 @@ impl std::fmt::Display for Action {
             Action::Use(op) => write!(f, "{op}"),
             Action::ReadAudit => f.write_str("read the audit log"),
             Action::ReadStatus => f.write_str("read the server status"),
+            Action::Seal => f.write_str("seal the server"),
         }
     }
 }
@@ -85,11 +89,12 @@ impl Role {
     pub fn allows(self, action: Action) -> bool {
         use Action::*;
         match self {
-            Role::Admin => matches!(action, ManagePrincipals | ReadKeys | ReadStatus),
+            Role::Admin => matches!(action, ManagePrincipals | ReadKeys | ReadStatus | Seal),
             Role::KeyCustodian => matches!(action, CreateKey | ManageKeyLifecycle | ReadKeys | ReadStatus),
             Role::CryptoUser => matches!(action, Use(_) | ReadKeys | ReadStatus),
             Role::Auditor => matches!(action, ReadKeys | ReadAudit | ReadStatus),
-            Role::IncidentResponder => matches!(action, ReadKeys | ReadAudit | ReadStatus),
+            // Sealing is an emergency stop an incident responder may pull.
+            Role::IncidentResponder => matches!(action, ReadKeys | ReadAudit | ReadStatus | Seal),
             Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus),
         }
     }
@@ -111,11 +116,11 @@ mod tests {
         let allowed = |role: Role| -> Vec<Action> {
             use Action::*;
             match role {
-                Role::Admin => vec![ManagePrincipals, ReadKeys, ReadStatus],
+                Role::Admin => vec![ManagePrincipals, ReadKeys, ReadStatus, Seal],
                 Role::KeyCustodian => vec![CreateKey, ManageKeyLifecycle, ReadKeys, ReadStatus],
                 Role::CryptoUser => [vec![ReadKeys, ReadStatus], crypto.clone()].concat(),
                 Role::Auditor => vec![ReadKeys, ReadAudit, ReadStatus],
-                Role::IncidentResponder => vec![ReadKeys, ReadAudit, ReadStatus],
+                Role::IncidentResponder => vec![ReadKeys, ReadAudit, ReadStatus, Seal],
                 Role::RecoveryOfficer => vec![ReadKeys, ReadStatus],
             }
         };

@@ -48,4 +48,10 @@ pub enum Error {
         /// Which test.
         test: &'static str,
     },
+    /// Secret sharing was asked something impossible.
+    #[error("secret sharing: {reason}")]
+    Sharing {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }

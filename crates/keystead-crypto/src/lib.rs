@@ -12,12 +12,13 @@ mod provenance;
 mod seal;
 mod secret;
 pub mod selftest;
+pub mod shamir;
 mod token;
 
 pub use error::Error;
 pub use generate::{generate, random_secret, GeneratedKey};
 pub use loaded::LoadedKey;
 pub use provenance::{fips_mode, generation_provenance, library_description};
-pub use seal::RootKey;
+pub use seal::{RootKey, UnsealKey};
 pub use secret::SecretBytes;
-pub use token::{random_array, sha256, AccessToken, TokenHash};
+pub use token::{ct_eq_str, random_array, sha256, AccessToken, TokenHash};

@@ -11,6 +11,11 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], Error> {
     Ok(out)
 }
 
+/// Constant-time equality of two texts (check values, digests).
+pub fn ct_eq_str(a: &str, b: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
 /// SHA-256.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);

@@ -35,6 +35,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::InvalidState => StatusCode::CONFLICT,
         ErrorKind::InvalidArgument | ErrorKind::DecryptionFailed => StatusCode::BAD_REQUEST,
         ErrorKind::IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Sealed | ErrorKind::NotInitialized => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

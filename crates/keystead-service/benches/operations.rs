@@ -38,7 +38,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use keystead_core::{Environment, NodeName};
 use keystead_crypto::RootKey;
-use keystead_service::{Caller, Config, CreateKeyRequest, Service};
+use keystead_service::{Caller, Config, CreateKeyRequest, SealSetup, Service};
 use keystead_store::SqlStore;
 use tokio::runtime::Runtime;
 
@@ -79,9 +79,14 @@ impl Fixture {
             let (root, _root_material) = RootKey::generate().expect("a root key generates");
             let node = NodeName::new("bench").expect("`bench` is a valid node name");
             let config = Config::new(node, Environment::Development);
-            let service = Service::new(Arc::new(store), root, config, keystead_service::system_clock())
-                .await
-                .expect("the service starts over a fresh store");
+            let service = Service::new(
+                Arc::new(store),
+                SealSetup::File(root),
+                config,
+                keystead_service::system_clock(),
+            )
+            .await
+            .expect("the service starts over a fresh store");
             let token = service
                 .bootstrap_root()
                 .await

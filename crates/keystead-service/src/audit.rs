@@ -32,14 +32,7 @@ impl Service {
     /// Records a request refused for a missing or unknown token. The presented token is never
     /// recorded; the source and the path are.
     pub async fn record_failed_authentication(&self, source: &str, path: &str) {
-        let caller = Caller {
-            principal: "anonymous".into(),
-            roles: Vec::new(),
-            root: false,
-            tenant: None,
-            source: source.to_owned(),
-            auth_method: "bearer",
-        };
+        let caller = Caller::anonymous(source, "bearer");
         let mut event = self.attempt(&caller, AuditAction::AuthFailed, &Tenant::default_tenant());
         event.outcome = Outcome::Denied;
         event.error_code = Some(ErrorKind::Unauthenticated.code().to_owned());

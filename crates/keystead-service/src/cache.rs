@@ -3,6 +3,7 @@
 //! objects, whose memory AWS-LC cleanses, and zeroizes any `SecretBytes`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keystead_core::{KeyId, KeyName, Tenant, VersionNumber};
@@ -26,6 +27,9 @@ struct Maps {
 #[derive(Default)]
 pub(crate) struct KeyCache {
     maps: RwLock<Maps>,
+    /// Bumped by every [`clear`](KeyCache::clear); a key unsealed before a clear is not
+    /// inserted after it (a request racing `operator seal` cannot repopulate the cache).
+    epoch: AtomicU64,
 }
 
 impl KeyCache {
@@ -39,8 +43,25 @@ impl KeyCache {
         maps.by_id.get(id).cloned()
     }
 
-    pub fn insert(&self, key: Arc<CachedKey>) {
+    /// The current epoch; read it before obtaining the root key.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Drops every key (`operator seal`).
+    pub fn clear(&self) {
+        let mut maps = self.maps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        maps.by_id.clear();
+        maps.by_name.clear();
+    }
+
+    /// Caches `key` unless the cache was cleared since `epoch`.
+    pub fn insert(&self, key: Arc<CachedKey>, epoch: u64) {
         if let Ok(mut maps) = self.maps.write() {
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                return;
+            }
             let attributes = &key.stored.attributes;
             maps.by_name.insert((attributes.tenant.clone(), attributes.name.clone()), attributes.id);
             maps.by_id.insert(attributes.id, key);

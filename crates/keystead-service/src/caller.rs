@@ -33,6 +33,18 @@ impl Caller {
         }
     }
 
+    /// A caller not (yet) authenticated: `operator init` and `unseal`, failed authentications.
+    pub(crate) fn anonymous(source: &str, auth_method: &'static str) -> Self {
+        Self {
+            principal: "anonymous".into(),
+            roles: Vec::new(),
+            root: false,
+            tenant: None,
+            source: source.into(),
+            auth_method,
+        }
+    }
+
     /// The tenant a request acts on: the one named, else the caller's own, else `default`.
     /// A caller confined to a tenant may not name another.
     pub fn resolve_tenant(&self, requested: Option<&Tenant>) -> Result<Tenant, crate::Error> {

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     IntegrityFailure,
     /// A concurrent change won; retry.
     Conflict,
+    /// The server is sealed: the root key is not in memory.
+    Sealed,
+    /// The store has not been initialized (`operator init`).
+    NotInitialized,
     /// Something broke inside the server; details are only in the server log.
     Internal,
 }
@@ -46,6 +50,8 @@ impl ErrorKind {
             ErrorKind::DecryptionFailed => "decryption_failed",
             ErrorKind::IntegrityFailure => "integrity_failure",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Sealed => "sealed",
+            ErrorKind::NotInitialized => "not_initialized",
             ErrorKind::Internal => "internal",
         }
     }
@@ -120,6 +126,24 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// The root key is not in memory; `progress` says how far unsealing has come.
+    #[error(
+        "the server is sealed ({progress}); operators enter unseal shares with `keystead operator unseal`"
+    )]
+    Sealed {
+        /// E.g. `1 of 3 unseal shares entered`.
+        progress: String,
+    },
+    /// The store has no root key yet.
+    #[error("the server is not initialized; run `keystead operator init --shares N --threshold M`")]
+    NotInitialized,
+    /// The seal is not in a state that allows the request (already initialized, already
+    /// unsealed, a development seal).
+    #[error("{reason}")]
+    SealState {
+        /// Why.
+        reason: String,
+    },
     /// A crypto operation failed.
     #[error(transparent)]
     Crypto(#[from] keystead_crypto::Error),
@@ -140,7 +164,9 @@ impl Error {
             Error::KeyNotFound { .. } | Error::VersionNotFound { .. } => ErrorKind::NotFound,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
             Error::EnvironmentMismatch { .. } => ErrorKind::PolicyViolation,
-            Error::NoActiveVersion { .. } => ErrorKind::InvalidState,
+            Error::NoActiveVersion { .. } | Error::SealState { .. } => ErrorKind::InvalidState,
+            Error::Sealed { .. } => ErrorKind::Sealed,
+            Error::NotInitialized => ErrorKind::NotInitialized,
             Error::Rule(rule) => match rule {
                 Rule::InvalidValue { .. } | Rule::MalformedEnvelope { .. } => ErrorKind::InvalidArgument,
                 Rule::TooWeak { .. } | Rule::AlgorithmPurposeMismatch { .. } => ErrorKind::PolicyViolation,
@@ -149,7 +175,9 @@ impl Error {
             },
             Error::Crypto(crypto) => match crypto {
                 Crypto::Authentication => ErrorKind::DecryptionFailed,
-                Crypto::InvalidInput { .. } | Crypto::Unsupported { .. } => ErrorKind::InvalidArgument,
+                Crypto::InvalidInput { .. } | Crypto::Unsupported { .. } | Crypto::Sharing { .. } => {
+                    ErrorKind::InvalidArgument
+                }
                 Crypto::Unseal | Crypto::InvalidMaterial { .. } => ErrorKind::IntegrityFailure,
                 Crypto::Generation { .. } | Crypto::Random | Crypto::SelfTest { .. } => ErrorKind::Internal,
             },

@@ -9,12 +9,12 @@ mod cache;
 mod caller;
 mod error;
 mod ops;
+mod seal;
 mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use keystead_core::{Environment, NodeName};
-use keystead_crypto::RootKey;
 use keystead_store::Store;
 use time::OffsetDateTime;
 
@@ -25,6 +25,7 @@ pub use keystead_store::{AuditRecord, ChainReport};
 pub use keystead_store::{Grant, StoredPrincipal};
 pub use ops::principals::NewPrincipalView;
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
+pub use seal::{InitOutput, SealSetup, SealStatus, ShareText};
 pub use views::{DataKeyView, KeyView, ServerStatus};
 
 /// A source of the current time, injected so tests can control it.
@@ -51,7 +52,7 @@ impl Config {
 /// The service: every operation of Keystead.
 pub struct Service {
     store: Arc<dyn Store>,
-    root: RootKey,
+    seal: Mutex<seal::SealState>,
     config: Config,
     cache: cache::KeyCache,
     access: access::AccessCache,
@@ -67,11 +68,13 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// Builds the service over an unsealed root key. Runs the known-answer self-tests first and
-    /// refuses to build if one fails, and refuses a store that belongs to another environment.
+    /// Builds the service. Runs the known-answer self-tests first and refuses to build if one
+    /// fails; refuses a store that belongs to another environment or was initialized with
+    /// another seal. With the file seal the service starts unsealed; with the shamir seal it
+    /// starts sealed (or uninitialized) and operators unseal it.
     pub async fn new(
         store: Arc<dyn Store>,
-        root: RootKey,
+        seal: SealSetup,
         config: Config,
         clock: Clock,
     ) -> Result<Self, Error> {
@@ -85,13 +88,10 @@ impl Service {
                 ),
             });
         }
-        let root_kcv = store.init_meta("root_key_kcv", &root.kcv()).await?;
-        if root_kcv != root.kcv() {
-            return Err(Error::Crypto(keystead_crypto::Error::Unseal));
-        }
+        let seal = Mutex::new(Self::initial_seal_state(store.as_ref(), seal).await?);
         let access = access::AccessCache::default();
         access.load_grants(store.grants().await?);
-        Ok(Self { store, root, config, cache: cache::KeyCache::default(), access, clock, self_tests })
+        Ok(Self { store, seal, config, cache: cache::KeyCache::default(), access, clock, self_tests })
     }
 
     /// The server's settings.

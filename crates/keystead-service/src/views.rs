@@ -56,6 +56,6 @@ pub struct ServerStatus {
     pub minimum_strength_bits: u32,
     /// Self-tests that passed at start-up.
     pub self_tests: Vec<&'static str>,
-    /// Whether the root key is unsealed.
-    pub sealed: bool,
+    /// The seal: kind, state, threshold; a loud warning for the development file seal.
+    pub seal: crate::SealStatus,
 }

@@ -106,6 +106,15 @@ pub enum Change {
     },
     /// Grants crypto operations on a key to a principal (added to any it has).
     AddGrant(Grant),
+    /// First initialization of a sealed store: its seal settings and the root principal,
+    /// stored together or not at all. Fails with [`Error::Conflict`](crate::Error::Conflict)
+    /// if any of the settings exists already (another node initialized the store first).
+    Initialize {
+        /// Settings written once (`name`, `value`).
+        meta: Vec<(String, String)>,
+        /// The root principal whose token `operator init` prints.
+        root: NewPrincipal,
+    },
 }
 
 /// Crypto operations a principal may perform on one key.

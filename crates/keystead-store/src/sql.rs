@@ -327,6 +327,23 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 .execute(&mut **tx)
                 .await?;
         }
+        Change::Initialize { meta, root } => {
+            for (name, value) in &meta {
+                sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2)")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|err| {
+                        if err.as_database_error().is_some_and(|e| e.is_unique_violation()) {
+                            Error::Conflict { what: "the store's seal settings (already initialized)" }
+                        } else {
+                            Error::Database(err)
+                        }
+                    })?;
+            }
+            Box::pin(apply(tx, Change::CreatePrincipal(root))).await?;
+        }
         Change::CreatePrincipal(p) => {
             sqlx::query(
                 "INSERT INTO principals (name, token_hash, roles, tenant, disabled, created_at_ms) \

@@ -4,7 +4,7 @@ mod create;
 mod crypto;
 mod lifecycle;
 pub mod principals;
-mod read;
+pub(crate) mod read;
 pub mod requests;
 mod resolve;
 mod sign;

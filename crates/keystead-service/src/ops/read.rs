@@ -16,7 +16,10 @@ pub const ROOT_PRINCIPAL: &str = "root";
 
 impl Service {
     /// Establishes who holds `token`.
+    /// While sealed nobody is authenticated: every request but `operator unseal` and the
+    /// seal status is refused with `sealed`.
     pub async fn authenticate(&self, token: Option<&str>, source: &str) -> Result<Caller, Error> {
+        self.require_unsealed()?;
         let token = token.filter(|t| !t.trim().is_empty()).ok_or(Error::Unauthenticated)?;
         let hash = AccessToken::from_presented(token).hash();
         let principal = match self.access.principal(&hash) {
@@ -175,7 +178,7 @@ impl Service {
             fips: keystead_crypto::fips_mode(),
             minimum_strength_bits: self.config.minimum_strength_bits,
             self_tests: self.self_tests.clone(),
-            sealed: false,
+            seal: self.seal_status(),
         }
     }
 

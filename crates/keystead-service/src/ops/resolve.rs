@@ -44,13 +44,15 @@ impl Service {
     /// fails its integrity check makes the whole key unusable.
     async fn load(&self, stored: StoredKey) -> Result<Arc<CachedKey>, Error> {
         self.check_environment(&stored)?;
+        let epoch = self.cache.epoch();
+        let root = self.root()?;
         let mut loaded = BTreeMap::new();
         for version in stored.versions.iter().filter(|v| v.info.state.has_material()) {
-            let key = barrier::open_material(&self.root, &stored.attributes, version)?;
+            let key = barrier::open_material(&root, &stored.attributes, version)?;
             loaded.insert(version.info.number, key);
         }
         let cached = Arc::new(CachedKey { stored, loaded });
-        self.cache.insert(cached.clone());
+        self.cache.insert(cached.clone(), epoch);
         Ok(cached)
     }
 

@@ -31,7 +31,7 @@ impl Service {
         let provenance_json = serde_json::to_string(&provenance)
             .map_err(|_| keystead_crypto::Error::Generation { algorithm })?;
         let sealed = barrier::seal_material(
-            &self.root,
+            &*self.root()?,
             key,
             number,
             &generated.kcv,

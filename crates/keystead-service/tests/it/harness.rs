@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use keystead_core::{AuditAction, Environment, NodeName};
 use keystead_crypto::{RootKey, SecretBytes};
-use keystead_service::{AuditRecord, Caller, Config, CreateKeyRequest, KeyView, Service};
+use keystead_service::{AuditRecord, Caller, Config, CreateKeyRequest, KeyView, SealSetup, Service};
 use keystead_store::SqlStore;
 
 pub const NODE: &str = "test-node";
@@ -27,7 +27,7 @@ async fn service_on(
     let root = RootKey::from_material(root).expect("a 32-byte root key");
     Service::new(
         Arc::new(store),
-        root,
+        SealSetup::File(root),
         Config::new(NodeName::new(NODE).expect("valid"), environment),
         keystead_service::system_clock(),
     )

@@ -7,4 +7,5 @@ mod harness;
 mod lifecycle;
 mod purpose;
 mod roles;
+mod sealing;
 mod tamper;

@@ -1,0 +1,485 @@
+//! Sealing: where the root key comes from and whether it is in memory.
+//!
+//! Under the `shamir` seal the store keeps only the root key sealed under an unseal key; the
+//! unseal key exists whole only at `operator init` (to be split) and at the moment the last
+//! share of an unseal arrives (to be recombined), and is dropped at once. Unseal progress is
+//! per node and in memory: each node of a cluster is unsealed by its operators.
+
+use std::sync::{Arc, MutexGuard};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use keystead_core::{AuditAction, Tenant};
+use keystead_crypto::shamir::{self, Share};
+use keystead_crypto::{AccessToken, RootKey, SecretBytes, UnsealKey};
+use keystead_store::{Change, NewPrincipal};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::error::invalid;
+use crate::{Caller, Error, Service};
+
+/// Store settings written at initialization.
+mod meta {
+    pub const KIND: &str = "seal_kind";
+    pub const ID: &str = "seal_id";
+    pub const THRESHOLD: &str = "seal_threshold";
+    pub const SHARES: &str = "seal_shares";
+    pub const SEALED_ROOT: &str = "sealed_root_key";
+    pub const ROOT_KCV: &str = "root_key_kcv";
+    pub const ROOT_PRINCIPAL: &str = "root_principal";
+}
+
+/// The prefix of every unseal share's text form.
+const SHARE_PREFIX: &str = "kss1";
+
+/// How the server obtains its root key.
+pub enum SealSetup {
+    /// The root key read from a file by `server --dev`. Development only.
+    File(RootKey),
+    /// The root key sealed in the store under an unseal key split into shares.
+    Shamir,
+}
+
+impl std::fmt::Debug for SealSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl SealSetup {
+    fn kind(&self) -> &'static str {
+        match self {
+            SealSetup::File(_) => "file",
+            SealSetup::Shamir => "shamir",
+        }
+    }
+}
+
+/// The shamir seal's settings as stored at initialization.
+#[derive(Clone, Debug)]
+pub(crate) struct ShamirSettings {
+    seal_id: String,
+    threshold: u8,
+    shares: u8,
+    sealed_root: Vec<u8>,
+    root_kcv: String,
+}
+
+/// Whether the root key is in memory.
+pub(crate) enum SealState {
+    Uninitialized,
+    Sealed { settings: ShamirSettings, entered: Vec<Share> },
+    Unsealed { root: Arc<RootKey>, settings: Option<ShamirSettings> },
+}
+
+/// The seal as `operator status` shows it. Public: it reveals no secret and a sealed server
+/// must be able to say that it is sealed.
+#[derive(Clone, Debug, Serialize)]
+pub struct SealStatus {
+    /// `shamir`, or `file` (development only).
+    pub kind: &'static str,
+    /// Whether the store has a root key.
+    pub initialized: bool,
+    /// Whether the root key is out of memory.
+    pub sealed: bool,
+    /// Shares needed to unseal.
+    pub threshold: Option<u8>,
+    /// Shares issued.
+    pub shares: Option<u8>,
+    /// Shares entered so far towards the next unseal.
+    pub progress: usize,
+    /// The store's seal id, printed in every share so shares of another store are recognised.
+    pub seal_id: Option<String>,
+    /// A loud warning when the seal is not fit for real keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
+    /// The node this status is of.
+    pub node: String,
+    /// The environment it serves.
+    pub environment: String,
+}
+
+/// What `operator init` hands out once: the shares and the root token.
+pub struct InitOutput {
+    /// The store's seal id.
+    pub seal_id: String,
+    /// Shares needed to unseal.
+    pub threshold: u8,
+    /// One text share per operator.
+    pub shares: Vec<ShareText>,
+    /// The root principal's token.
+    pub root_token: AccessToken,
+}
+
+impl std::fmt::Debug for InitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InitOutput(seal {}, {} shares, redacted)", self.seal_id, self.shares.len())
+    }
+}
+
+/// An unseal share in its text form; zeroized on drop, never printed by `Debug`.
+pub struct ShareText(Zeroizing<String>);
+
+impl ShareText {
+    /// The share's text. Named so that every use is visible in review.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ShareText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShareText(redacted)")
+    }
+}
+
+/// A short check over a share's text, so a mistyped share is caught before it is combined.
+fn share_check(body: &str) -> String {
+    hex::encode(&keystead_crypto::sha256(body.as_bytes())[..3])
+}
+
+fn encode_share(seal_id: &str, share: &Share) -> ShareText {
+    let body = Zeroizing::new(format!(
+        "{SHARE_PREFIX}.{seal_id}.{}.{}",
+        share.index,
+        URL_SAFE_NO_PAD.encode(share.value.expose_secret())
+    ));
+    let check = share_check(&body);
+    ShareText(Zeroizing::new(format!("{}.{check}", body.as_str())))
+}
+
+/// Parses a share's text. Errors never echo the share.
+fn parse_share(text: &str, settings: &ShamirSettings) -> Result<Share, Error> {
+    let text = text.trim();
+    let malformed =
+        || invalid("share", "not a Keystead unseal share (expected kss1.<seal id>.<n>.<value>.<check>)");
+    let (body, check) = text.rsplit_once('.').ok_or_else(malformed)?;
+    let mut parts = body.splitn(4, '.');
+    let (Some(SHARE_PREFIX), Some(seal_id), Some(index), Some(value)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    if !keystead_crypto::ct_eq_str(&share_check(body), check) {
+        return Err(invalid("share", "the share's check digits do not match: it was mistyped or truncated"));
+    }
+    if seal_id != settings.seal_id {
+        return Err(invalid(
+            "share",
+            format!(
+                "the share belongs to another Keystead store (seal {seal_id}; this store is seal {})",
+                settings.seal_id
+            ),
+        ));
+    }
+    let index: u8 = index.parse().map_err(|_| malformed())?;
+    if index == 0 || index > settings.shares {
+        return Err(malformed());
+    }
+    let value = SecretBytes::new(URL_SAFE_NO_PAD.decode(value).map_err(|_| malformed())?);
+    if value.len() != UnsealKey::LEN {
+        return Err(malformed());
+    }
+    Ok(Share { index, value })
+}
+
+fn settings_from(entries: &[(&str, Option<String>)]) -> Result<ShamirSettings, Error> {
+    let corrupt = || Error::Store(keystead_store::Error::Corrupt { what: "seal settings" });
+    let get = |name: &str| {
+        entries.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.clone()).ok_or_else(corrupt)
+    };
+    Ok(ShamirSettings {
+        seal_id: get(meta::ID)?,
+        threshold: get(meta::THRESHOLD)?.parse().map_err(|_| corrupt())?,
+        shares: get(meta::SHARES)?.parse().map_err(|_| corrupt())?,
+        sealed_root: URL_SAFE_NO_PAD.decode(get(meta::SEALED_ROOT)?).map_err(|_| corrupt())?,
+        root_kcv: get(meta::ROOT_KCV)?,
+    })
+}
+
+impl Service {
+    /// Determines the seal state at start-up from the store and the configured seal.
+    pub(crate) async fn initial_seal_state(
+        store: &dyn keystead_store::Store,
+        setup: SealSetup,
+    ) -> Result<SealState, Error> {
+        let stored_kind = store.meta(meta::KIND).await?;
+        let configured = setup.kind();
+        let mismatch = |stored: &str| {
+            Error::SealState {
+            reason: format!(
+                "this store was initialized with the {stored} seal, but the server is configured with the {configured} seal"
+            ),
+        }
+        };
+        match setup {
+            SealSetup::File(root) => {
+                // Stores made before seal kinds were recorded were all file-sealed.
+                let kind = store.init_meta(meta::KIND, "file").await?;
+                if kind != "file" {
+                    return Err(mismatch(&kind));
+                }
+                let root_kcv = store.init_meta(meta::ROOT_KCV, &root.kcv()).await?;
+                if !keystead_crypto::ct_eq_str(&root_kcv, &root.kcv()) {
+                    return Err(Error::Crypto(keystead_crypto::Error::Unseal));
+                }
+                Ok(SealState::Unsealed { root: Arc::new(root), settings: None })
+            }
+            SealSetup::Shamir => match stored_kind.as_deref() {
+                None if store.meta(meta::ROOT_KCV).await?.is_some() => Err(mismatch("file")),
+                None => Ok(SealState::Uninitialized),
+                Some("shamir") => {
+                    let mut entries = Vec::new();
+                    for name in [meta::ID, meta::THRESHOLD, meta::SHARES, meta::SEALED_ROOT, meta::ROOT_KCV] {
+                        entries.push((name, store.meta(name).await?));
+                    }
+                    Ok(SealState::Sealed { settings: settings_from(&entries)?, entered: Vec::new() })
+                }
+                Some(other) => Err(mismatch(other)),
+            },
+        }
+    }
+
+    fn seal_state(&self) -> MutexGuard<'_, SealState> {
+        // A panic while holding the lock cannot leave the state half-changed: every change
+        // is one assignment. Recover the guard rather than take the server down.
+        self.seal.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The root key, or why it is not available.
+    pub(crate) fn root(&self) -> Result<Arc<RootKey>, Error> {
+        match &*self.seal_state() {
+            SealState::Unsealed { root, .. } => Ok(root.clone()),
+            SealState::Uninitialized => Err(Error::NotInitialized),
+            SealState::Sealed { settings, entered } => Err(Error::Sealed {
+                progress: format!("{} of {} unseal shares entered", entered.len(), settings.threshold),
+            }),
+        }
+    }
+
+    /// Refuses every request while the root key is not in memory.
+    pub(crate) fn require_unsealed(&self) -> Result<(), Error> {
+        self.root().map(drop)
+    }
+
+    /// The seal's state, for anyone (it reveals no secret).
+    pub fn seal_status(&self) -> SealStatus {
+        let state = self.seal_state();
+        let (kind, initialized, sealed, settings, progress) = match &*state {
+            SealState::Uninitialized => ("shamir", false, true, None, 0),
+            SealState::Sealed { settings, entered } => ("shamir", true, true, Some(settings), entered.len()),
+            SealState::Unsealed { settings: None, .. } => ("file", true, false, None, 0),
+            SealState::Unsealed { settings: Some(settings), .. } => {
+                ("shamir", true, false, Some(settings), 0)
+            }
+        };
+        SealStatus {
+            kind,
+            initialized,
+            sealed,
+            threshold: settings.map(|s| s.threshold),
+            shares: settings.map(|s| s.shares),
+            progress,
+            seal_id: settings.map(|s| s.seal_id.clone()),
+            warning: (kind == "file").then_some(
+                "DEVELOPMENT ONLY: the file seal keeps the root key in clear on disk; never use it for real keys",
+            ),
+            node: self.config.node.to_string(),
+            environment: self.config.environment.to_string(),
+        }
+    }
+
+    /// `operator init`: generates the root key and the unseal key, seals the first under the
+    /// second, splits the unseal key into `shares` shares with threshold `threshold`, creates
+    /// the root principal, and stores the sealed root key, the settings and the principal with
+    /// the audit event in one transaction. The server stays sealed: the operators prove their
+    /// shares work by unsealing it. Nothing secret is kept.
+    pub async fn operator_init(&self, source: &str, shares: u8, threshold: u8) -> Result<InitOutput, Error> {
+        let caller = Caller::anonymous(source, "none");
+        let mut event = self.attempt(&caller, AuditAction::OperatorInit, &Tenant::default_tenant());
+        event.details.insert("shares".into(), shares.to_string());
+        event.details.insert("threshold".into(), threshold.to_string());
+        let result = self.initialize(shares, threshold, &mut event).await;
+        self.finish(event, result).await
+    }
+
+    async fn initialize(
+        &self,
+        shares: u8,
+        threshold: u8,
+        event: &mut keystead_core::AuditEvent,
+    ) -> Result<InitOutput, Error> {
+        if !matches!(*self.seal_state(), SealState::Uninitialized) {
+            return Err(Error::SealState { reason: "the store is already initialized".into() });
+        }
+        if shares == 0 || threshold == 0 || threshold > shares {
+            return Err(invalid("threshold", "need 1 <= threshold <= shares <= 255"));
+        }
+        if shares > 1 && threshold < 2 {
+            return Err(invalid("threshold", "with more than one share the threshold must be at least 2, or one operator alone could unseal"));
+        }
+        let seal_id = hex::encode(keystead_crypto::random_array::<4>()?);
+        let (root, root_material) = RootKey::generate()?;
+        let (unseal_key, unseal_material) = UnsealKey::generate()?;
+        let sealed_root = unseal_key.seal_root(seal_id.as_bytes(), &root_material)?;
+        drop(root_material);
+        drop(unseal_key);
+        let parts = shamir::split(&unseal_material, threshold, shares)?;
+        drop(unseal_material);
+        let share_texts: Vec<ShareText> = parts.iter().map(|share| encode_share(&seal_id, share)).collect();
+        let root_token = AccessToken::generate()?;
+        event.details.insert("seal_id".into(), seal_id.clone());
+        let change = Change::Initialize {
+            meta: vec![
+                (meta::KIND.into(), "shamir".into()),
+                (meta::ID.into(), seal_id.clone()),
+                (meta::THRESHOLD.into(), threshold.to_string()),
+                (meta::SHARES.into(), shares.to_string()),
+                (meta::SEALED_ROOT.into(), URL_SAFE_NO_PAD.encode(&sealed_root)),
+                (meta::ROOT_KCV.into(), root.kcv()),
+                (meta::ROOT_PRINCIPAL.into(), crate::ops::read::ROOT_PRINCIPAL.into()),
+            ],
+            root: NewPrincipal {
+                name: crate::ops::read::ROOT_PRINCIPAL.into(),
+                token_hash: *root_token.hash().as_bytes(),
+                roles: vec![crate::access::ROOT_ROLE.into()],
+                tenant: None,
+                created_at: self.now(),
+            },
+        };
+        self.store.commit(change, event.clone()).await?;
+        let settings =
+            ShamirSettings { seal_id: seal_id.clone(), threshold, shares, sealed_root, root_kcv: root.kcv() };
+        *self.seal_state() = SealState::Sealed { settings, entered: Vec::new() };
+        Ok(InitOutput { seal_id, threshold, shares: share_texts, root_token })
+    }
+
+    /// `operator unseal`: takes one share. With the threshold reached, recombines the unseal
+    /// key, opens the root key and checks it against the stored check value. A wrong
+    /// combination resets the progress (the operators start again, as with Vault). Every
+    /// share entered is audited by index and progress, never by value.
+    pub async fn operator_unseal(&self, source: &str, share_text: &str) -> Result<SealStatus, Error> {
+        let caller = Caller::anonymous(source, "unseal-share");
+        let event = self.attempt(&caller, AuditAction::OperatorUnseal, &Tenant::default_tenant());
+        let (result, event) = self.enter_share(share_text, event);
+        match result {
+            Ok(()) => match self.store.commit(Change::AuditOnly, event).await {
+                Ok(_) => Ok(self.seal_status()),
+                Err(err) => {
+                    // No unaudited unseal: forget the progress, and the root key if this share
+                    // completed it.
+                    self.reset_to_sealed();
+                    Err(err.into())
+                }
+            },
+            Err(err) => Err(self.refuse(event, err).await),
+        }
+    }
+
+    /// Back to sealed with no shares entered.
+    fn reset_to_sealed(&self) {
+        let mut state = self.seal_state();
+        let settings = match &*state {
+            SealState::Sealed { settings, .. } | SealState::Unsealed { settings: Some(settings), .. } => {
+                settings.clone()
+            }
+            SealState::Uninitialized | SealState::Unsealed { settings: None, .. } => return,
+        };
+        *state = SealState::Sealed { settings, entered: Vec::new() };
+        self.cache.clear();
+    }
+
+    fn enter_share(
+        &self,
+        share_text: &str,
+        mut event: keystead_core::AuditEvent,
+    ) -> (Result<(), Error>, keystead_core::AuditEvent) {
+        let mut state = self.seal_state();
+        let (settings, entered) = match &mut *state {
+            SealState::Uninitialized => return (Err(Error::NotInitialized), event),
+            SealState::Unsealed { .. } => {
+                return (Err(Error::SealState { reason: "the server is already unsealed".into() }), event)
+            }
+            SealState::Sealed { settings, entered } => (settings, entered),
+        };
+        let share = match parse_share(share_text, settings) {
+            Ok(share) => share,
+            Err(err) => return (Err(err), event),
+        };
+        event.details.insert("share_index".into(), share.index.to_string());
+        if entered.iter().any(|e| e.index == share.index) {
+            let err = invalid(
+                "share",
+                format!(
+                    "share {} was already entered; {} of {} entered, the rest must come from other operators",
+                    share.index,
+                    entered.len(),
+                    settings.threshold
+                ),
+            );
+            return (Err(err), event);
+        }
+        entered.push(share);
+        event.details.insert("progress".into(), format!("{}/{}", entered.len(), settings.threshold));
+        if entered.len() < usize::from(settings.threshold) {
+            return (Ok(()), event);
+        }
+        let shares = std::mem::take(entered);
+        let opened = shamir::combine(&shares)
+            .and_then(|material| UnsealKey::from_material(&material))
+            .and_then(|key| key.open_root(settings.seal_id.as_bytes(), &settings.sealed_root));
+        drop(shares);
+        match opened {
+            Ok(root) if keystead_crypto::ct_eq_str(&root.kcv(), &settings.root_kcv) => {
+                event.details.insert("result".into(), "unsealed".into());
+                let settings = settings.clone();
+                *state = SealState::Unsealed { root: Arc::new(root), settings: Some(settings) };
+                (Ok(()), event)
+            }
+            _ => {
+                let err = invalid(
+                    "share",
+                    format!(
+                        "the {} shares entered do not open the root key: at least one is wrong; progress was reset, enter {} shares again",
+                        settings.threshold, settings.threshold
+                    ),
+                );
+                (Err(err), event)
+            }
+        }
+    }
+
+    /// `operator seal`: drops the root key and every unsealed key from memory at once. Keys
+    /// in use by requests already running are freed when those requests end.
+    pub async fn operator_seal(&self, caller: &Caller) -> Result<SealStatus, Error> {
+        self.require_unsealed()?;
+        let event = self.attempt(caller, AuditAction::OperatorSeal, &Tenant::default_tenant());
+        let result = self.authorize(caller, keystead_core::Action::Seal, None).and_then(|()| {
+            let mut state = self.seal_state();
+            match &*state {
+                SealState::Unsealed { settings: Some(settings), .. } => {
+                    *state = SealState::Sealed { settings: settings.clone(), entered: Vec::new() };
+                    self.cache.clear();
+                    Ok(())
+                }
+                SealState::Unsealed { settings: None, .. } => Err(Error::SealState {
+                    reason: "the development file seal cannot be sealed (its key is on disk); stop the server instead".into(),
+                }),
+                SealState::Sealed { .. } | SealState::Uninitialized => {
+                    Err(Error::SealState { reason: "the server is already sealed".into() })
+                }
+            }
+        });
+        match result {
+            Ok(()) => {
+                // The seal has happened; a failure to record it must not undo it.
+                if let Err(err) = self.store.commit(Change::AuditOnly, event).await {
+                    tracing::error!(error = %err, "could not record the seal in the audit log");
+                }
+                Ok(self.seal_status())
+            }
+            Err(err) => Err(self.refuse(event, err).await),
+        }
+    }
+}
