@@ -124,7 +124,7 @@ pub enum Command {
     /// Grant crypto operations on keys to crypto users (admin).
     #[command(subcommand)]
     Grant(GrantCommand),
-    /// Server status.
+    /// Initialize, unseal and seal the server; its status.
     #[command(subcommand)]
     Operator(OperatorCommand),
 }
@@ -299,8 +299,28 @@ pub enum AuditCommand {
 /// `keystead operator ...`.
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
-    /// Node, environment, crypto library, self-tests.
+    /// Seal state (no token needed); with a token on an unsealed server also node,
+    /// environment, crypto library and self-tests. Exits 8 while sealed or uninitialized.
     Status,
+    /// Initialize a new store under the shamir seal: prints the unseal shares and the root
+    /// token once. Give each share to a different operator.
+    Init {
+        /// Shares to issue (1 to 255).
+        #[arg(long)]
+        shares: u8,
+        /// Shares needed to unseal (at least 2 when more than one share is issued).
+        #[arg(long)]
+        threshold: u8,
+    },
+    /// Enter one unseal share. Without SHARE, reads it from stdin (keeps it out of the shell
+    /// history).
+    Unseal {
+        /// The share (`kss1.…`).
+        share: Option<String>,
+    },
+    /// Seal this node now: the root key and every unsealed key leave memory. Admins and
+    /// incident responders.
+    Seal,
 }
 
 /// `keystead principal ...`.

@@ -107,6 +107,11 @@ impl Client {
         Ok(Self { http, base: addr.trim_end_matches('/').to_owned(), token })
     }
 
+    /// Whether a token is at hand.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     /// GET a path with query pairs.
     pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         self.send(self.http.get(format!("{}{path}", self.base)).query(query))

@@ -223,14 +223,84 @@ pub fn run(cli: Cli) -> Result<Code> {
             }
             Ok(0)
         }
-        Command::Operator(OperatorCommand::Status) => {
-            let out = client.get("/v1/status", &[])?;
+        Command::Operator(command) => operator(&client, command, json_out),
+    }
+}
+
+fn operator(client: &Client, command: OperatorCommand, json_out: bool) -> Result<Code> {
+    match command {
+        OperatorCommand::Status => {
+            let mut out = client.get("/v1/sys/seal-status", &[])?;
+            let sealed = out["sealed"].as_bool().unwrap_or(true);
+            if !sealed && client.has_token() {
+                out = client.get("/v1/status", &[])?;
+            }
             if json_out {
                 print_json(&out)?;
             } else {
-                for (k, v) in out.as_object().into_iter().flatten() {
+                let seal = if out.get("seal").is_some() { out["seal"].clone() } else { out.clone() };
+                for (k, v) in out.as_object().into_iter().flatten().filter(|(k, _)| *k != "seal") {
                     println!("{k:<24}{}", text(v));
                 }
+                for (k, v) in seal.as_object().into_iter().flatten() {
+                    if !matches!(k.as_str(), "node" | "environment") {
+                        println!("seal.{k:<19}{}", text(v));
+                    }
+                }
+            }
+            Ok(if sealed { exit::SEALED } else { 0 })
+        }
+        OperatorCommand::Init { shares, threshold } => {
+            let out = client.post("/v1/sys/init", &json!({ "shares": shares, "threshold": threshold }))?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!(
+                    "Keystead initialized (seal {}). Shown once; keep each share with a different operator.",
+                    text(&out["seal_id"])
+                );
+                for (i, share) in out["shares"].as_array().into_iter().flatten().enumerate() {
+                    println!("Unseal share {}: {}", i + 1, text(share));
+                }
+                println!("Root token: {}", text(&out["root_token"]));
+                println!();
+                println!(
+                    "The server is sealed. {} operators unseal it with `keystead operator unseal`.",
+                    text(&out["threshold"])
+                );
+                println!("Then create admin principals and disable the root principal.");
+            }
+            Ok(0)
+        }
+        OperatorCommand::Unseal { share } => {
+            let share = match share {
+                Some(share) => zeroize::Zeroizing::new(share),
+                None => {
+                    let mut line = zeroize::Zeroizing::new(String::new());
+                    std::io::stdin().read_line(&mut line).context("cannot read the share from stdin")?;
+                    zeroize::Zeroizing::new(line.trim().to_owned())
+                }
+            };
+            let out = client.post("/v1/sys/unseal", &json!({ "share": share.as_str() }))?;
+            if json_out {
+                print_json(&out)?;
+            } else if out["sealed"].as_bool() == Some(false) {
+                println!("unsealed: node {} is serving", text(&out["node"]));
+            } else {
+                println!(
+                    "share accepted: {} of {} entered; still sealed",
+                    text(&out["progress"]),
+                    text(&out["threshold"])
+                );
+            }
+            Ok(0)
+        }
+        OperatorCommand::Seal => {
+            let out = client.post("/v1/sys/seal", &json!({}))?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("sealed: node {} holds no key material until it is unsealed", text(&out["node"]));
             }
             Ok(0)
         }

@@ -226,4 +226,35 @@ macro_rules! redacted_debug {
         })+
     };
 }
-redacted_debug!(Wrap, PlaintextOut, DataKeyOut, CreatedPrincipal);
+redacted_debug!(Wrap, PlaintextOut, DataKeyOut, CreatedPrincipal, InitOut, Unseal);
+
+/// `POST /v1/sys/init`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Init {
+    /// Shares to issue (1..=255).
+    pub shares: u8,
+    /// Shares needed to unseal.
+    pub threshold: u8,
+}
+
+/// What `POST /v1/sys/init` returns, once.
+#[derive(Serialize)]
+pub struct InitOut {
+    /// The store's seal id (printed in every share).
+    pub seal_id: String,
+    /// Shares needed to unseal.
+    pub threshold: u8,
+    /// One unseal share per operator.
+    pub shares: Vec<String>,
+    /// The root principal's token.
+    pub root_token: String,
+}
+
+/// `POST /v1/sys/unseal`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unseal {
+    /// One unseal share.
+    pub share: String,
+}

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, KeyView, ServerStatus, Service};
+use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, KeyView, SealStatus, ServerStatus, Service};
 use serde::de::DeserializeOwned;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -25,6 +25,10 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/sys/seal-status", get(seal_status))
+        .route("/v1/sys/init", post(init))
+        .route("/v1/sys/unseal", post(unseal))
+        .route("/v1/sys/seal", post(seal))
         .route("/v1/keys", post(create_key).get(list_keys))
         .route("/v1/keys/{key}", get(show_key))
         .route("/v1/keys/{key}/rotate", post(rotate_key))
@@ -62,8 +66,7 @@ impl FromRequestParts<AppState> for Authed {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
-        let source = format!("rest {}", peer.as_deref().unwrap_or("unknown"));
+        let source = source_of(parts);
         match service.authenticate(token, &source).await {
             Ok(caller) => Ok(Self(caller)),
             Err(err) => {
@@ -74,6 +77,23 @@ impl FromRequestParts<AppState> for Authed {
                 Err(err.into())
             }
         }
+    }
+}
+
+/// Where a request came from, for the audit log.
+fn source_of(parts: &Parts) -> String {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    format!("rest {}", peer.as_deref().unwrap_or("unknown"))
+}
+
+/// The source of an unauthenticated request (init, unseal).
+struct Source(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(source_of(parts)))
     }
 }
 
@@ -124,6 +144,38 @@ fn decode(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
 
 async fn status(State(service): State<AppState>, Authed(caller): Authed) -> ApiResult<ServerStatus> {
     Ok(Json(service.status_for(&caller).await?))
+}
+
+/// Public: a sealed server must be able to say so.
+async fn seal_status(State(service): State<AppState>) -> Json<SealStatus> {
+    Json(service.seal_status())
+}
+
+async fn init(
+    State(service): State<AppState>,
+    Source(source): Source,
+    Body(body): Body<Init>,
+) -> ApiResult<InitOut> {
+    let output = service.operator_init(&source, body.shares, body.threshold).await?;
+    Ok(Json(InitOut {
+        seal_id: output.seal_id.clone(),
+        threshold: output.threshold,
+        shares: output.shares.iter().map(|s| s.expose_secret().to_owned()).collect(),
+        root_token: output.root_token.expose_secret().to_owned(),
+    }))
+}
+
+async fn unseal(
+    State(service): State<AppState>,
+    Source(source): Source,
+    Body(body): Body<Unseal>,
+) -> ApiResult<SealStatus> {
+    let share = zeroize::Zeroizing::new(body.share);
+    Ok(Json(service.operator_unseal(&source, &share).await?))
+}
+
+async fn seal(State(service): State<AppState>, Authed(caller): Authed) -> ApiResult<SealStatus> {
+    Ok(Json(service.operator_seal(&caller).await?))
 }
 
 async fn create_key(

@@ -1,0 +1,191 @@
+//! `keystead server --config FILE`: the production configuration, in TOML.
+//!
+//! Unknown keys are errors (a misspelt `client_ca` must not silently turn mTLS off). Relative
+//! paths are relative to the configuration file's directory. Parse errors name the line and
+//! column but never quote the file, which may hold a database password.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `0.0.0.0:8745`.
+    pub listen: SocketAddr,
+    /// The one environment this server serves.
+    pub environment: String,
+    /// This node's name (default: the host name).
+    pub node: Option<String>,
+    /// Where keys live.
+    pub storage: StorageConfig,
+    /// How the root key is protected.
+    #[serde(default)]
+    pub seal: SealConfig,
+    /// TLS; required unless the server listens on loopback only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DATABASE`.
+    pub url: String,
+}
+
+/// `[seal]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealConfig {
+    /// The seal provider.
+    #[serde(default)]
+    pub kind: SealKind,
+}
+
+/// Seal providers available to `--config` (the `file` seal is `--dev` only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SealKind {
+    /// M-of-N unseal shares entered by operators.
+    #[default]
+    Shamir,
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// PEM CA certificates that sign client certificates. When set, a client may authenticate
+    /// with a certificate instead of a token: its subject CN names the principal.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Where a SQLite store lives, or the PostgreSQL URL.
+#[derive(Debug)]
+pub enum Storage {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (may hold a password: never printed).
+    Postgres(String),
+}
+
+impl ServerConfig {
+    /// Reads and checks the file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        let mut config: ServerConfig = toml::from_str(&text).map_err(|err| {
+            let at = err.span().map(|span| line_and_column(&text, span.start));
+            let at = at.map(|(line, column)| format!(" at line {line}, column {column}")).unwrap_or_default();
+            anyhow::anyhow!("invalid configuration file {}{at}: {}", path.display(), err.message())
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if let Some(tls) = &mut config.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+            tls.client_ca = tls.client_ca.as_ref().map(|ca| base.join(ca));
+        }
+        if config.tls.is_none() && !config.listen.ip().is_loopback() {
+            bail!(
+                "{}: listening on {} without TLS would expose tokens and key material; add a [tls] section with cert and key",
+                path.display(),
+                config.listen
+            );
+        }
+        config.storage.url = match config.storage() {
+            Ok(Storage::Sqlite(file)) => format!("sqlite://{}", base.join(file).display()),
+            Ok(Storage::Postgres(url)) => url,
+            Err(err) => bail!("{}: {err}", path.display()),
+        };
+        Ok(config)
+    }
+
+    /// The storage the URL names.
+    pub fn storage(&self) -> Result<Storage> {
+        let url = self.storage.url.trim();
+        if let Some(file) = url.strip_prefix("sqlite://") {
+            if file.is_empty() || file.contains('?') {
+                bail!("storage.url: give a file path after sqlite://, without options");
+            }
+            Ok(Storage::Sqlite(PathBuf::from(file)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Storage::Postgres(url.to_owned()))
+        } else {
+            bail!("storage.url must start with sqlite:// or postgres://")
+        }
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+    use super::*;
+
+    fn load(text: &str) -> Result<ServerConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keystead.toml");
+        std::fs::write(&path, text).unwrap();
+        ServerConfig::load(&path)
+    }
+
+    #[test]
+    fn a_full_file_loads_with_paths_relative_to_it() {
+        let config = load(
+            "listen = \"0.0.0.0:8745\"\nenvironment = \"production\"\nnode = \"a\"\n\
+             [storage]\nurl = \"sqlite://data/keystead.db\"\n[seal]\nkind = \"shamir\"\n\
+             [tls]\ncert = \"server.pem\"\nkey = \"/abs/server.key\"\nclient_ca = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let tls = config.tls.as_ref().unwrap();
+        assert!(tls.cert.is_absolute() && tls.cert.ends_with("server.pem"));
+        assert_eq!(tls.key, PathBuf::from("/abs/server.key"));
+        assert!(
+            matches!(config.storage().unwrap(), Storage::Sqlite(p) if p.is_absolute() && p.ends_with("data/keystead.db"))
+        );
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors_that_quote_nothing() {
+        let garbage =
+            load("listen = \"127.0.0.1:1\"\n[storage\nurl = \"postgres://u:SECRETPW@h/db\"\n").unwrap_err();
+        let shown = format!("{garbage:#}");
+        assert!(shown.contains("line 2"), "{shown}");
+        assert!(!shown.contains("SECRETPW"), "{shown}");
+        let unknown = load(
+            "listen = \"127.0.0.1:1\"\nenvironment = \"test\"\n[storage]\nurl = \"sqlite://k.db\"\n\
+             [tls]\ncert = \"a\"\nkey = \"b\"\nclient_cert_ca = \"c\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{unknown:#}").contains("client_cert_ca"), "{unknown:#}");
+        let plaintext =
+            load("listen = \"0.0.0.0:1\"\nenvironment = \"test\"\n[storage]\nurl = \"sqlite://k.db\"\n")
+                .unwrap_err();
+        assert!(format!("{plaintext:#}").contains("without TLS"), "{plaintext:#}");
+        let storage =
+            load("listen = \"127.0.0.1:1\"\nenvironment = \"test\"\n[storage]\nurl = \"mysql://x\"\n")
+                .unwrap_err();
+        assert!(format!("{storage:#}").contains("sqlite:// or postgres://"), "{storage:#}");
+        let seal = load(
+            "listen = \"127.0.0.1:1\"\nenvironment = \"test\"\n[storage]\nurl = \"sqlite://k.db\"\n[seal]\nkind = \"file\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{seal:#}").contains("file"), "{seal:#}");
+        let missing = ServerConfig::load(Path::new("/nonexistent/keystead.toml")).unwrap_err();
+        assert!(format!("{missing:#}").contains("cannot read the configuration file"), "{missing:#}");
+    }
+}
