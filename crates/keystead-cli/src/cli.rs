@@ -16,6 +16,15 @@ pub struct Cli {
     /// development server (KEYSTEAD_DATA_DIR, default ./keystead-data) if it exists.
     #[arg(long, global = true, env = "KEYSTEAD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM CA certificate(s) that signed the server's certificate; needed for an https address.
+    #[arg(long, global = true, env = "KEYSTEAD_CACERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for mTLS: its subject CN names the principal (instead of a token).
+    #[arg(long, global = true, env = "KEYSTEAD_CLIENT_CERT", value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, global = true, env = "KEYSTEAD_CLIENT_KEY", value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -148,7 +157,7 @@ pub struct ServerArgs {
     /// Development mode: embedded SQLite, file seal, root token printed once.
     #[arg(long)]
     pub dev: bool,
-    /// Production configuration file (not available yet: see the README).
+    /// Production configuration file (TOML; see docs/operations.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where the store, the seal key and the dev root token live.
@@ -336,6 +345,10 @@ pub enum PrincipalCommand {
         /// Confine it to this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Lifetime, e.g. `90d`, `12h`, `30m`, `45s`: afterwards its token and certificate
+        /// stop working (default: until disabled).
+        #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_seconds)]
+        expires_in: Option<u64>,
     },
     /// List principals.
     List,
@@ -364,4 +377,41 @@ pub enum GrantCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s` (or bare seconds) into seconds.
+pub fn parse_duration_seconds(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c),
+        _ => (text, 's'),
+    };
+    let multiplier = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h, d or w (e.g. 90d)")),
+    };
+    let count: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration such as 90d or 12h"))?;
+    count.checked_mul(multiplier).ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_seconds;
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_garbage() {
+        assert_eq!(parse_duration_seconds("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_duration_seconds("12h"), Ok(43_200));
+        assert_eq!(parse_duration_seconds("30m"), Ok(1_800));
+        assert_eq!(parse_duration_seconds("45"), Ok(45));
+        assert_eq!(parse_duration_seconds("2w"), Ok(1_209_600));
+        assert!(parse_duration_seconds("5y").is_err());
+        assert!(parse_duration_seconds("d").is_err());
+        assert!(parse_duration_seconds("-3h").is_err());
+        assert!(parse_duration_seconds("99999999999999999999d").is_err());
+    }
 }

@@ -1,10 +1,13 @@
 //! The REST client behind every subcommand but `server`.
 
 use std::net::{IpAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
 /// Exit codes, stable for scripts.
@@ -56,17 +59,78 @@ impl ApiFailure {
     }
 }
 
-/// The server could not be reached.
+/// The server could not be reached: its address and the innermost cause (e.g. a refused
+/// connection or an untrusted certificate).
 #[derive(Debug)]
-pub struct Unreachable(pub String);
+pub struct Unreachable(pub String, pub String);
 
 impl std::fmt::Display for Unreachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot reach Keystead at {}; is `keystead server --dev` running there? (set --addr or KEYSTEAD_ADDR)", self.0)
+        write!(
+            f,
+            "cannot reach Keystead at {} ({}); is the server running there? (set --addr or KEYSTEAD_ADDR)",
+            self.0, self.1
+        )
     }
 }
 
+/// The innermost cause of a transport error: the part that says what went wrong.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 impl std::error::Error for Unreachable {}
+
+/// How the client reaches an https server.
+#[derive(Debug, Default)]
+pub struct TlsOptions {
+    /// CA certificates that sign the server's certificate.
+    pub ca_cert: Option<PathBuf>,
+    /// A client certificate and its key, for mTLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// Reads every certificate in a PEM file; errors name the file, never its content.
+fn read_certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|items| items.collect::<Result<Vec<_>, _>>())
+        .map_err(|_| anyhow!("cannot read {what} {}: not a readable PEM certificate file", path.display()))?;
+    if certs.is_empty() {
+        bail!("{what} {} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
+
+/// rustls on the aws-lc-rs provider, TLS 1.3 and 1.2, trusting only the given CA.
+fn tls_config(options: &TlsOptions) -> Result<rustls::ClientConfig> {
+    let Some(ca_path) = &options.ca_cert else {
+        bail!("an https address needs the CA that signed the server's certificate: give --ca-cert PEM or set KEYSTEAD_CACERT");
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_certificates("the CA certificate", ca_path)? {
+        roots.add(ca).map_err(|e| anyhow!("the CA certificate {} is not usable: {e}", ca_path.display()))?;
+    }
+    let builder =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(roots);
+    Ok(match &options.client_cert {
+        Some((cert, key)) => {
+            let chain = read_certificates("the client certificate", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|_| {
+                anyhow!("cannot read the client key {}: not a readable PEM private key", key.display())
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| anyhow!("the client certificate and key do not go together: {e}"))?
+        }
+        None => builder.with_no_client_auth(),
+    })
+}
 
 /// A client of one server.
 pub struct Client {
@@ -97,13 +161,20 @@ fn dev_token(addr: &str) -> Option<String> {
 }
 
 impl Client {
-    /// A client for `addr`, authenticating with `token` or the development root token.
-    pub fn new(addr: &str, token: Option<String>) -> Result<Self> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(300))
-            .build()
-            .context("cannot build the HTTP client")?;
-        let token = token.filter(|t| !t.is_empty()).or_else(|| dev_token(addr));
+    /// A client for `addr`, authenticating with `token`, else a client certificate, else (on
+    /// loopback) the development root token.
+    pub fn new(addr: &str, token: Option<String>, tls: &TlsOptions) -> Result<Self> {
+        // reqwest builds a TLS context even for http URLs; it must come from aws-lc-rs too.
+        let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300));
+        if addr.starts_with("https://") {
+            builder = builder.use_preconfigured_tls(tls_config(tls)?);
+        } else if tls.client_cert.is_some() {
+            bail!("a client certificate needs an https address");
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
+        let token = token.filter(|t| !t.is_empty());
+        let token = if token.is_none() && tls.client_cert.is_none() { dev_token(addr) } else { token };
         Ok(Self { http, base: addr.trim_end_matches('/').to_owned(), token })
     }
 
@@ -127,7 +198,8 @@ impl Client {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = request.send().map_err(|_| anyhow!(Unreachable(self.base.clone())))?;
+        let response =
+            request.send().map_err(|err| anyhow!(Unreachable(self.base.clone(), root_cause(&err))))?;
         let status = response.status();
         let body: Value = response.json().unwrap_or(Value::Null);
         if status.is_success() {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::cli::{
     AuditCommand, Cli, Command, GrantCommand, KeyCommand, OperatorCommand, Output, PrincipalCommand,
 };
-use crate::client::{exit, Client};
+use crate::client::{exit, Client, TlsOptions};
 
 /// Outcome of a command: the exit code to return.
 pub type Code = i32;
@@ -134,7 +134,11 @@ fn print_key(key: &Value) {
 
 /// Runs a client command.
 pub fn run(cli: Cli) -> Result<Code> {
-    let client = Client::new(&cli.addr, cli.token.clone())?;
+    let tls = TlsOptions {
+        ca_cert: cli.ca_cert.clone(),
+        client_cert: cli.client_cert.clone().zip(cli.client_key.clone()),
+    };
+    let client = Client::new(&cli.addr, cli.token.clone(), &tls)?;
     let json_out = cli.output == Output::Json;
     match cli.command {
         Command::Server(_) => unreachable!("handled in main"),
@@ -238,11 +242,10 @@ fn operator(client: &Client, command: OperatorCommand, json_out: bool) -> Result
             if json_out {
                 print_json(&out)?;
             } else {
-                let seal = if out.get("seal").is_some() { out["seal"].clone() } else { out.clone() };
                 for (k, v) in out.as_object().into_iter().flatten().filter(|(k, _)| *k != "seal") {
                     println!("{k:<24}{}", text(v));
                 }
-                for (k, v) in seal.as_object().into_iter().flatten() {
+                for (k, v) in out["seal"].as_object().into_iter().flatten() {
                     if !matches!(k.as_str(), "node" | "environment") {
                         println!("seal.{k:<19}{}", text(v));
                     }
@@ -522,9 +525,10 @@ fn audit(client: &Client, command: AuditCommand, json_out: bool) -> Result<Code>
 
 fn principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Result<Code> {
     match command {
-        PrincipalCommand::Create { name, roles, tenant } => {
-            let out =
-                client.post("/v1/principals", &json!({ "name": name, "roles": roles, "tenant": tenant }))?;
+        PrincipalCommand::Create { name, roles, tenant, expires_in } => {
+            let body =
+                json!({ "name": name, "roles": roles, "tenant": tenant, "expires_in_seconds": expires_in });
+            let out = client.post("/v1/principals", &body)?;
             if json_out {
                 print_json(&out)?;
             } else {
@@ -537,15 +541,16 @@ fn principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Resu
             if json_out {
                 print_json(&out)?;
             } else {
-                println!("{:<24}{:<40}{:<16}STATUS", "NAME", "ROLES", "TENANT");
+                println!("{:<24}{:<40}{:<16}{:<22}STATUS", "NAME", "ROLES", "TENANT", "EXPIRES");
                 for p in out.as_array().into_iter().flatten() {
                     let roles: Vec<String> = p["roles"].as_array().into_iter().flatten().map(text).collect();
                     let status = if p["disabled"].as_bool() == Some(true) { "disabled" } else { "active" };
                     println!(
-                        "{:<24}{:<40}{:<16}{status}",
+                        "{:<24}{:<40}{:<16}{:<22}{status}",
                         text(&p["name"]),
                         roles.join(","),
-                        text(&p["tenant"])
+                        text(&p["tenant"]),
+                        text(&p["expires_at"])
                     );
                 }
             }

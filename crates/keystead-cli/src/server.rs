@@ -1,4 +1,5 @@
-//! `keystead server --dev`: embedded SQLite, the file seal, a root token printed once.
+//! `keystead server`: `--dev` (embedded SQLite, the file seal, a root token printed once) or
+//! `--config FILE` (TOML: SQLite or PostgreSQL, the shamir seal, TLS).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -13,6 +14,7 @@ use keystead_service::{Config, SealSetup, Service};
 use keystead_store::SqlStore;
 
 use crate::cli::ServerArgs;
+use crate::config::{SealKind, ServerConfig, Storage};
 
 /// File name of the development seal key inside the data directory.
 const SEAL_FILE: &str = "seal.key";
@@ -65,28 +67,114 @@ macro_rules! notice {
     }};
 }
 
+/// The node name: the one given, else the host name.
+fn node_name(given: Option<String>) -> Result<NodeName> {
+    Ok(match given {
+        Some(node) => NodeName::new(node)?,
+        None => NodeName::new(gethostname::gethostname().to_string_lossy().into_owned())
+            .unwrap_or_else(|_| NodeName::new("keystead").expect("a fixed valid node name")),
+    })
+}
+
+/// Takes an exclusive lock on `path` for the life of the process: two servers on one SQLite
+/// file would each keep caches the other does not update.
+fn lock_file(path: &Path, what: &Path) -> Result<File> {
+    let lock = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    if lock.try_lock().is_err() {
+        bail!("another keystead server is using {}", what.display());
+    }
+    Ok(lock)
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
-    if args.config.is_some() || !args.dev {
-        bail!("only development mode is available in this version: run `keystead server --dev` (production configuration with PostgreSQL and the shamir/pkcs11 seals is not built yet)");
+    match (&args.config, args.dev) {
+        (Some(_), true) => bail!("give either --dev or --config FILE, not both"),
+        (Some(path), false) => run_configured(path),
+        (None, true) => run_dev(args),
+        (None, false) => bail!(
+            "give --dev for a local development server, or --config FILE for a real one (see docs/operations.md)"
+        ),
     }
+}
+
+/// `server --config FILE`: the shamir seal, TLS unless on loopback, storage by URL.
+fn run_configured(path: &Path) -> Result<()> {
+    let config = ServerConfig::load(path)?;
+    let environment: Environment =
+        config.environment.parse().with_context(|| format!("{}: environment", path.display()))?;
+    let node = node_name(config.node.clone())?;
+    let SealKind::Shamir = config.seal.kind;
+    // Certificates first: a typo in a path must stop the server before it touches the store.
+    let tls = match &config.tls {
+        Some(tls) => Some(keystead_server::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?),
+        None => None,
+    };
+    let storage = config.storage()?;
+    let _lock = match &storage {
+        Storage::Sqlite(file) => {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut lock_path = file.clone().into_os_string();
+            lock_path.push(".lock");
+            Some(lock_file(Path::new(&lock_path), file)?)
+        }
+        Storage::Postgres(_) => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let store = match &storage {
+            Storage::Sqlite(file) => SqlStore::open_sqlite(file).await,
+            Storage::Postgres(url) => SqlStore::open(url).await,
+        }
+        .context("cannot open the store")?;
+        let service = Service::new(
+            Arc::new(store),
+            SealSetup::Shamir,
+            Config::new(node, environment),
+            keystead_service::system_clock(),
+        )
+        .await
+        .context("the service refused to start")?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        service.record_start().await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let seal = service.seal_status();
+        notice!(
+            "keystead listening on {scheme}://{bound} (node {}, environment {}, {})",
+            seal.node,
+            seal.environment,
+            keystead_crypto::library_description()
+        );
+        if !seal.initialized {
+            notice!("The store is not initialized: run `keystead operator init --shares N --threshold M`.");
+        } else if seal.sealed {
+            notice!(
+                "Sealed: {} of {} unseal shares are needed (`keystead operator unseal`).",
+                seal.threshold.unwrap_or_default(),
+                seal.shares.unwrap_or_default()
+            );
+        }
+        keystead_server::serve(listener, Arc::new(service), tls, shutdown_signal()).await?;
+        notice!("keystead stopped");
+        Ok(())
+    })
+}
+
+/// `server --dev`: embedded SQLite in the data directory, the file seal, plain HTTP.
+fn run_dev(args: ServerArgs) -> Result<()> {
     let environment: Environment = args.environment.parse()?;
     if environment == Environment::Production {
         bail!("--dev uses the file seal and cannot serve the production environment");
     }
-    let node = match args.node {
-        Some(node) => NodeName::new(node)?,
-        None => NodeName::new(gethostname::gethostname().to_string_lossy().into_owned())
-            .unwrap_or_else(|_| NodeName::new("keystead").expect("a fixed valid node name")),
-    };
+    let node = node_name(args.node)?;
     fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     fs::set_permissions(&args.data_dir, fs::Permissions::from_mode(0o700))?;
-    let lock = File::create(args.data_dir.join("keystead.lock"))?;
-    if lock.try_lock().is_err() {
-        bail!("another keystead server is using {}", args.data_dir.display());
-    }
-
+    let lock = lock_file(&args.data_dir.join("keystead.lock"), &args.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let root = file_seal(&args.data_dir)?;
@@ -129,7 +217,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
             status.crypto_library
         );
         let _lock = lock;
-        keystead_server::serve(listener, Arc::new(service), shutdown_signal()).await?;
+        keystead_server::serve(listener, Arc::new(service), None, shutdown_signal()).await?;
         notice!("keystead stopped");
         Ok(())
     })

@@ -190,6 +190,8 @@ pub struct CreatePrincipal {
     pub roles: Vec<String>,
     /// The tenant it is confined to.
     pub tenant: Option<String>,
+    /// Seconds until it stops authenticating (default: never).
+    pub expires_in_seconds: Option<u64>,
 }
 
 /// A created principal and its token (shown once).

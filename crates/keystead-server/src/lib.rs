@@ -5,6 +5,7 @@
 mod api;
 mod error;
 mod routes;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use keystead_service::Service;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use tls::{server_config, ClientCertificate, TlsError};
 
 /// Largest request body accepted: a 16 MiB payload in base64 plus JSON framing.
 pub const MAX_BODY_BYTES: usize = 23 * 1024 * 1024;
@@ -21,12 +23,20 @@ pub const MAX_BODY_BYTES: usize = 23 * 1024 * 1024;
 /// Requests served at once; further ones wait. Bounds memory: each may hold a full body.
 pub const MAX_CONCURRENT_REQUESTS: usize = 64;
 
-/// Serves the REST API on `listener` until `shutdown` completes.
+/// Serves the REST API on `listener` until `shutdown` completes: over TLS when `tls` is
+/// given, else plain HTTP (development and loopback only).
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = routes::router(service).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let router = routes::router(service);
+    match tls {
+        Some(config) => tls::serve_tls(listener, router, config, shutdown).await,
+        None => {
+            let app = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    }
 }

@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::api::*;
-use crate::ApiError;
+use crate::{ApiError, ClientCertificate};
 
 type AppState = Arc<Service>;
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -67,12 +67,23 @@ impl FromRequestParts<AppState> for Authed {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let source = source_of(parts);
-        match service.authenticate(token, &source).await {
+        // A token, when given, decides; a client certificate is the fallback.
+        let certificate = match token {
+            None => parts.extensions.get::<ClientCertificate>().and_then(|c| c.0.clone()),
+            Some(_) => None,
+        };
+        let outcome = match &certificate {
+            Some(subject) => service.authenticate_certificate(subject, &source).await,
+            None => service.authenticate(token, &source).await,
+        };
+        match outcome {
             Ok(caller) => Ok(Self(caller)),
             Err(err) => {
                 tracing::warn!(%source, path = %parts.uri.path(), "request refused: {err}");
                 if err.kind() == keystead_service::ErrorKind::Unauthenticated {
-                    service.record_failed_authentication(&source, parts.uri.path()).await;
+                    service
+                        .record_failed_authentication(&source, parts.uri.path(), certificate.as_deref())
+                        .await;
                 }
                 Err(err.into())
             }
@@ -395,7 +406,15 @@ async fn create_principal(
     Authed(caller): Authed,
     Body(body): Body<CreatePrincipal>,
 ) -> ApiResult<CreatedPrincipal> {
-    let created = service.create_principal(&caller, &body.name, &body.roles, body.tenant.as_deref()).await?;
+    let created = service
+        .create_principal_expiring(
+            &caller,
+            &body.name,
+            &body.roles,
+            body.tenant.as_deref(),
+            body.expires_in_seconds,
+        )
+        .await?;
     Ok(Json(CreatedPrincipal {
         token: created.token.expose_secret().to_owned(),
         principal: created.principal,

@@ -20,6 +20,8 @@ pub(crate) const ROOT_ROLE: &str = "root";
 #[derive(Default)]
 pub(crate) struct AccessCache {
     principals: RwLock<HashMap<[u8; 32], StoredPrincipal>>,
+    /// Principals by name, for client-certificate authentication.
+    certificate_principals: RwLock<HashMap<String, StoredPrincipal>>,
     /// principal → key → granted operations; nested so a lookup borrows instead of allocating.
     grants: RwLock<HashMap<String, HashMap<KeyId, Vec<Operation>>>>,
 }
@@ -35,9 +37,22 @@ impl AccessCache {
         }
     }
 
+    pub fn certificate_principal(&self, name: &str) -> Option<StoredPrincipal> {
+        self.certificate_principals.read().ok()?.get(name).cloned()
+    }
+
+    pub fn remember_certificate_principal(&self, principal: StoredPrincipal) {
+        if let Ok(mut map) = self.certificate_principals.write() {
+            map.insert(principal.name.clone(), principal);
+        }
+    }
+
     pub fn forget_principal(&self, name: &str) {
         if let Ok(mut map) = self.principals.write() {
             map.retain(|_, p| p.name != name);
+        }
+        if let Ok(mut map) = self.certificate_principals.write() {
+            map.remove(name);
         }
         if let Ok(mut map) = self.grants.write() {
             map.remove(name);
@@ -76,7 +91,11 @@ impl AccessCache {
 }
 
 /// Builds a caller from a stored principal.
-pub(crate) fn caller_from(principal: &StoredPrincipal, source: &str) -> Result<Caller, Error> {
+pub(crate) fn caller_from(
+    principal: &StoredPrincipal,
+    source: &str,
+    auth_method: &'static str,
+) -> Result<Caller, Error> {
     let corrupt = || keystead_store::Error::Corrupt { what: "principal" };
     let mut roles = Vec::new();
     let mut root = false;
@@ -94,7 +113,7 @@ pub(crate) fn caller_from(principal: &StoredPrincipal, source: &str) -> Result<C
         root,
         tenant,
         source: source.to_owned(),
-        auth_method: "bearer",
+        auth_method,
     })
 }
 

@@ -31,13 +31,27 @@ impl Service {
 
     /// Records a request refused for a missing or unknown token. The presented token is never
     /// recorded; the source and the path are.
-    pub async fn record_failed_authentication(&self, source: &str, path: &str) {
-        let caller = Caller::anonymous(source, "bearer");
+    /// `certificate_subject` is the CN of a verified client certificate that named no usable
+    /// principal (not a secret: the certificate is public).
+    pub async fn record_failed_authentication(
+        &self,
+        source: &str,
+        path: &str,
+        certificate_subject: Option<&str>,
+    ) {
+        let method = if certificate_subject.is_some() { "mtls" } else { "bearer" };
+        let caller = Caller::anonymous(source, method);
         let mut event = self.attempt(&caller, AuditAction::AuthFailed, &Tenant::default_tenant());
         event.outcome = Outcome::Denied;
         event.error_code = Some(ErrorKind::Unauthenticated.code().to_owned());
-        event.reason = Some("missing or unknown bearer token".to_owned());
+        event.reason = Some(match certificate_subject {
+            Some(_) => "the client certificate names no active principal".to_owned(),
+            None => "missing, unknown, disabled or expired bearer token".to_owned(),
+        });
         event.details.insert("path".into(), path.chars().take(200).collect());
+        if let Some(subject) = certificate_subject {
+            event.details.insert("certificate_subject".into(), subject.chars().take(200).collect());
+        }
         if let Err(err) = self.store.commit(keystead_store::Change::AuditOnly, event).await {
             tracing::error!(error = %err, "could not record a failed authentication in the audit log");
         }

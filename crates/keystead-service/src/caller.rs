@@ -16,7 +16,8 @@ pub struct Caller {
     pub tenant: Option<Tenant>,
     /// Where the request came from, e.g. `rest 127.0.0.1:50312`.
     pub source: String,
-    /// How the caller proved who it is (`bearer`, or `system` for the server itself).
+    /// How the caller proved who it is: `bearer` (a token), `mtls` (a client certificate), or
+    /// `system` for the server itself.
     pub auth_method: &'static str,
 }
 

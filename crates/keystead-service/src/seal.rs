@@ -346,6 +346,7 @@ impl Service {
                 roles: vec![crate::access::ROOT_ROLE.into()],
                 tenant: None,
                 created_at: self.now(),
+                expires_at: None,
             },
         };
         self.store.commit(change, event.clone()).await?;

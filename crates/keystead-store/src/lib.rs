@@ -46,6 +46,9 @@ pub trait Store: Send + Sync + 'static {
     /// The principal holding a token with this hash, if any and not disabled.
     async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error>;
 
+    /// The principal of this name, disabled or expired ones included.
+    async fn principal_by_name(&self, name: &str) -> Result<Option<StoredPrincipal>, Error>;
+
     /// Every principal, disabled ones included, by name.
     async fn principals(&self) -> Result<Vec<StoredPrincipal>, Error>;
 

@@ -52,6 +52,8 @@ pub struct NewPrincipal {
     pub tenant: Option<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
+    /// When it stops authenticating, if ever.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// A stored principal.
@@ -65,6 +67,16 @@ pub struct StoredPrincipal {
     pub tenant: Option<String>,
     /// Whether it can no longer authenticate.
     pub disabled: bool,
+    /// When it stops authenticating, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl StoredPrincipal {
+    /// Whether it may authenticate at `now`: not disabled, not expired.
+    pub fn is_active_at(&self, now: OffsetDateTime) -> bool {
+        !self.disabled && self.expires_at.is_none_or(|at| now < at)
+    }
 }
 
 /// A state change, applied atomically with its audit event.

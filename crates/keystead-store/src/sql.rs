@@ -20,6 +20,25 @@ use crate::{
     StoredPrincipal, StoredVersion,
 };
 
+/// `name, roles, tenant, disabled, expires_at_ms` of the principals table.
+type PrincipalRow = (String, String, Option<String>, i64, Option<i64>);
+
+fn principal_from_row(
+    name: String,
+    roles: String,
+    tenant: Option<String>,
+    disabled: i64,
+    expires_at_ms: Option<i64>,
+) -> Result<StoredPrincipal, Error> {
+    Ok(StoredPrincipal {
+        name,
+        roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        tenant,
+        disabled: disabled != 0,
+        expires_at: optional_time(expires_at_ms)?,
+    })
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -346,14 +365,15 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
         }
         Change::CreatePrincipal(p) => {
             sqlx::query(
-                "INSERT INTO principals (name, token_hash, roles, tenant, disabled, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, 0, $5)",
+                "INSERT INTO principals (name, token_hash, roles, tenant, disabled, created_at_ms, expires_at_ms) \
+                 VALUES ($1, $2, $3, $4, 0, $5, $6)",
             )
             .bind(&p.name)
             .bind(p.token_hash.to_vec())
             .bind(p.roles.join(","))
             .bind(&p.tenant)
             .bind(unix_ms(p.created_at))
+            .bind(p.expires_at.map(unix_ms))
             .execute(&mut **tx)
             .await
             .map_err(|err| {
@@ -546,37 +566,45 @@ impl Store for SqlStore {
     async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error> {
         // The lookup is by an index on the SHA-256 of the token: a timing difference can reveal
         // at most a prefix of a hash, never of a token.
-        let row: Option<(String, String, Option<String>, Vec<u8>)> = sqlx::query_as(
-            "SELECT name, roles, tenant, token_hash FROM principals WHERE token_hash = $1 AND disabled = 0",
+        let row: Option<(String, String, Option<String>, Option<i64>, Vec<u8>)> = sqlx::query_as(
+            "SELECT name, roles, tenant, expires_at_ms, token_hash FROM principals \
+             WHERE token_hash = $1 AND disabled = 0",
         )
         .bind(hash.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.and_then(|(name, roles, tenant, stored)| {
-            let stored: [u8; 32] = stored.try_into().ok()?;
-            TokenHash::from_bytes(stored).ct_eq(hash).then(|| StoredPrincipal {
-                name,
-                roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-                tenant,
-                disabled: false,
-            })
-        }))
+        let Some((name, roles, tenant, expires_at_ms, stored)) = row else { return Ok(None) };
+        let Ok(stored) = <[u8; 32]>::try_from(stored) else { return Ok(None) };
+        if !TokenHash::from_bytes(stored).ct_eq(hash) {
+            return Ok(None);
+        }
+        Ok(Some(principal_from_row(name, roles, tenant, 0, expires_at_ms)?))
+    }
+
+    async fn principal_by_name(&self, name: &str) -> Result<Option<StoredPrincipal>, Error> {
+        let row: Option<PrincipalRow> = sqlx::query_as(
+            "SELECT name, roles, tenant, disabled, expires_at_ms FROM principals WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(name, roles, tenant, disabled, expires)| {
+            principal_from_row(name, roles, tenant, disabled, expires)
+        })
+        .transpose()
     }
 
     async fn principals(&self) -> Result<Vec<StoredPrincipal>, Error> {
-        let rows: Vec<(String, String, Option<String>, i64)> =
-            sqlx::query_as("SELECT name, roles, tenant, disabled FROM principals ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, roles, tenant, disabled)| StoredPrincipal {
-                name,
-                roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-                tenant,
-                disabled: disabled != 0,
+        let rows: Vec<PrincipalRow> = sqlx::query_as(
+            "SELECT name, roles, tenant, disabled, expires_at_ms FROM principals ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(name, roles, tenant, disabled, expires)| {
+                principal_from_row(name, roles, tenant, disabled, expires)
             })
-            .collect())
+            .collect()
     }
 
     async fn grants(&self) -> Result<Vec<Grant>, Error> {

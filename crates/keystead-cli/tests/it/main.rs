@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
-//! End-to-end tests of the real `keystead` binary: a dev server on a free loopback port,
+//! End-to-end tests of the real `keystead` binary: a dev or a production-style (TLS, shamir)
+//! server on a free loopback port,
 //! driven by the CLI.
 
+mod production;
 mod tour;
 mod util;

@@ -1,4 +1,5 @@
-//! Running the real binary: a dev server in a temp dir, and CLI invocations against it.
+//! Running the real binary: a server in a temp dir (`--dev`, or `--config` with TLS), and CLI
+//! invocations against it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keystead");
 
-/// A running `keystead server --dev`, killed on drop.
+/// A running `keystead server`, killed on drop.
 pub struct DevServer {
     child: Child,
     /// Everything the server wrote to stderr (its log), filled by a reader thread.
@@ -17,9 +18,11 @@ pub struct DevServer {
     pub addr: String,
     pub data_dir: PathBuf,
     pub stdout: String,
+    /// Environment every CLI call gets (e.g. the CA certificate).
+    client_env: Vec<(String, String)>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
 }
@@ -53,9 +56,30 @@ impl DevServer {
     pub fn start(dir: &Path) -> Self {
         let data_dir = dir.join("data");
         let addr = format!("127.0.0.1:{}", free_port());
+        let mut args: Vec<std::ffi::OsString> =
+            ["server", "--dev", "--node", "e2e-node", "--listen", &addr, "--data-dir"].map(Into::into).into();
+        args.push(data_dir.clone().into());
+        Self::spawn(dir, &args, format!("http://{addr}"), data_dir, Vec::new())
+    }
+
+    /// `keystead server --config FILE`, reached at `url` with the given CLI environment.
+    pub fn start_configured(dir: &Path, config: &Path, url: &str, client_env: &[(&str, &Path)]) -> Self {
+        let args = ["server".into(), "--config".into(), config.as_os_str().to_owned()];
+        let client_env =
+            client_env.iter().map(|(k, v)| ((*k).to_owned(), v.to_str().unwrap().to_owned())).collect();
+        Self::spawn(dir, &args, url.to_owned(), dir.join("data"), client_env)
+    }
+
+    /// Starts the server and waits for its "listening" line.
+    fn spawn(
+        dir: &Path,
+        args: &[std::ffi::OsString],
+        url: String,
+        data_dir: PathBuf,
+        client_env: Vec<(String, String)>,
+    ) -> Self {
         let mut child = Command::new(BIN)
-            .args(["server", "--dev", "--node", "e2e-node", "--listen", &addr, "--data-dir"])
-            .arg(&data_dir)
+            .args(args)
             .current_dir(dir)
             .env_remove("KEYSTEAD_TOKEN")
             // The most verbose level, so that the leak checks see everything the server logs.
@@ -88,7 +112,7 @@ impl DevServer {
             });
             stdout = rx.recv_timeout(Duration::from_millis(500)).unwrap_or_default();
         }
-        Self { child, log, addr: format!("http://{addr}"), data_dir, stdout }
+        Self { child, log, addr: url, data_dir, stdout, client_env }
     }
 
     /// Stops the server with SIGTERM, as an operator would, waits for it, and returns its log.
@@ -109,6 +133,11 @@ impl DevServer {
         panic!("the server did not stop on SIGTERM");
     }
 
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
     /// Runs a CLI command against this server, with `stdin` as its input.
     pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut child = Command::new(BIN)
@@ -116,6 +145,10 @@ impl DevServer {
             .env("KEYSTEAD_ADDR", &self.addr)
             .env("KEYSTEAD_DATA_DIR", &self.data_dir)
             .env_remove("KEYSTEAD_TOKEN")
+            .env_remove("KEYSTEAD_CACERT")
+            .env_remove("KEYSTEAD_CLIENT_CERT")
+            .env_remove("KEYSTEAD_CLIENT_KEY")
+            .envs(self.client_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -17,6 +17,9 @@ pub struct NewPrincipalView {
     pub token: AccessToken,
 }
 
+/// The longest principal lifetime accepted: 100 years.
+const MAX_LIFETIME_SECONDS: i64 = 100 * 366 * 24 * 3600;
+
 fn parse_roles(roles: &[String]) -> Result<Vec<Role>, Error> {
     if roles.is_empty() {
         return Err(invalid("roles", "name at least one role"));
@@ -44,10 +47,25 @@ impl Service {
         roles: &[String],
         tenant: Option<&str>,
     ) -> Result<NewPrincipalView, Error> {
+        self.create_principal_expiring(caller, name, roles, tenant, None).await
+    }
+
+    /// Creates a principal that stops authenticating `lifetime_seconds` from now.
+    pub async fn create_principal_expiring(
+        &self,
+        caller: &Caller,
+        name: &str,
+        roles: &[String],
+        tenant: Option<&str>,
+        lifetime_seconds: Option<u64>,
+    ) -> Result<NewPrincipalView, Error> {
         let (event_tenant, mut event) =
             self.attempt_in_tenant(caller, tenant, AuditAction::PrincipalCreate).await?;
         event.details.insert("principal".into(), name.chars().take(128).collect());
         event.details.insert("roles".into(), roles.join(","));
+        if let Some(seconds) = lifetime_seconds {
+            event.details.insert("lifetime_seconds".into(), seconds.to_string());
+        }
         let result = async {
             self.authorize(caller, Action::ManagePrincipals, None)?;
             let name = PrincipalName::new(name)?;
@@ -56,6 +74,17 @@ impl Service {
                 (None, None) => None,
                 _ => Some(event_tenant.clone()),
             };
+            let expires_at = match lifetime_seconds {
+                None => None,
+                Some(0) => return Err(invalid("expires_in", "give a lifetime of at least one second")),
+                Some(seconds) => Some(
+                    i64::try_from(seconds)
+                        .ok()
+                        .filter(|s| *s <= MAX_LIFETIME_SECONDS)
+                        .map(|s| self.now() + time::Duration::seconds(s))
+                        .ok_or_else(|| invalid("expires_in", "give a lifetime of at most 100 years"))?,
+                ),
+            };
             let token = AccessToken::generate()?;
             let principal = NewPrincipal {
                 name: name.to_string(),
@@ -63,12 +92,14 @@ impl Service {
                 roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
                 tenant: tenant.as_ref().map(Tenant::to_string),
                 created_at: self.now(),
+                expires_at,
             };
             let view = StoredPrincipal {
                 name: principal.name.clone(),
                 roles: principal.roles.clone(),
                 tenant: principal.tenant.clone(),
                 disabled: false,
+                expires_at,
             };
             self.store.commit(Change::CreatePrincipal(principal), event.clone()).await?;
             Ok(NewPrincipalView { principal: view, token })
@@ -98,10 +129,8 @@ impl Service {
             }
             let target = self
                 .store
-                .principals()
+                .principal_by_name(name)
                 .await?
-                .into_iter()
-                .find(|p| p.name == name)
                 .ok_or_else(|| invalid("principal", format!("no principal named {name}")))?;
             if let Some(own) = &caller.tenant {
                 if target.tenant.as_deref() != Some(own.as_str()) {

@@ -30,7 +30,34 @@ impl Service {
                 principal
             }
         };
-        crate::access::caller_from(&principal, source)
+        if !principal.is_active_at(self.now()) {
+            return Err(Error::Unauthenticated);
+        }
+        crate::access::caller_from(&principal, source, "bearer")
+    }
+
+    /// Establishes the principal a verified client certificate names (its subject CN). The
+    /// TLS layer has already checked the chain against the configured client CA. The root
+    /// principal cannot log in this way: its token is the only way in, so that whoever runs
+    /// the client CA cannot mint a root certificate.
+    pub async fn authenticate_certificate(&self, common_name: &str, source: &str) -> Result<Caller, Error> {
+        self.require_unsealed()?;
+        if common_name == ROOT_PRINCIPAL {
+            return Err(Error::Unauthenticated);
+        }
+        let principal = match self.access.certificate_principal(common_name) {
+            Some(principal) => principal,
+            None => {
+                let principal =
+                    self.store.principal_by_name(common_name).await?.ok_or(Error::Unauthenticated)?;
+                self.access.remember_certificate_principal(principal.clone());
+                principal
+            }
+        };
+        if !principal.is_active_at(self.now()) {
+            return Err(Error::Unauthenticated);
+        }
+        crate::access::caller_from(&principal, source, "mtls")
     }
 
     /// Creates the root principal if the store has none yet; returns its token only then.
@@ -49,6 +76,7 @@ impl Service {
             roles: vec![crate::access::ROOT_ROLE.into()],
             tenant: None,
             created_at: self.now(),
+            expires_at: None,
         };
         self.store.commit(Change::CreatePrincipal(principal), event).await?;
         self.store.init_meta("root_principal", ROOT_PRINCIPAL).await?;

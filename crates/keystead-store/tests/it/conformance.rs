@@ -293,6 +293,7 @@ async fn keys_filter_and_principals(db: TestDb) {
         roles: vec!["auditor".into()],
         tenant: Some("acme".into()),
         created_at: now(),
+        expires_at: Some(now() + time::Duration::hours(1)),
     };
     store
         .commit(Change::CreatePrincipal(principal), event(AuditAction::PrincipalCreate, "n1"))
@@ -303,6 +304,12 @@ async fn keys_filter_and_principals(db: TestDb) {
         (found.name.as_str(), found.roles.as_slice(), found.tenant.as_deref()),
         ("alice", &["auditor".to_owned()][..], Some("acme"))
     );
+    // The expiry survives the round trip (to the millisecond) and is enforced by its reader.
+    let expires = found.expires_at.unwrap();
+    assert!((expires - (now() + time::Duration::hours(1))).abs() < time::Duration::minutes(1));
+    assert!(found.is_active_at(now()) && !found.is_active_at(expires));
+    assert_eq!(store.principal_by_name("alice").await.unwrap(), Some(found));
+    assert!(store.principal_by_name("bob").await.unwrap().is_none());
     let other = keystead_crypto::AccessToken::generate().unwrap();
     assert!(store.principal_by_token(&other.hash()).await.unwrap().is_none());
     assert_eq!(store.init_meta("environment", "test").await.unwrap(), "test");
