@@ -80,6 +80,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body { error: Detail { code: self.code, message: &self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(crate::metrics::ResponseCode(self.code));
+        response
     }
 }

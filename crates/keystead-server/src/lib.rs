@@ -4,6 +4,7 @@
 
 mod api;
 mod error;
+mod metrics;
 mod routes;
 mod tls;
 

@@ -16,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::api::*;
+use crate::metrics::Metrics;
 use crate::{ApiError, ClientCertificate};
 
 type AppState = Arc<Service>;
@@ -23,6 +24,9 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// Builds the router.
 pub fn router(service: Arc<Service>) -> Router {
+    let metrics = Arc::new(Metrics::new(service.clone()));
+    let metrics_route =
+        Router::new().route("/metrics", get(crate::metrics::render)).with_state(metrics.clone());
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/sys/seal-status", get(seal_status))
@@ -49,9 +53,11 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/principals", post(create_principal).get(list_principals))
         .route("/v1/principals/{name}/disable", post(disable_principal))
         .route("/v1/grants", post(add_grant))
+        .route_layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
+        .with_state(service)
+        .merge(metrics_route)
         .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
-        .with_state(service)
 }
 
 /// The authenticated caller of a request.

@@ -30,17 +30,48 @@ pub(crate) struct KeyCache {
     /// Bumped by every [`clear`](KeyCache::clear); a key unsealed before a clear is not
     /// inserted after it (a request racing `operator seal` cannot repopulate the cache).
     epoch: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How well the key cache serves: for the metrics endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyCacheStats {
+    /// Lookups answered from memory.
+    pub hits: u64,
+    /// Lookups that had to read and unseal the key.
+    pub misses: u64,
+    /// Keys in memory now.
+    pub entries: u64,
 }
 
 impl KeyCache {
     pub fn by_id(&self, id: KeyId) -> Option<Arc<CachedKey>> {
-        self.maps.read().ok()?.by_id.get(&id).cloned()
+        let found = self.maps.read().ok().and_then(|maps| maps.by_id.get(&id).cloned());
+        self.count(found.is_some());
+        found
     }
 
     pub fn by_name(&self, tenant: &Tenant, name: &KeyName) -> Option<Arc<CachedKey>> {
-        let maps = self.maps.read().ok()?;
-        let id = maps.by_name.get(&(tenant.clone(), name.clone()))?;
-        maps.by_id.get(id).cloned()
+        let found = self.maps.read().ok().and_then(|maps| {
+            let id = maps.by_name.get(&(tenant.clone(), name.clone()))?;
+            maps.by_id.get(id).cloned()
+        });
+        self.count(found.is_some());
+        found
+    }
+
+    fn count(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> KeyCacheStats {
+        KeyCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.maps.read().map_or(0, |maps| maps.by_id.len() as u64),
+        }
     }
 
     /// The current epoch; read it before obtaining the root key.

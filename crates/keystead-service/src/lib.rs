@@ -18,6 +18,7 @@ use keystead_core::{Environment, NodeName};
 use keystead_store::Store;
 use time::OffsetDateTime;
 
+pub use cache::KeyCacheStats;
 pub use caller::Caller;
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
@@ -68,6 +69,11 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
+    /// Key cache counters, for the metrics endpoint.
+    pub fn key_cache_stats(&self) -> KeyCacheStats {
+        self.cache.stats()
+    }
+
     /// Builds the service. Runs the known-answer self-tests first and refuses to build if one
     /// fails; refuses a store that belongs to another environment or was initialized with
     /// another seal. With the file seal the service starts unsealed; with the shamir seal it

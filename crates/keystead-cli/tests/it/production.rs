@@ -94,6 +94,20 @@ fn server_refuses(dir: &Path, config: &Path) -> String {
     stderr(&out)
 }
 
+/// `GET /metrics` over HTTPS, trusting only the test CA.
+fn fetch_metrics(url: &str, ca: &Path) -> String {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let response = client.get(format!("{url}/metrics")).send().unwrap();
+    assert!(response.status().is_success());
+    response.text().unwrap()
+}
+
 #[test]
 fn production_server_over_https_with_shamir_seal_roles_and_mtls() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,6 +333,24 @@ fn production_server_over_https_with_shamir_seal_roles_and_mtls() {
     expect("incident-responder", &["operator", "seal"], 0);
     expect("crypto-user", &["encrypt", "prompts"], 8);
     assert_eq!(server.cli(&["operator", "status"], b"").status.code(), Some(8));
+
+    // Metrics: counts by route template and error code, never a key name, principal or token.
+    let metrics = fetch_metrics(&url, &d.join("ca.pem"));
+    for expected in [
+        "keystead_sealed 1",
+        "keystead_initialized 1",
+        r#"keystead_requests_total{operation="POST /v1/keys/{key}/encrypt",outcome="permission_denied"}"#,
+        r#"keystead_requests_total{operation="POST /v1/keys/{key}/encrypt",outcome="success"}"#,
+        r#"keystead_requests_total{operation="POST /v1/keys/{key}/encrypt",outcome="sealed"}"#,
+        r#"keystead_denials_total{reason="unauthenticated"}"#,
+        r#"keystead_request_duration_seconds_bucket{le="#,
+        "keystead_key_cache_hits_total",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing from\n{metrics}");
+    }
+    for private in ["prompts", "svc-encryptor", "the-crypto-user", "kst_", "kss1"] {
+        assert!(!metrics.contains(private), "{private} in the metrics");
+    }
     let second_log = server.stop();
 
     // Nothing secret reached the server's log.
