@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs, reason = "fields mirror `keystead key create` flags")]
 pub struct CreateKey {
@@ -27,8 +27,9 @@ pub struct CreateKey {
 }
 
 /// Query of `GET /v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[allow(missing_docs, reason = "fields mirror `keystead key list` flags")]
+#[into_params(parameter_in = Query)]
 pub struct ListKeys {
     pub tenant: Option<String>,
     pub purpose: Option<String>,
@@ -39,14 +40,15 @@ pub struct ListKeys {
 }
 
 /// Query naming a tenant.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantQuery {
     /// The tenant.
     pub tenant: Option<String>,
 }
 
 /// Lifecycle requests that may name one version.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionBody {
     /// The version; all eligible versions when absent.
@@ -56,7 +58,7 @@ pub struct VersionBody {
 }
 
 /// `POST /v1/keys/{key}/encrypt` and `/datakey`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Encrypt {
     /// Base64 plaintext (absent for datakey).
@@ -70,7 +72,7 @@ pub struct Encrypt {
 }
 
 /// `POST /v1/decrypt`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decrypt {
     /// A `ks1:` ciphertext.
@@ -81,7 +83,7 @@ pub struct Decrypt {
 }
 
 /// `POST /v1/keys/{key}/sign`, `/mac`, `/verify`, `/mac-verify`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     /// Base64 message.
@@ -93,7 +95,7 @@ pub struct Message {
 }
 
 /// `POST /v1/keys/{key}/wrap`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wrap {
     /// Base64 key material to wrap.
@@ -103,7 +105,7 @@ pub struct Wrap {
 }
 
 /// `POST /v1/unwrap`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unwrap {
     /// A `ks1:` wrapped key.
@@ -111,8 +113,9 @@ pub struct Unwrap {
 }
 
 /// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[allow(missing_docs, reason = "fields mirror `keystead audit list` flags")]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub key: Option<String>,
     pub actor: Option<String>,
@@ -122,7 +125,8 @@ pub struct AuditQuery {
 }
 
 /// Query of `GET /v1/keys/{key}/public`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PublicQuery {
     /// The tenant.
     pub tenant: Option<String>,
@@ -131,42 +135,42 @@ pub struct PublicQuery {
 }
 
 /// A single text result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct CiphertextOut {
     pub ciphertext: String,
 }
 
 /// Decrypted or unwrapped bytes.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct PlaintextOut {
     pub plaintext: String,
 }
 
 /// A signature or tag.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct SignatureOut {
     pub signature: String,
 }
 
 /// A verification result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct ValidOut {
     pub valid: bool,
 }
 
 /// A wrapped key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct WrappedOut {
     pub wrapped: String,
 }
 
 /// A data key.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct DataKeyOut {
     pub plaintext: String,
@@ -174,14 +178,14 @@ pub struct DataKeyOut {
 }
 
 /// A PEM public key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct PublicKeyOut {
     pub pem: String,
 }
 
 /// `POST /v1/principals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePrincipal {
     /// Unique name.
@@ -195,17 +199,18 @@ pub struct CreatePrincipal {
 }
 
 /// A created principal and its token (shown once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedPrincipal {
     /// The principal.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub principal: keystead_service::StoredPrincipal,
     /// Its bearer token; only its hash is stored.
     pub token: String,
 }
 
 /// `POST /v1/grants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddGrant {
     /// The principal.
@@ -231,7 +236,7 @@ macro_rules! redacted_debug {
 redacted_debug!(Wrap, PlaintextOut, DataKeyOut, CreatedPrincipal, InitOut, Unseal);
 
 /// `POST /v1/sys/init`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Init {
     /// Shares to issue (1..=255).
@@ -241,7 +246,7 @@ pub struct Init {
 }
 
 /// What `POST /v1/sys/init` returns, once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InitOut {
     /// The store's seal id (printed in every share).
     pub seal_id: String,
@@ -254,9 +259,28 @@ pub struct InitOut {
 }
 
 /// `POST /v1/sys/unseal`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unseal {
     /// One unseal share.
     pub share: String,
+}
+
+/// Every error: a stable code (see docs/api.md) and a message for people.
+#[derive(utoipa::ToSchema, utoipa::ToResponse)]
+#[response(description = "An error with a stable code (docs/api.md)")]
+#[allow(dead_code, reason = "describes the body `ApiError` writes; never built")]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "describes the body `ApiError` writes; never built")]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `permission_denied`, `sealed`, `purpose_violation`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
 }

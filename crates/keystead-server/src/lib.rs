@@ -5,6 +5,7 @@
 mod api;
 mod error;
 mod metrics;
+mod openapi;
 mod routes;
 mod tls;
 

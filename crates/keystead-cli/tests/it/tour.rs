@@ -174,6 +174,7 @@ fn dev_server_tour_survives_restart() {
     );
     assert!(failed["source"].as_str().unwrap().starts_with("rest 127.0.0.1:"));
     assert!(!audit.contains("kst_wrong"), "a presented token never reaches the audit log");
+    check_openapi(&server.addr);
     let second_log = server.stop();
     assert!(!second_log.contains(token.trim()), "the restarted server's log leaks the root token");
     assert!(!second_log.contains(&app_token), "the server log leaks a principal's token");
@@ -186,4 +187,68 @@ fn dev_server_tour_survives_restart() {
         .unwrap();
     assert_eq!(offline.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&offline.stderr).contains("cannot reach Keystead"));
+}
+
+/// The OpenAPI document lists every route with its method, the request and response schemas,
+/// and which routes need no credentials.
+fn check_openapi(addr: &str) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let document: serde_json::Value =
+        reqwest::blocking::get(format!("{addr}/v1/openapi.json")).unwrap().json().unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."), "{document}");
+    let paths = document["paths"].as_object().unwrap();
+    let mut operations: Vec<String> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |method| format!("{method} {path}"))
+        })
+        .collect();
+    operations.sort();
+    let mut expected = vec![
+        "get /v1/status",
+        "get /v1/sys/seal-status",
+        "post /v1/sys/init",
+        "post /v1/sys/unseal",
+        "post /v1/sys/seal",
+        "post /v1/keys",
+        "get /v1/keys",
+        "get /v1/keys/{key}",
+        "post /v1/keys/{key}/rotate",
+        "post /v1/keys/{key}/activate",
+        "post /v1/keys/{key}/deactivate",
+        "get /v1/keys/{key}/public",
+        "post /v1/keys/{key}/encrypt",
+        "post /v1/keys/{key}/datakey",
+        "post /v1/keys/{key}/sign",
+        "post /v1/keys/{key}/verify",
+        "post /v1/keys/{key}/mac",
+        "post /v1/keys/{key}/mac-verify",
+        "post /v1/keys/{key}/wrap",
+        "post /v1/decrypt",
+        "post /v1/unwrap",
+        "get /v1/audit",
+        "get /v1/audit/verify",
+        "post /v1/principals",
+        "get /v1/principals",
+        "post /v1/principals/{name}/disable",
+        "post /v1/grants",
+    ];
+    expected.sort_unstable();
+    assert_eq!(operations, expected);
+    let encrypt = &paths["/v1/keys/{key}/encrypt"]["post"];
+    assert_eq!(
+        encrypt["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Encrypt"
+    );
+    assert!(encrypt["responses"]["default"].is_object(), "errors are described");
+    // Public routes say so; the rest inherit bearer-or-mTLS.
+    assert_eq!(paths["/v1/sys/unseal"]["post"]["security"], serde_json::json!([{}]));
+    assert!(paths["/v1/keys"]["post"].get("security").is_none());
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["mtls"]["type"], "mutualTLS");
+    let create = &document["components"]["schemas"]["CreateKey"]["properties"];
+    for field in ["name", "purpose", "algorithm", "usage_context"] {
+        assert!(create[field].is_object(), "CreateKey.{field} is documented");
+    }
 }

@@ -1,0 +1,113 @@
+//! The audit log, principals and grants.
+
+use super::*;
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    summary = "Audit events, newest first",
+    params(AuditQuery),
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn audit_list(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<AuditQuery>,
+) -> ApiResult<Vec<keystead_service::AuditRecord>> {
+    let since =
+        q.since.as_deref().map(|s| OffsetDateTime::parse(s, &Rfc3339)).transpose().map_err(|_| {
+            ApiError::bad_request("since must be an RFC 3339 time such as 2026-11-23T10:00:00Z")
+        })?;
+    Ok(Json(
+        service.audit_list(&caller, q.tenant.as_deref(), q.key.as_deref(), q.actor, since, q.limit).await?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit/verify",
+    tag = "audit",
+    summary = "Recompute every hash chain",
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn audit_verify(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<keystead_service::ChainReport> {
+    Ok(Json(service.audit_verify(&caller).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/principals",
+    tag = "principals",
+    summary = "Create a principal; its token is shown once (admin)",
+    request_body = CreatePrincipal,
+    responses((status = 200, description = "Success", body = CreatedPrincipal), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn create_principal(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<CreatePrincipal>,
+) -> ApiResult<CreatedPrincipal> {
+    let created = service
+        .create_principal_expiring(
+            &caller,
+            &body.name,
+            &body.roles,
+            body.tenant.as_deref(),
+            body.expires_in_seconds,
+        )
+        .await?;
+    Ok(Json(CreatedPrincipal {
+        token: created.token.expose_secret().to_owned(),
+        principal: created.principal,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/principals",
+    tag = "principals",
+    summary = "Principals (admin)",
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn list_principals(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<Vec<keystead_service::StoredPrincipal>> {
+    Ok(Json(service.list_principals(&caller).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/principals/{name}/disable",
+    tag = "principals",
+    summary = "Disable a principal at once (admin)",
+    params(("name" = String, Path, description = "Principal name")),
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn disable_principal(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+) -> ApiResult<keystead_service::StoredPrincipal> {
+    Ok(Json(service.disable_principal(&caller, &name).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/grants",
+    tag = "principals",
+    summary = "Grant crypto operations on a key to a principal (admin)",
+    request_body = AddGrant,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn add_grant(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<AddGrant>,
+) -> ApiResult<keystead_service::Grant> {
+    Ok(Json(service.add_grant(&caller, body.tenant.as_deref(), &body.principal, &body.key, &body.ops).await?))
+}

@@ -1,0 +1,181 @@
+//! Cryptographic operations: encrypt, data keys, decrypt, sign, verify, MAC, wrap, unwrap.
+
+use super::*;
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/encrypt",
+    tag = "crypto",
+    summary = "Encrypt under the primary version",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Encrypt,
+    responses((status = 200, description = "Success", body = CiphertextOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn encrypt(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Encrypt>,
+) -> ApiResult<CiphertextOut> {
+    let plaintext = decode("plaintext", &body.plaintext)?;
+    let ciphertext =
+        service.encrypt(&caller, body.tenant.as_deref(), &key, &plaintext, &body.context).await?;
+    Ok(Json(CiphertextOut { ciphertext }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/datakey",
+    tag = "crypto",
+    summary = "A fresh data key, in the clear and wrapped (the plaintext field is ignored)",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Encrypt,
+    responses((status = 200, description = "Success", body = DataKeyOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn datakey(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Encrypt>,
+) -> ApiResult<DataKeyOut> {
+    let data_key = service.generate_data_key(&caller, body.tenant.as_deref(), &key, &body.context).await?;
+    Ok(Json(DataKeyOut {
+        plaintext: STANDARD.encode(data_key.plaintext.expose_secret()),
+        ciphertext: data_key.ciphertext,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/decrypt",
+    tag = "crypto",
+    summary = "Decrypt a ks1 ciphertext; the key and version come from it",
+    request_body = Decrypt,
+    responses((status = 200, description = "Success", body = PlaintextOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn decrypt(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<Decrypt>,
+) -> ApiResult<PlaintextOut> {
+    let plaintext = service.decrypt(&caller, &body.ciphertext, &body.context).await?;
+    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(plaintext.expose_secret()) }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/sign",
+    tag = "crypto",
+    summary = "Sign a message",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Message,
+    responses((status = 200, description = "Success", body = SignatureOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn sign(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<SignatureOut> {
+    let message = decode("message", &body.message)?;
+    Ok(Json(SignatureOut { signature: service.sign(&caller, body.tenant.as_deref(), &key, &message).await? }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/mac",
+    tag = "crypto",
+    summary = "Compute a MAC tag",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Message,
+    responses((status = 200, description = "Success", body = SignatureOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn mac(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<SignatureOut> {
+    let message = decode("message", &body.message)?;
+    Ok(Json(SignatureOut { signature: service.mac(&caller, body.tenant.as_deref(), &key, &message).await? }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/verify",
+    tag = "crypto",
+    summary = "Verify a signature",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Message,
+    responses((status = 200, description = "Success", body = ValidOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn verify(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<ValidOut> {
+    let message = decode("message", &body.message)?;
+    let signature = body.signature.ok_or_else(|| ApiError::bad_request("signature is required"))?;
+    Ok(Json(ValidOut {
+        valid: service.verify(&caller, body.tenant.as_deref(), &key, &message, &signature).await?,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/mac-verify",
+    tag = "crypto",
+    summary = "Verify a MAC tag",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Message,
+    responses((status = 200, description = "Success", body = ValidOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn mac_verify(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Message>,
+) -> ApiResult<ValidOut> {
+    let message = decode("message", &body.message)?;
+    let tag = body.signature.ok_or_else(|| ApiError::bad_request("signature (the MAC tag) is required"))?;
+    Ok(Json(ValidOut {
+        valid: service.mac_verify(&caller, body.tenant.as_deref(), &key, &message, &tag).await?,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/wrap",
+    tag = "crypto",
+    summary = "Wrap key material",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = Wrap,
+    responses((status = 200, description = "Success", body = WrappedOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn wrap(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<Wrap>,
+) -> ApiResult<WrappedOut> {
+    let material = keystead_service::SecretBytes::new(decode("key_material", &body.key_material)?);
+    Ok(Json(WrappedOut { wrapped: service.wrap(&caller, body.tenant.as_deref(), &key, &material).await? }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/unwrap",
+    tag = "crypto",
+    summary = "Unwrap key material",
+    request_body = Unwrap,
+    responses((status = 200, description = "Success", body = PlaintextOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn unwrap(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<Unwrap>,
+) -> ApiResult<PlaintextOut> {
+    let material = service.unwrap(&caller, &body.wrapped).await?;
+    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(material.expose_secret()) }))
+}

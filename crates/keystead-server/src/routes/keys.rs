@@ -1,0 +1,155 @@
+//! `/v1/keys`: create, list, show, rotate, activate, deactivate, public key.
+
+use super::*;
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    summary = "Create a key and its first version (key custodian)",
+    request_body = CreateKey,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn create_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<CreateKey>,
+) -> ApiResult<KeyView> {
+    let request = CreateKeyRequest {
+        tenant: body.tenant,
+        name: body.name,
+        purpose: body.purpose,
+        algorithm: body.algorithm,
+        usage_context: body.usage_context,
+        owner: body.owner,
+        environment: body.environment,
+        classification: body.classification,
+        labels: body.labels,
+        rotation_period: body.rotation_period,
+        recoverable: body.recoverable,
+        criticality: body.criticality,
+        pre_active: body.pre_active,
+    };
+    Ok(Json(service.create_key(&caller, request).await?))
+}
+
+pub(super) fn parse_labels(
+    text: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut labels = std::collections::BTreeMap::new();
+    for pair in text.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| ApiError::bad_request("labels must be k=v pairs"))?;
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(labels)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    summary = "Keys matching a filter",
+    params(ListKeys),
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn list_keys(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(query): QueryOf<ListKeys>,
+) -> ApiResult<Vec<KeyView>> {
+    let filter = KeyListFilter {
+        labels: parse_labels(query.label.as_deref())?,
+        tenant: query.tenant,
+        purpose: query.purpose,
+        state: query.state,
+        owner: query.owner,
+    };
+    Ok(Json(service.list_keys(&caller, filter).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{key}",
+    tag = "keys",
+    summary = "A key with its versions, provenance and history",
+    params(("key" = String, Path, description = "Key name or id"), TenantQuery),
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn show_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    QueryOf(q): QueryOf<TenantQuery>,
+) -> ApiResult<KeyView> {
+    Ok(Json(service.show_key(&caller, q.tenant.as_deref(), &key).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/rotate",
+    tag = "keys",
+    summary = "Add a new primary version",
+    params(("key" = String, Path, description = "Key name or id"), TenantQuery),
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn rotate_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    QueryOf(q): QueryOf<TenantQuery>,
+) -> ApiResult<KeyView> {
+    Ok(Json(service.rotate_key(&caller, q.tenant.as_deref(), &key).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/activate",
+    tag = "keys",
+    summary = "Activate a pre-active version",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = VersionBody,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn activate_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<VersionBody>,
+) -> ApiResult<KeyView> {
+    Ok(Json(service.activate_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/deactivate",
+    tag = "keys",
+    summary = "Deactivate a version: it only processes from now on",
+    params(("key" = String, Path, description = "Key name or id")),
+    request_body = VersionBody,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn deactivate_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    Body(body): Body<VersionBody>,
+) -> ApiResult<KeyView> {
+    Ok(Json(service.deactivate_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{key}/public",
+    tag = "keys",
+    summary = "The public key of an asymmetric key, PEM",
+    params(("key" = String, Path, description = "Key name or id"), PublicQuery),
+    responses((status = 200, description = "Success", body = PublicKeyOut), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn public_key(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    QueryOf(q): QueryOf<PublicQuery>,
+) -> ApiResult<PublicKeyOut> {
+    Ok(Json(PublicKeyOut { pem: service.public_key(&caller, q.tenant.as_deref(), &key, q.version).await? }))
+}

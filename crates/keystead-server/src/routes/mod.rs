@@ -1,0 +1,173 @@
+//! Routes and handlers: authenticate, decode, call the service, encode.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, KeyView, SealStatus, ServerStatus, Service};
+use serde::de::DeserializeOwned;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::*;
+
+mod admin;
+mod crypto;
+mod keys;
+mod sys;
+use crate::metrics::Metrics;
+use crate::{ApiError, ClientCertificate};
+
+type AppState = Arc<Service>;
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Builds the router and the OpenAPI document from the same handler list, so the document
+/// cannot miss a route.
+pub fn router(service: Arc<Service>) -> Router {
+    let metrics = Arc::new(Metrics::new(service.clone()));
+    let (api, openapi) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(sys::status))
+        .routes(routes!(sys::seal_status))
+        .routes(routes!(sys::init))
+        .routes(routes!(sys::unseal))
+        .routes(routes!(sys::seal))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::show_key))
+        .routes(routes!(keys::rotate_key))
+        .routes(routes!(keys::activate_key))
+        .routes(routes!(keys::deactivate_key))
+        .routes(routes!(keys::public_key))
+        .routes(routes!(crypto::encrypt))
+        .routes(routes!(crypto::datakey))
+        .routes(routes!(crypto::sign))
+        .routes(routes!(crypto::verify))
+        .routes(routes!(crypto::mac))
+        .routes(routes!(crypto::mac_verify))
+        .routes(routes!(crypto::wrap))
+        .routes(routes!(crypto::decrypt))
+        .routes(routes!(crypto::unwrap))
+        .routes(routes!(admin::audit_list))
+        .routes(routes!(admin::audit_verify))
+        .routes(routes!(admin::create_principal, admin::list_principals))
+        .routes(routes!(admin::disable_principal))
+        .routes(routes!(admin::add_grant))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let documents = Router::new()
+        .route("/metrics", get(crate::metrics::render))
+        .with_state(metrics.clone())
+        .route("/v1/openapi.json", get(move || std::future::ready(Json(openapi.clone()))));
+    api.route_layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
+        .with_state(service)
+        .merge(documents)
+        .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
+}
+
+/// The authenticated caller of a request.
+struct Authed(Caller);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, service: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let source = source_of(parts);
+        // A token, when given, decides; a client certificate is the fallback.
+        let certificate = match token {
+            None => parts.extensions.get::<ClientCertificate>().and_then(|c| c.0.clone()),
+            Some(_) => None,
+        };
+        let outcome = match &certificate {
+            Some(subject) => service.authenticate_certificate(subject, &source).await,
+            None => service.authenticate(token, &source).await,
+        };
+        match outcome {
+            Ok(caller) => Ok(Self(caller)),
+            Err(err) => {
+                tracing::warn!(%source, path = %parts.uri.path(), "request refused: {err}");
+                if err.kind() == keystead_service::ErrorKind::Unauthenticated {
+                    service
+                        .record_failed_authentication(&source, parts.uri.path(), certificate.as_deref())
+                        .await;
+                }
+                Err(err.into())
+            }
+        }
+    }
+}
+
+/// Where a request came from, for the audit log.
+fn source_of(parts: &Parts) -> String {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    format!("rest {}", peer.as_deref().unwrap_or("unknown"))
+}
+
+/// The source of an unauthenticated request (init, unseal).
+struct Source(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(source_of(parts)))
+    }
+}
+
+/// A JSON body whose decoding errors are reported in the API's error format.
+struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::too_large(crate::MAX_BODY_BYTES))
+            }
+            Err(rejection) => Err(ApiError::bad_request(json_problem(&rejection))),
+        }
+    }
+}
+
+fn json_problem(rejection: &JsonRejection) -> String {
+    format!("invalid JSON body: {}", rejection.body_text())
+}
+
+/// A query string whose decoding errors are reported in the API's error format.
+struct QueryOf<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryOf<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(query_problem(&rejection))),
+        }
+    }
+}
+
+fn query_problem(rejection: &QueryRejection) -> String {
+    format!("invalid query: {}", rejection.body_text())
+}
+
+fn decode(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    STANDARD
+        .decode(text.trim())
+        .map_err(|_| ApiError::bad_request(format!("{field} must be standard base64")))
+}
