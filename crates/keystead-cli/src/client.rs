@@ -26,6 +26,8 @@ pub mod exit {
     pub const UNREACHABLE: i32 = 7;
     /// The server is sealed or not initialized.
     pub const SEALED: i32 = 8;
+    /// The server cannot reach its database; retry later.
+    pub const STORAGE_UNAVAILABLE: i32 = 9;
 }
 
 /// An error reported by the server, with its stable code.
@@ -54,6 +56,7 @@ impl ApiFailure {
             "purpose_violation" | "invalid_state" | "policy_violation" | "permission_denied"
             | "integrity_failure" => exit::DENIED,
             "sealed" | "not_initialized" => exit::SEALED,
+            "storage_unavailable" => exit::STORAGE_UNAVAILABLE,
             _ => exit::FAILURE,
         }
     }

@@ -35,6 +35,14 @@ pub struct ServerConfig {
 pub struct StorageConfig {
     /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DATABASE`.
     pub url: String,
+    /// How often a node re-reads the change feed when no notification arrived, in
+    /// milliseconds: the bound on how stale its caches can be if a notification is lost.
+    #[serde(default = "default_recheck_ms")]
+    pub recheck_ms: u64,
+}
+
+fn default_recheck_ms() -> u64 {
+    2_000
 }
 
 /// `[seal]`.
@@ -99,6 +107,9 @@ impl ServerConfig {
                 path.display(),
                 config.listen
             );
+        }
+        if !(50..=600_000).contains(&config.storage.recheck_ms) {
+            bail!("{}: storage.recheck_ms must be between 50 and 600000", path.display());
         }
         config.storage.url = match config.storage() {
             Ok(Storage::Sqlite(file)) => format!("sqlite://{}", base.join(file).display()),

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use keystead_core::{Environment, NodeName};
@@ -136,6 +137,8 @@ fn run_configured(path: &Path) -> Result<()> {
         )
         .await
         .context("the service refused to start")?;
+        let service = Arc::new(service);
+        tokio::spawn(service.clone().follow_changes(Duration::from_millis(config.storage.recheck_ms)));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -158,7 +161,7 @@ fn run_configured(path: &Path) -> Result<()> {
                 seal.shares.unwrap_or_default()
             );
         }
-        keystead_server::serve(listener, Arc::new(service), tls, shutdown_signal()).await?;
+        keystead_server::serve(listener, service, tls, shutdown_signal()).await?;
         notice!("keystead stopped");
         Ok(())
     })

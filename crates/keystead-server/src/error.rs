@@ -35,7 +35,9 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::InvalidState => StatusCode::CONFLICT,
         ErrorKind::InvalidArgument | ErrorKind::DecryptionFailed => StatusCode::BAD_REQUEST,
         ErrorKind::IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::Sealed | ErrorKind::NotInitialized => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Sealed | ErrorKind::NotInitialized | ErrorKind::StorageUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -43,11 +45,16 @@ fn status_of(kind: ErrorKind) -> StatusCode {
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let kind = err.kind();
-        let message = if kind == ErrorKind::Internal {
-            tracing::error!(error = %err, "internal error");
-            "internal error; the server log has the details".to_owned()
-        } else {
-            err.to_string()
+        let message = match kind {
+            ErrorKind::Internal => {
+                tracing::error!(error = %err, "internal error");
+                "internal error; the server log has the details".to_owned()
+            }
+            ErrorKind::StorageUnavailable => {
+                tracing::warn!(error = ?err, "storage unavailable");
+                "the server cannot reach its database; nothing was changed, retry later".to_owned()
+            }
+            _ => err.to_string(),
         };
         Self { status: status_of(kind), code: kind.code(), message }
     }

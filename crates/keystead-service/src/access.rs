@@ -59,6 +59,15 @@ impl AccessCache {
         }
     }
 
+    pub fn forget_all_principals(&self) {
+        if let Ok(mut map) = self.principals.write() {
+            map.clear();
+        }
+        if let Ok(mut map) = self.certificate_principals.write() {
+            map.clear();
+        }
+    }
+
     pub fn load_grants(&self, grants: Vec<Grant>) {
         if let Ok(mut map) = self.grants.write() {
             map.clear();

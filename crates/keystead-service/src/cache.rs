@@ -99,8 +99,16 @@ impl KeyCache {
         }
     }
 
+    /// Drops every key (a refresh after an unknown change of another node).
+    pub fn clear_entries(&self) {
+        self.clear();
+    }
+
+    /// Drops one key. Bumps the epoch too: a load that read the key before this change must
+    /// not put its stale copy back.
     pub fn invalidate(&self, id: KeyId) {
         if let Ok(mut maps) = self.maps.write() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
             if let Some(old) = maps.by_id.remove(&id) {
                 let attributes = &old.stored.attributes;
                 maps.by_name.remove(&(attributes.tenant.clone(), attributes.name.clone()));

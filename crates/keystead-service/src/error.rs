@@ -31,6 +31,8 @@ pub enum ErrorKind {
     Sealed,
     /// The store has not been initialized (`operator init`).
     NotInitialized,
+    /// The database is out of reach; retry later. Nothing was changed.
+    StorageUnavailable,
     /// Something broke inside the server; details are only in the server log.
     Internal,
 }
@@ -52,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::Sealed => "sealed",
             ErrorKind::NotInitialized => "not_initialized",
+            ErrorKind::StorageUnavailable => "storage_unavailable",
             ErrorKind::Internal => "internal",
         }
     }
@@ -181,6 +184,7 @@ impl Error {
                 Crypto::Unseal | Crypto::InvalidMaterial { .. } => ErrorKind::IntegrityFailure,
                 Crypto::Generation { .. } | Crypto::Random | Crypto::SelfTest { .. } => ErrorKind::Internal,
             },
+            Error::Store(store) if store.is_unavailable() => ErrorKind::StorageUnavailable,
             Error::Store(store) => match store {
                 Store::NameTaken { .. } | Store::PrincipalTaken { .. } => ErrorKind::AlreadyExists,
                 Store::Conflict { .. } => ErrorKind::Conflict,

@@ -8,6 +8,7 @@ mod audit;
 mod cache;
 mod caller;
 mod error;
+mod follow;
 mod ops;
 mod seal;
 mod views;

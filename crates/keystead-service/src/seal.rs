@@ -241,6 +241,20 @@ impl Service {
         }
     }
 
+    /// Loads the seal settings if the store was initialized (by another node) after this
+    /// node started; this node stays sealed.
+    pub(crate) async fn refresh_seal_settings(&self) -> Result<(), Error> {
+        if !matches!(*self.seal_state(), SealState::Uninitialized) {
+            return Ok(());
+        }
+        let loaded = Self::initial_seal_state(self.store.as_ref(), SealSetup::Shamir).await?;
+        let mut state = self.seal_state();
+        if matches!(*state, SealState::Uninitialized) {
+            *state = loaded;
+        }
+        Ok(())
+    }
+
     fn seal_state(&self) -> MutexGuard<'_, SealState> {
         // A panic while holding the lock cannot leave the state half-changed: every change
         // is one assignment. Recover the guard rather than take the server down.
@@ -361,6 +375,8 @@ impl Service {
     /// combination resets the progress (the operators start again, as with Vault). Every
     /// share entered is audited by index and progress, never by value.
     pub async fn operator_unseal(&self, source: &str, share_text: &str) -> Result<SealStatus, Error> {
+        // Another node may have initialized the store since this one started.
+        self.refresh_seal_settings().await?;
         let caller = Caller::anonymous(source, "unseal-share");
         let event = self.attempt(&caller, AuditAction::OperatorUnseal, &Tenant::default_tenant());
         let (result, event) = self.enter_share(share_text, event);

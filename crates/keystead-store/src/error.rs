@@ -51,6 +51,28 @@ pub enum Error {
     Crypto(#[source] keystead_crypto::Error),
 }
 
+impl Error {
+    /// Whether the database is out of reach (down, restarting, network, pool exhausted), as
+    /// opposed to refusing a statement: the request may succeed if retried later.
+    pub fn is_unavailable(&self) -> bool {
+        let Error::Database(err) = self else { return false };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08 (connection exception) and 57P01-57P03 (shutdown, crash
+            // recovery, not yet accepting connections).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         Error::Database(err)

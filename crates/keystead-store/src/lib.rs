@@ -13,8 +13,8 @@ mod sql;
 
 pub use error::Error;
 pub use model::{
-    AuditFilter, AuditRecord, ChainReport, Change, Grant, KeyFilter, NewPrincipal, StoredKey,
-    StoredPrincipal, StoredVersion,
+    AuditFilter, AuditRecord, ChainReport, Change, FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal,
+    StoredKey, StoredPrincipal, StoredVersion,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -60,4 +60,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sets a metadata value if it is not set yet; returns the value now stored.
     async fn init_meta(&self, name: &str, value: &str) -> Result<String, Error>;
+
+    /// The newest position of the change feed (0 when empty).
+    async fn feed_head(&self) -> Result<i64, Error>;
+
+    /// Change-feed entries after `seq`, oldest first, at most `limit`. An entry of a kind
+    /// this version does not know comes back as `Err(seq)` in the list's place.
+    async fn feed_after(&self, seq: i64, limit: u32) -> Result<Vec<Result<FeedEntry, i64>>, Error>;
+
+    /// Waits until another node may have committed a change, or `at_most` passes. PostgreSQL
+    /// wakes on NOTIFY; a store that cannot be shared by several nodes just waits.
+    async fn wait_for_feed(&self, at_most: std::time::Duration);
 }

@@ -129,6 +129,75 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// What other nodes must refresh once this change commits, if anything.
+    pub fn feed_entry(&self) -> Option<(FeedKind, String)> {
+        match self {
+            Change::AuditOnly | Change::CreateKey { .. } | Change::CreatePrincipal(_) => None,
+            Change::AddVersion { key_id, .. } | Change::SetVersionStates { key_id, .. } => {
+                Some((FeedKind::Key, key_id.to_string()))
+            }
+            Change::DisablePrincipal { name } => Some((FeedKind::Principal, name.clone())),
+            Change::AddGrant(grant) => Some((FeedKind::Grant, grant.principal.clone())),
+            Change::Initialize { .. } => Some((FeedKind::Seal, String::new())),
+        }
+    }
+}
+
+/// What a change-feed entry invalidates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedKind {
+    /// A key's versions or states: drop it from the key cache.
+    Key,
+    /// A principal was disabled: drop it from the token and certificate caches.
+    Principal,
+    /// A principal's grants changed: reload grants.
+    Grant,
+    /// The store was initialized: load the seal settings.
+    Seal,
+}
+
+impl FeedKind {
+    /// The name stored in the feed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::Key => "key",
+            FeedKind::Principal => "principal",
+            FeedKind::Grant => "grant",
+            FeedKind::Seal => "seal",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [FeedKind::Key, FeedKind::Principal, FeedKind::Grant, FeedKind::Seal]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// One entry of the change feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// Position in the feed (increasing, with possible gaps).
+    pub seq: i64,
+    /// The node that committed the change.
+    pub node: String,
+    /// What changed.
+    pub kind: FeedKind,
+    /// Its subject: a key id or a principal name (empty for the seal).
+    pub subject: String,
+    /// When the writer committed it (its clock, Unix milliseconds).
+    pub at_ms: i64,
+}
+
+impl FeedEntry {
+    /// Builds an entry from its stored columns; `None` for an unknown kind (a newer version
+    /// wrote it), which the reader treats as "refresh everything".
+    pub fn from_row(seq: i64, node: String, kind: &str, subject: String, at_ms: i64) -> Option<Self> {
+        Some(Self { seq, node, kind: FeedKind::parse(kind)?, subject, at_ms })
+    }
+}
+
 /// Crypto operations a principal may perform on one key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Grant {

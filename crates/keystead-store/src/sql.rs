@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::chain::{first_break, link, GENESIS};
 use crate::{
-    AuditFilter, AuditRecord, ChainReport, Change, Error, Grant, KeyFilter, Store, StoredKey,
+    AuditFilter, AuditRecord, ChainReport, Change, Error, FeedEntry, Grant, KeyFilter, Store, StoredKey,
     StoredPrincipal, StoredVersion,
 };
 
@@ -58,6 +58,10 @@ pub struct SqlStore {
     /// One writer per node at a time: SQLite allows one writer (this avoids SQLITE_BUSY on lock
     /// upgrades), and each node's audit chain needs its appends in order.
     write_lock: Mutex<()>,
+    /// PostgreSQL only: the URL to open the change listener with (may hold a password; never
+    /// printed), and the listener once open.
+    listen_url: Option<String>,
+    listener: Mutex<Option<sqlx::postgres::PgListener>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -68,6 +72,12 @@ impl std::fmt::Debug for SqlStore {
 
 /// Pragmas every SQLite connection gets: write-ahead log, full sync, foreign keys, and waiting
 /// instead of failing while another connection writes.
+/// How long a request waits for a database connection.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The PostgreSQL channel the change feed's trigger notifies.
+const FEED_CHANNEL: &str = "keystead_changes";
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                               PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
@@ -96,7 +106,11 @@ impl SqlStore {
         } else {
             return Err(Error::UnsupportedUrl);
         };
-        let options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        // A request waits at most this long for a connection: with the database down it fails
+        // fast with `storage_unavailable` instead of hanging.
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         let options = match backend {
             Backend::Sqlite => options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -107,7 +121,11 @@ impl SqlStore {
             Backend::Postgres => options,
         };
         let pool = options.connect(url).await?;
-        Self::migrate(pool, backend).await
+        let mut store = Self::migrate(pool, backend).await?;
+        if backend == Backend::Postgres {
+            store.listen_url = Some(url.to_owned());
+        }
+        Ok(store)
     }
 
     /// Opens (creating if needed) an SQLite file.
@@ -141,7 +159,7 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(Error::Migration)?;
-        Ok(Self { pool, backend, write_lock: Mutex::new(()) })
+        Ok(Self { pool, backend, write_lock: Mutex::new(()), listen_url: None, listener: Mutex::new(None) })
     }
 
     /// The database behind the store.
@@ -471,7 +489,17 @@ impl Store for SqlStore {
     async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
+        let feed = change.feed_entry();
         apply(&mut tx, change).await?;
+        if let Some((kind, subject)) = feed {
+            sqlx::query("INSERT INTO changes (node, kind, subject, at_ms) VALUES ($1, $2, $3, $4)")
+                .bind(&event.node)
+                .bind(kind.as_str())
+                .bind(subject)
+                .bind(unix_ms(event.occurred_at))
+                .execute(&mut *tx)
+                .await?;
+        }
         let record = append_audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(record)
@@ -645,4 +673,59 @@ impl Store for SqlStore {
             .await?;
         self.meta(name).await?.ok_or(Error::Corrupt { what: "metadata" })
     }
+
+    async fn feed_head(&self) -> Result<i64, Error> {
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM changes").fetch_one(&self.pool).await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    async fn feed_after(&self, seq: i64, limit: u32) -> Result<Vec<Result<FeedEntry, i64>>, Error> {
+        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+            "SELECT seq, node, kind, subject, at_ms FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, node, kind, subject, at_ms)| {
+                FeedEntry::from_row(seq, node, &kind, subject, at_ms).ok_or(seq)
+            })
+            .collect())
+    }
+
+    async fn wait_for_feed(&self, at_most: std::time::Duration) {
+        let Some(url) = &self.listen_url else {
+            tokio::time::sleep(at_most).await;
+            return;
+        };
+        let mut slot = self.listener.lock().await;
+        if slot.is_none() {
+            match connect_listener(url).await {
+                Ok(listener) => *slot = Some(listener),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for changes of other nodes; re-checking on a timer");
+                    drop(slot);
+                    tokio::time::sleep(at_most).await;
+                    return;
+                }
+            }
+        }
+        let Some(listener) = slot.as_mut() else { return };
+        match tokio::time::timeout(at_most, listener.try_recv()).await {
+            // A notification, or the timer: the caller reads the feed either way.
+            Ok(Ok(Some(_))) | Err(_) => {}
+            // The connection dropped (notifications may have been lost meanwhile) or failed:
+            // reconnect on the next wait; the caller's read of the feed catches up.
+            Ok(Ok(None)) | Ok(Err(_)) => *slot = None,
+        }
+    }
+}
+
+async fn connect_listener(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(FEED_CHANNEL).await?;
+    Ok(listener)
 }

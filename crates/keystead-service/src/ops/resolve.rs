@@ -41,10 +41,10 @@ impl Service {
     }
 
     /// Unseals every version that still has material and caches the key. Any version that
-    /// fails its integrity check makes the whole key unusable.
-    async fn load(&self, stored: StoredKey) -> Result<Arc<CachedKey>, Error> {
+    /// fails its integrity check makes the whole key unusable. `epoch` is the cache epoch read
+    /// before `stored` was: if the key changed since, the copy is used once but not cached.
+    async fn load(&self, stored: StoredKey, epoch: u64) -> Result<Arc<CachedKey>, Error> {
         self.check_environment(&stored)?;
-        let epoch = self.cache.epoch();
         let root = self.root()?;
         let mut loaded = BTreeMap::new();
         for version in stored.versions.iter().filter(|v| v.info.state.has_material()) {
@@ -77,9 +77,10 @@ impl Service {
         let cached = match cached {
             Some(cached) => cached,
             None => {
+                let epoch = self.cache.epoch();
                 let stored = self.stored_key(tenant, key).await?;
                 describe_key(event, &stored.attributes);
-                self.load(stored).await?
+                self.load(stored, epoch).await?
             }
         };
         self.check_use(caller, &cached, operation, event)?;
@@ -99,6 +100,7 @@ impl Service {
         let cached = match self.cache.by_id(id) {
             Some(cached) => cached,
             None => {
+                let epoch = self.cache.epoch();
                 let stored = self
                     .store
                     .key_by_id(id)
@@ -106,7 +108,7 @@ impl Service {
                     .ok_or_else(|| Error::KeyNotFound { tenant: "any".to_owned(), key: id.to_string() })?;
                 describe_key(event, &stored.attributes);
                 caller.check_tenant(&stored.attributes.tenant)?;
-                self.load(stored).await?
+                self.load(stored, epoch).await?
             }
         };
         self.check_use(caller, &cached, operation, event)?;

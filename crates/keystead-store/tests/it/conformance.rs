@@ -216,6 +216,42 @@ async fn state_change_is_compare_and_set(db: TestDb) {
     );
 }
 
+/// Changes other nodes must see go into the feed with their transaction, and only then.
+async fn changes_reach_the_feed_atomically(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.feed_head().await.unwrap(), 0);
+    let key = attributes("k");
+    store
+        .commit(
+            Change::CreateKey { key: key.clone(), version: version(1) },
+            event(AuditAction::KeyCreate, "n1"),
+        )
+        .await
+        .unwrap();
+    store.commit(Change::AuditOnly, event(AuditAction::KeyRead, "n1")).await.unwrap();
+    assert_eq!(store.feed_head().await.unwrap(), 0, "creations and audit-only events need no refresh");
+    let deactivate = Change::SetVersionStates {
+        key_id: key.id,
+        versions: vec![(VersionNumber::FIRST, KeyState::Active)],
+        to: KeyState::Deactivated,
+        at: now(),
+    };
+    store.commit(deactivate.clone(), event(AuditAction::KeyDeactivate, "n2")).await.unwrap();
+    // The same change again conflicts: neither the change nor its feed entry is written.
+    assert!(store.commit(deactivate, event(AuditAction::KeyDeactivate, "n2")).await.is_err());
+    let entries = store.feed_after(0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = entries[0].as_ref().unwrap();
+    assert_eq!(
+        (entry.kind, entry.subject.as_str(), entry.node.as_str()),
+        (keystead_store::FeedKind::Key, key.id.to_string().as_str(), "n2")
+    );
+    assert_eq!(store.feed_head().await.unwrap(), entry.seq);
+    assert!(store.feed_after(entry.seq, 10).await.unwrap().is_empty());
+    // A bounded wait returns (on SQLite it only sleeps; on PostgreSQL nothing notifies).
+    store.wait_for_feed(std::time::Duration::from_millis(50)).await;
+}
+
 /// Runs one conformance check on every backend, as separate tests.
 macro_rules! on_every_backend {
     ($($check:ident),+ $(,)?) => {
@@ -243,6 +279,7 @@ on_every_backend!(
     chain_verification_detects_edits,
     state_change_is_compare_and_set,
     keys_filter_and_principals,
+    changes_reach_the_feed_atomically,
 );
 
 async fn keys_filter_and_principals(db: TestDb) {

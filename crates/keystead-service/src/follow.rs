@@ -1,0 +1,151 @@
+//! Keeping this node's caches true to changes other nodes commit on a shared store.
+//!
+//! Every change that another node must see (key versions and states, a disabled principal,
+//! grants, initialization) writes a row into the store's change feed in its own transaction.
+//! Each node reads the feed when PostgreSQL notifies it (LISTEN/NOTIFY) and, as a safety net
+//! for a lost notification or a dropped listener, every `recheck` interval. The feed is
+//! durable, so a node that missed notifications catches up on its next read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keystead_core::KeyId;
+use keystead_store::{FeedEntry, FeedKind};
+
+use crate::Service;
+
+/// Entries read per query.
+const PAGE: u32 = 500;
+
+/// A gap in the feed (a sequence number not seen) older than this is taken to be a
+/// transaction that rolled back: no commit takes this long.
+const GAP_GRACE_MS: i64 = 60_000;
+
+/// Which feed entries this node has applied. PostgreSQL hands out sequence numbers at insert
+/// but transactions commit in any order, so an entry may appear after a later one: the
+/// cursor keeps reading from below the oldest gap until the gap fills or grows old.
+#[derive(Debug, Default)]
+pub(crate) struct FeedCursor {
+    /// Every entry up to here is applied (or was a gap long enough to be a rollback).
+    floor: i64,
+    /// Entries above the floor already applied, with their commit time.
+    applied: BTreeMap<i64, i64>,
+}
+
+impl FeedCursor {
+    pub fn starting_at(head: i64) -> Self {
+        Self { floor: head, applied: BTreeMap::new() }
+    }
+
+    pub fn floor(&self) -> i64 {
+        self.floor
+    }
+
+    /// Whether `seq` is new to this node; marks it applied.
+    pub fn accept(&mut self, seq: i64, at_ms: i64) -> bool {
+        seq > self.floor && self.applied.insert(seq, at_ms).is_none()
+    }
+
+    /// Moves the floor over contiguous entries and over gaps older than the grace period.
+    pub fn advance(&mut self, now_ms: i64) {
+        while let Some((&seq, &at_ms)) = self.applied.first_key_value() {
+            if seq == self.floor + 1 || at_ms < now_ms - GAP_GRACE_MS {
+                self.floor = seq;
+                self.applied.pop_first();
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+impl Service {
+    /// Follows the change feed until the process ends. Spawn it once per node.
+    pub async fn follow_changes(self: Arc<Self>, recheck: Duration) {
+        let mut cursor = loop {
+            match self.store.feed_head().await {
+                Ok(head) => break FeedCursor::starting_at(head),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the change feed; retrying");
+                    tokio::time::sleep(recheck).await;
+                }
+            }
+        };
+        loop {
+            self.store.wait_for_feed(recheck).await;
+            if let Err(err) = self.catch_up(&mut cursor).await {
+                tracing::warn!(error = %err, "cannot read the change feed; caches are re-checked on the next round");
+            }
+        }
+    }
+
+    /// Reads and applies every feed entry this node has not applied yet.
+    pub(crate) async fn catch_up(&self, cursor: &mut FeedCursor) -> Result<(), crate::Error> {
+        loop {
+            let page = self.store.feed_after(cursor.floor(), PAGE).await?;
+            let full = page.len() == PAGE as usize;
+            let mut grants_changed = false;
+            for entry in page {
+                match entry {
+                    Ok(entry) => {
+                        if cursor.accept(entry.seq, entry.at_ms) && entry.node != self.config.node.as_str() {
+                            grants_changed |= self.apply_feed_entry(&entry).await?;
+                        }
+                    }
+                    Err(seq) => {
+                        // Written by a newer version: refresh everything to be safe.
+                        if cursor.accept(seq, i64::MAX) {
+                            self.cache.clear_entries();
+                            self.access.forget_all_principals();
+                            grants_changed = true;
+                        }
+                    }
+                }
+            }
+            if grants_changed {
+                self.access.load_grants(self.store.grants().await?);
+            }
+            cursor.advance(keystead_core::envelope::unix_ms(self.now()));
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies one entry of another node; returns whether grants must be reloaded.
+    async fn apply_feed_entry(&self, entry: &FeedEntry) -> Result<bool, crate::Error> {
+        tracing::debug!(seq = entry.seq, node = %entry.node, kind = entry.kind.as_str(), "change from another node");
+        match entry.kind {
+            FeedKind::Key => match KeyId::parse(&entry.subject) {
+                Ok(id) => self.cache.invalidate(id),
+                Err(_) => self.cache.clear_entries(),
+            },
+            FeedKind::Principal => self.access.forget_principal(&entry.subject),
+            FeedKind::Grant => return Ok(true),
+            FeedKind::Seal => self.refresh_seal_settings().await?,
+        }
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeedCursor;
+
+    #[test]
+    fn cursor_waits_below_a_gap_until_it_fills_or_grows_old() {
+        let mut cursor = FeedCursor::starting_at(10);
+        assert!(!cursor.accept(9, 0), "entries before the start are old news");
+        assert!(cursor.accept(12, 1_000));
+        cursor.advance(2_000);
+        assert_eq!(cursor.floor(), 10, "11 may still commit");
+        assert!(!cursor.accept(12, 1_000), "applied once");
+        assert!(cursor.accept(11, 1_500));
+        cursor.advance(2_000);
+        assert_eq!(cursor.floor(), 12);
+        assert!(cursor.accept(14, 3_000));
+        cursor.advance(3_000 + 60_001);
+        assert_eq!(cursor.floor(), 14, "a gap older than the grace period is a rollback");
+    }
+}
