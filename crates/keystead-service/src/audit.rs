@@ -73,6 +73,12 @@ impl Service {
         if kind == ErrorKind::Unauthenticated {
             return err;
         }
+        if kind == ErrorKind::StorageUnavailable {
+            // The audit log lives in the same database: writing the failure would only wait
+            // out another connection timeout. Nothing was changed; the server log keeps it.
+            tracing::warn!(action = %event.action, actor = %event.actor, "attempt failed: storage unavailable");
+            return err;
+        }
         event.outcome = if kind.is_denial() { Outcome::Denied } else { Outcome::Failed };
         event.error_code = Some(kind.code().to_owned());
         event.reason = Some(if kind == ErrorKind::Internal {

@@ -3,6 +3,8 @@
 //! server on a free loopback port,
 //! driven by the CLI.
 
+mod cluster;
+mod postgres;
 mod production;
 mod tour;
 mod util;
