@@ -66,6 +66,22 @@ impl Service {
         }
     }
 
+    /// Like [`finish`](Self::finish) for a key use: a success is handed back only once its
+    /// audit event is stored; if it cannot be, the result is withheld.
+    pub(crate) async fn finish_use<T>(
+        &self,
+        event: AuditEvent,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(value) => {
+                self.use_audit.record(event).await?;
+                Ok(value)
+            }
+            Err(err) => Err(self.refuse(event, err).await),
+        }
+    }
+
     /// Records `err` as the outcome of the attempt described by `event` and returns it.
     /// Unauthenticated requests are only logged: recording them would let anyone fill the log.
     pub(crate) async fn refuse(&self, mut event: AuditEvent, err: Error) -> Error {

@@ -147,6 +147,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The audit event of a key use could not be written, so its result is withheld: no
+    /// unaudited operation.
+    #[error("the operation's audit event could not be written; its result is withheld")]
+    UseNotAudited {
+        /// Whether the database was out of reach (retry later) rather than refusing the write.
+        unavailable: bool,
+    },
     /// A crypto operation failed.
     #[error(transparent)]
     Crypto(#[from] keystead_crypto::Error),
@@ -184,6 +191,8 @@ impl Error {
                 Crypto::Unseal | Crypto::InvalidMaterial { .. } => ErrorKind::IntegrityFailure,
                 Crypto::Generation { .. } | Crypto::Random | Crypto::SelfTest { .. } => ErrorKind::Internal,
             },
+            Error::UseNotAudited { unavailable: true } => ErrorKind::StorageUnavailable,
+            Error::UseNotAudited { unavailable: false } => ErrorKind::Internal,
             Error::Store(store) if store.is_unavailable() => ErrorKind::StorageUnavailable,
             Error::Store(store) => match store {
                 Store::NameTaken { .. } | Store::PrincipalTaken { .. } => ErrorKind::AlreadyExists,

@@ -11,6 +11,7 @@ mod error;
 mod follow;
 mod ops;
 mod seal;
+mod use_audit;
 mod views;
 
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,7 @@ pub struct Service {
     config: Config,
     cache: cache::KeyCache,
     access: access::AccessCache,
+    use_audit: use_audit::UseAudit,
     clock: Clock,
     /// The known-answer tests that passed when the service was built.
     self_tests: Vec<&'static str>,
@@ -98,7 +100,17 @@ impl Service {
         let seal = Mutex::new(Self::initial_seal_state(store.as_ref(), seal).await?);
         let access = access::AccessCache::default();
         access.load_grants(store.grants().await?);
-        Ok(Self { store, seal, config, cache: cache::KeyCache::default(), access, clock, self_tests })
+        let use_audit = use_audit::UseAudit::start(store.clone());
+        Ok(Self {
+            store,
+            seal,
+            config,
+            cache: cache::KeyCache::default(),
+            access,
+            use_audit,
+            clock,
+            self_tests,
+        })
     }
 
     /// The server's settings.

@@ -28,6 +28,10 @@ pub trait Store: Send + Sync + 'static {
     /// Applies `change` and appends `event` to this node's audit chain, atomically.
     async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error>;
 
+    /// Appends several audit events (no state change) in one transaction: all or none. Lets a
+    /// busy node record every key use with one durable commit per batch.
+    async fn append_audit_events(&self, events: Vec<AuditEvent>) -> Result<(), Error>;
+
     /// A key with its versions, looked up by id or by name within `tenant`.
     async fn key(&self, tenant: &Tenant, key: &KeyRef) -> Result<Option<StoredKey>, Error>;
 

@@ -505,6 +505,16 @@ impl Store for SqlStore {
         Ok(record)
     }
 
+    async fn append_audit_events(&self, events: Vec<AuditEvent>) -> Result<(), Error> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for event in events {
+            append_audit(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn key(&self, tenant: &Tenant, key: &KeyRef) -> Result<Option<StoredKey>, Error> {
         let row = match key {
             KeyRef::Id(id) => {

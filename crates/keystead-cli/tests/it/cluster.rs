@@ -179,6 +179,9 @@ fn a_database_outage_fails_requests_fast_and_the_node_recovers_by_itself() {
     println!("with the database down, key create failed after {:.0} ms", failed_after.as_secs_f64() * 1000.0);
     let listed = node.cli(&["--token", &root.token, "key", "list"], b"");
     assert_eq!(listed.status.code(), Some(9), "{}", String::from_utf8_lossy(&listed.stderr));
+    // No unaudited operation: a key in memory still cannot be used without its audit event.
+    let (status, out) = root.encrypt(&node, "before");
+    assert_eq!((status, out["error"]["code"].as_str()), (503, Some("storage_unavailable")), "{out}");
     // The seal status needs no database.
     assert_eq!(node.cli(&["operator", "status"], b"").status.code(), Some(0));
 

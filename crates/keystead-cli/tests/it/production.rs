@@ -320,10 +320,15 @@ fn production_server_over_https_with_shamir_seal_roles_and_mtls() {
     let events = events.as_array().unwrap();
     let denied = events.iter().filter(|e| e["outcome"] == "denied" && e["action"] != "auth.failed").count();
     assert!(denied >= 20, "{denied} denials audited");
-    // (The refusal before the grant: successful uses are not audited one by one yet.)
-    assert!(events.iter().any(|e| e["details"]["auth_method"] == "mtls"
-        && e["actor"] == "svc-encryptor"
-        && e["outcome"] == "denied"));
+    let by_mtls = |outcome: &str| {
+        events.iter().any(|e| {
+            e["details"]["auth_method"] == "mtls"
+                && e["actor"] == "svc-encryptor"
+                && e["action"] == "crypto.encrypt"
+                && e["outcome"] == outcome
+        })
+    };
+    assert!(by_mtls("denied") && by_mtls("success"), "certificate logins are attributed");
     assert!(events
         .iter()
         .any(|e| e["action"] == "auth.failed" && e["details"]["certificate_subject"] == "ghost"));

@@ -60,7 +60,7 @@ impl Service {
             self.encrypt_with(&cached, plaintext, context, &mut event)
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 
     fn encrypt_with(
@@ -114,7 +114,7 @@ impl Service {
             Ok(loaded.aead_open(&payload.nonce, &aad, &payload.ciphertext)?)
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 
     /// Generates a 256-bit data key and returns it in clear and encrypted under `key`.
@@ -135,6 +135,6 @@ impl Service {
             Ok(DataKeyView { plaintext, ciphertext })
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 }

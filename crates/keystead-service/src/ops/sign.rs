@@ -83,7 +83,7 @@ impl Service {
                 .to_string())
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 
     #[allow(clippy::too_many_arguments, reason = "one flat signature per verify-style operation")]
@@ -120,6 +120,6 @@ impl Service {
             Ok(valid)
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 }

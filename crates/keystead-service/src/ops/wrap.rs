@@ -24,7 +24,7 @@ impl Service {
                 .to_string())
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 
     /// Unwraps a `ks1:` wrapped key; the key and version come from the envelope.
@@ -39,6 +39,6 @@ impl Service {
             Ok(loaded.unwrap_key(&envelope.payload)?)
         }
         .await;
-        self.finish(event, result).await
+        self.finish_use(event, result).await
     }
 }

@@ -9,3 +9,4 @@ mod purpose;
 mod roles;
 mod sealing;
 mod tamper;
+mod use_audit;
