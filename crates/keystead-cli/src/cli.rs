@@ -157,10 +157,11 @@ pub struct ServerArgs {
     /// Development mode: embedded SQLite, file seal, root token printed once.
     #[arg(long)]
     pub dev: bool,
-    /// Production configuration file (TOML; see docs/operations.md).
-    #[arg(long)]
+    /// Production configuration file (TOML; see docs/operations.md). Listen address,
+    /// environment and node name then come from the file.
+    #[arg(long, conflicts_with_all = ["dev", "listen", "environment", "node"])]
     pub config: Option<PathBuf>,
-    /// Where the store, the seal key and the dev root token live.
+    /// Where the store, the seal key and the dev root token live (`--dev` only).
     #[arg(long, env = "KEYSTEAD_DATA_DIR", default_value = "keystead-data")]
     pub data_dir: PathBuf,
     /// Address to listen on.

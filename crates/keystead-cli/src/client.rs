@@ -140,6 +140,7 @@ pub struct Client {
     http: reqwest::blocking::Client,
     base: String,
     token: Option<String>,
+    client_certificate: bool,
 }
 
 fn is_loopback(addr: &str) -> bool {
@@ -178,12 +179,13 @@ impl Client {
         let http = builder.build().context("cannot build the HTTP client")?;
         let token = token.filter(|t| !t.is_empty());
         let token = if token.is_none() && tls.client_cert.is_none() { dev_token(addr) } else { token };
-        Ok(Self { http, base: addr.trim_end_matches('/').to_owned(), token })
+        let client_certificate = tls.client_cert.is_some();
+        Ok(Self { http, base: addr.trim_end_matches('/').to_owned(), token, client_certificate })
     }
 
-    /// Whether a token is at hand.
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
+    /// Whether a token or a client certificate is at hand.
+    pub fn has_credentials(&self) -> bool {
+        self.token.is_some() || self.client_certificate
     }
 
     /// GET a path with query pairs.

@@ -236,7 +236,7 @@ fn operator(client: &Client, command: OperatorCommand, json_out: bool) -> Result
         OperatorCommand::Status => {
             let mut out = client.get("/v1/sys/seal-status", &[])?;
             let sealed = out["sealed"].as_bool().unwrap_or(true);
-            if !sealed && client.has_token() {
+            if !sealed && client.has_credentials() {
                 out = client.get("/v1/status", &[])?;
             }
             if json_out {
@@ -541,12 +541,12 @@ fn principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Resu
             if json_out {
                 print_json(&out)?;
             } else {
-                println!("{:<24}{:<40}{:<16}{:<22}STATUS", "NAME", "ROLES", "TENANT", "EXPIRES");
+                println!("{:<24}{:<40}{:<16}{:<26}STATUS", "NAME", "ROLES", "TENANT", "EXPIRES");
                 for p in out.as_array().into_iter().flatten() {
                     let roles: Vec<String> = p["roles"].as_array().into_iter().flatten().map(text).collect();
                     let status = if p["disabled"].as_bool() == Some(true) { "disabled" } else { "active" };
                     println!(
-                        "{:<24}{:<40}{:<16}{:<22}{status}",
+                        "{:<24}{:<40}{:<16}{:<26}{status}",
                         text(&p["name"]),
                         roles.join(","),
                         text(&p["tenant"]),

@@ -15,7 +15,29 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::client::{exit, ApiFailure, Unreachable};
 
+/// Exit status of a process whose output pipe was closed by its reader (128 + SIGPIPE).
+const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// `keystead ... | head` closes stdout early: end quietly, as Unix tools do, instead of
+/// printing a panic with a backtrace.
+fn quiet_on_broken_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => {

@@ -87,6 +87,20 @@ fn lock_file(path: &Path, what: &Path) -> Result<File> {
     Ok(lock)
 }
 
+/// Warns when a secret-bearing file is readable by users other than its owner (group
+/// access for a TLS key is common, so this is a warning, not a refusal).
+fn warn_if_shared(path: &Path, what: &str) {
+    if let Ok(metadata) = fs::metadata(path) {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            notice!(
+                "WARNING: {what} {} is readable by other users (mode {mode:o}); consider `chmod 600`",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
     match (&args.config, args.dev) {
@@ -108,14 +122,33 @@ fn run_configured(path: &Path) -> Result<()> {
     let SealKind::Shamir = config.seal.kind;
     // Certificates first: a typo in a path must stop the server before it touches the store.
     let tls = match &config.tls {
-        Some(tls) => Some(keystead_server::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?),
+        Some(tls) => {
+            let server_config =
+                keystead_server::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?;
+            warn_if_shared(&tls.key, "the TLS private key");
+            Some(server_config)
+        }
         None => None,
     };
+    warn_if_shared(path, "the configuration file (it may hold the database password)");
     let storage = config.storage()?;
     let _lock = match &storage {
         Storage::Sqlite(file) => {
             let dir = file.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            if !dir.exists() {
+                fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            }
+            if !file.exists() {
+                // SQLite takes an empty file as a new database, and gives its journal files the
+                // database file's permissions: owner only, from the start.
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(file)
+                    .with_context(|| format!("cannot create {}", file.display()))?;
+            }
             let mut lock_path = file.clone().into_os_string();
             lock_path.push(".lock");
             Some(lock_file(Path::new(&lock_path), file)?)

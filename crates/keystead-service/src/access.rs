@@ -13,7 +13,7 @@ use keystead_store::{Grant, StoredPrincipal};
 
 use crate::{Caller, Error, Service};
 
-/// The role name that marks the development root principal.
+/// The role name that marks the root principal (made by `operator init` or `server --dev`).
 pub(crate) const ROOT_ROLE: &str = "root";
 
 /// Principals by token hash, and grants by (principal, key).

@@ -9,8 +9,8 @@ pub struct Caller {
     pub principal: String,
     /// Its roles.
     pub roles: Vec<Role>,
-    /// The development root principal: every permission, no grants needed. It exists only in
-    /// stores bootstrapped by `server --dev`, and `status` says so.
+    /// The root principal: every permission, no grants needed. There is one per store, made
+    /// by `operator init` (or `server --dev`); operators create admins and then disable it.
     pub root: bool,
     /// The tenant it is confined to, if any.
     pub tenant: Option<Tenant>,

@@ -28,6 +28,7 @@ mod meta {
     pub const SEALED_ROOT: &str = "sealed_root_key";
     pub const ROOT_KCV: &str = "root_key_kcv";
     pub const ROOT_PRINCIPAL: &str = "root_principal";
+    pub const SHARE_DIGESTS: &str = "seal_share_digests";
 }
 
 /// The prefix of every unseal share's text form.
@@ -64,6 +65,10 @@ pub(crate) struct ShamirSettings {
     shares: u8,
     sealed_root: Vec<u8>,
     root_kcv: String,
+    /// SHA-256 of each issued share (by index), so that a forged or foreign share is refused
+    /// on entry instead of spoiling the other operators' progress. A share is 256 random
+    /// bits: its digest reveals nothing usable.
+    share_digests: Vec<String>,
 }
 
 /// Whether the root key is in memory.
@@ -139,6 +144,13 @@ fn share_check(body: &str) -> String {
     hex::encode(&keystead_crypto::sha256(body.as_bytes())[..3])
 }
 
+/// The digest kept of a share, bound to its store and index.
+fn share_digest(seal_id: &str, share: &Share) -> String {
+    let mut input = Zeroizing::new(format!("keystead-unseal-share.{seal_id}.{}.", share.index).into_bytes());
+    input.extend_from_slice(share.value.expose_secret());
+    hex::encode(keystead_crypto::sha256(&input))
+}
+
 fn encode_share(seal_id: &str, share: &Share) -> ShareText {
     let body = Zeroizing::new(format!(
         "{SHARE_PREFIX}.{seal_id}.{}.{}",
@@ -195,6 +207,7 @@ fn settings_from(entries: &[(&str, Option<String>)]) -> Result<ShamirSettings, E
         shares: get(meta::SHARES)?.parse().map_err(|_| corrupt())?,
         sealed_root: URL_SAFE_NO_PAD.decode(get(meta::SEALED_ROOT)?).map_err(|_| corrupt())?,
         root_kcv: get(meta::ROOT_KCV)?,
+        share_digests: get(meta::SHARE_DIGESTS)?.split(',').map(str::to_owned).collect(),
     })
 }
 
@@ -231,7 +244,14 @@ impl Service {
                 None => Ok(SealState::Uninitialized),
                 Some("shamir") => {
                     let mut entries = Vec::new();
-                    for name in [meta::ID, meta::THRESHOLD, meta::SHARES, meta::SEALED_ROOT, meta::ROOT_KCV] {
+                    for name in [
+                        meta::ID,
+                        meta::THRESHOLD,
+                        meta::SHARES,
+                        meta::SEALED_ROOT,
+                        meta::ROOT_KCV,
+                        meta::SHARE_DIGESTS,
+                    ] {
                         entries.push((name, store.meta(name).await?));
                     }
                     Ok(SealState::Sealed { settings: settings_from(&entries)?, entered: Vec::new() })
@@ -342,6 +362,8 @@ impl Service {
         let parts = shamir::split(&unseal_material, threshold, shares)?;
         drop(unseal_material);
         let share_texts: Vec<ShareText> = parts.iter().map(|share| encode_share(&seal_id, share)).collect();
+        let share_digests: Vec<String> = parts.iter().map(|share| share_digest(&seal_id, share)).collect();
+        drop(parts);
         let root_token = AccessToken::generate()?;
         event.details.insert("seal_id".into(), seal_id.clone());
         let change = Change::Initialize {
@@ -352,6 +374,7 @@ impl Service {
                 (meta::SHARES.into(), shares.to_string()),
                 (meta::SEALED_ROOT.into(), URL_SAFE_NO_PAD.encode(&sealed_root)),
                 (meta::ROOT_KCV.into(), root.kcv()),
+                (meta::SHARE_DIGESTS.into(), share_digests.join(",")),
                 (meta::ROOT_PRINCIPAL.into(), crate::ops::read::ROOT_PRINCIPAL.into()),
             ],
             root: NewPrincipal {
@@ -364,8 +387,14 @@ impl Service {
             },
         };
         self.store.commit(change, event.clone()).await?;
-        let settings =
-            ShamirSettings { seal_id: seal_id.clone(), threshold, shares, sealed_root, root_kcv: root.kcv() };
+        let settings = ShamirSettings {
+            seal_id: seal_id.clone(),
+            threshold,
+            shares,
+            sealed_root,
+            root_kcv: root.kcv(),
+            share_digests,
+        };
         *self.seal_state() = SealState::Sealed { settings, entered: Vec::new() };
         Ok(InitOutput { seal_id, threshold, shares: share_texts, root_token })
     }
@@ -425,6 +454,21 @@ impl Service {
             Err(err) => return (Err(err), event),
         };
         event.details.insert("share_index".into(), share.index.to_string());
+        let issued = settings.share_digests.get(usize::from(share.index) - 1);
+        if !issued.is_some_and(|digest| {
+            keystead_crypto::ct_eq_str(digest, &share_digest(&settings.seal_id, &share))
+        }) {
+            let err = invalid(
+                "share",
+                format!(
+                    "share {} is not the share issued for this store: refused; {} of {} entered, progress kept",
+                    share.index,
+                    entered.len(),
+                    settings.threshold
+                ),
+            );
+            return (Err(err), event);
+        }
         if entered.iter().any(|e| e.index == share.index) {
             let err = invalid(
                 "share",

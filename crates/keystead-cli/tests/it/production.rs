@@ -132,6 +132,11 @@ fn production_server_over_https_with_shamir_seal_roles_and_mtls() {
 
     let server = DevServer::start_configured(d, &config, &url, &ca_env);
     assert!(server.log().contains(&format!("https://127.0.0.1:{port}")), "{}", server.log());
+    // The store is the owner's alone from the first byte.
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
+    assert_eq!((mode(&d.join("data")), mode(&d.join("data/keystead.db"))), (0o700, 0o600));
     assert!(server.log().contains("not initialized"), "{}", server.log());
     assert_eq!(server.cli(&["operator", "status"], b"").status.code(), Some(8));
 
@@ -396,7 +401,14 @@ fn bad_configurations_stop_the_server_before_it_touches_the_store() {
 
     // --dev and --config together, or neither: a clear usage error.
     let both = Command::new(BIN).args(["server", "--dev", "--config"]).arg(&missing).output().unwrap();
-    assert!(stderr(&both).contains("not both"), "{}", stderr(&both));
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    assert!(stderr(&both).contains("cannot be used with"), "{}", stderr(&both));
+    let ignored = Command::new(BIN)
+        .args(["server", "--listen", "0.0.0.0:1", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(ignored.status.code(), Some(2), "flags the file overrides are refused, not ignored");
     let neither = Command::new(BIN).args(["server"]).output().unwrap();
     assert!(stderr(&neither).contains("--config FILE"), "{}", stderr(&neither));
 }

@@ -6,7 +6,7 @@ use super::*;
     get,
     path = "/v1/audit",
     tag = "audit",
-    summary = "Audit events, newest first",
+    summary = "Audit events, oldest first",
     params(AuditQuery),
     responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
 )]

@@ -84,7 +84,8 @@ impl FromRequestParts<AppState> for Authed {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| !t.trim().is_empty());
         let source = source_of(parts);
         // A token, when given, decides; a client certificate is the fallback.
         let certificate = match token {

@@ -27,7 +27,7 @@ fn parse_roles(roles: &[String]) -> Result<Vec<Role>, Error> {
     let mut parsed = Vec::new();
     for role in roles {
         if role == ROOT_ROLE {
-            return Err(invalid("roles", "root exists only in development stores and cannot be granted"));
+            return Err(invalid("roles", "root cannot be granted: the one root principal is made by `operator init` (or `server --dev`)"));
         }
         let role: Role = role.parse()?;
         if !parsed.contains(&role) {
