@@ -6,7 +6,7 @@
 //! - `service`: the [`keystead_service::Service`] method end to end, driven with
 //!   `Runtime::block_on` on a multi-thread tokio runtime, over a real SQLite file in a temporary
 //!   directory, as the root principal. This includes tenant resolution, authorization, the key
-//!   cache, envelope encoding and audit handling; for `key_create_aes256` also key generation,
+//!   cache, envelope encoding and the audit event every use writes before it returns; for `key_create_aes256` also key generation,
 //!   sealing under the root key and the SQLite commit with its audit event.
 //! - `raw_aws_lc_rs`: the same primitive called directly with aws-lc-rs.
 //!
@@ -18,6 +18,8 @@
 //!   sealed buffer is cloned outside the timed region).
 //! - `sign_ed25519`: Ed25519 signature over a 1 KiB message.
 //! - `sign_ecdsa_p256`: ECDSA P-256 / SHA-256 (ASN.1 DER) signature over a 1 KiB message.
+//! - `encrypt_1KiB_64_clients`: 64 encryptions one at a time against 64 at once (this group's
+//!   ratio is concurrent / one-at-a-time: what group commit of the use audit saves).
 //! - `key_create_aes256`: creation of an AES-256-GCM key under a fresh name (raw: 32 random bytes
 //!   and the AES-256-GCM key schedule).
 //!
@@ -288,10 +290,40 @@ fn key_create_aes256(c: &mut Criterion, f: &Fixture) {
     group.finish();
 }
 
+/// Clients in the concurrency group.
+const CLIENTS: usize = 64;
+
+/// 64 encryptions one after the other against 64 at once: every use waits for its audit
+/// event's commit, and concurrent uses share one commit (group commit).
+fn encrypt_1kib_64_clients(c: &mut Criterion, f: &Fixture) {
+    let plaintext = [0u8; MESSAGE_LEN];
+    let context = BTreeMap::new();
+    let encrypt = || f.service.encrypt(&f.caller, None, AES_KEY, black_box(&plaintext[..]), &context);
+    let mut group = c.benchmark_group("encrypt_1KiB_64_clients");
+    configure(&mut group);
+    group.bench_function("one_at_a_time", |b| {
+        b.iter(|| {
+            f.runtime.block_on(async {
+                for _ in 0..CLIENTS {
+                    encrypt().await.expect("encrypting succeeds");
+                }
+            })
+        });
+    });
+    group.bench_function("concurrent", |b| {
+        b.iter(|| {
+            let results = f.runtime.block_on(futures_util::future::join_all((0..CLIENTS).map(|_| encrypt())));
+            assert!(results.iter().all(Result::is_ok), "every concurrent encryption succeeds");
+        });
+    });
+    group.finish();
+}
+
 /// Builds the fixture once and runs every group against it.
 fn operations(c: &mut Criterion) {
     let fixture = Fixture::new();
     encrypt_1kib(c, &fixture);
+    encrypt_1kib_64_clients(c, &fixture);
     decrypt_1kib(c, &fixture);
     sign_ed25519(c, &fixture);
     sign_ecdsa_p256(c, &fixture);

@@ -449,17 +449,32 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
     Ok(())
 }
 
-async fn append_audit(tx: &mut Transaction<'_, Any>, event: AuditEvent) -> Result<AuditRecord, Error> {
+/// The next position and the previous hash of `node`'s chain.
+async fn chain_head(tx: &mut Transaction<'_, Any>, node: &str) -> Result<(i64, String), Error> {
     let last: Option<(i64, String)> = sqlx::query_as(
         "SELECT node_seq, hash FROM audit_events WHERE node = $1 ORDER BY node_seq DESC LIMIT 1",
     )
-    .bind(&event.node)
+    .bind(node)
     .fetch_optional(&mut **tx)
     .await?;
-    let (node_sequence, prev_hash) = match last {
+    Ok(match last {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
-    };
+    })
+}
+
+async fn append_audit(tx: &mut Transaction<'_, Any>, event: AuditEvent) -> Result<AuditRecord, Error> {
+    let (node_sequence, prev_hash) = chain_head(tx, &event.node).await?;
+    insert_audit(tx, event, node_sequence, prev_hash).await
+}
+
+/// Appends `event` at `node_sequence` after `prev_hash`.
+async fn insert_audit(
+    tx: &mut Transaction<'_, Any>,
+    event: AuditEvent,
+    node_sequence: i64,
+    prev_hash: String,
+) -> Result<AuditRecord, Error> {
     let canonical = event.canonical_bytes();
     let hash = link(&prev_hash, &canonical);
     let json = String::from_utf8(canonical).map_err(|_| Error::Corrupt { what: "audit event" })?;
@@ -508,8 +523,16 @@ impl Store for SqlStore {
     async fn append_audit_events(&self, events: Vec<AuditEvent>) -> Result<(), Error> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
+        // Each chain's head is read once per batch; the batch links on from it in memory.
+        let mut heads: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
         for event in events {
-            append_audit(&mut tx, event).await?;
+            let (node_sequence, prev_hash) = match heads.remove(&event.node) {
+                Some(head) => head,
+                None => chain_head(&mut tx, &event.node).await?,
+            };
+            let node = event.node.clone();
+            let record = insert_audit(&mut tx, event, node_sequence, prev_hash).await?;
+            heads.insert(node, (record.node_sequence + 1, record.hash));
         }
         tx.commit().await?;
         Ok(())
