@@ -11,13 +11,15 @@ pub struct TestDb {
     pub url: String,
     pub backend: Backend,
     _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server URL and the database to drop when the test ends.
+    cleanup: Option<(String, String)>,
 }
 
 impl TestDb {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("keystead.db").display());
-        Self { url, backend: Backend::Sqlite, _dir: Some(dir) }
+        Self { url, backend: Backend::Sqlite, _dir: Some(dir), cleanup: None }
     }
 
     pub async fn postgres() -> Option<Self> {
@@ -40,7 +42,12 @@ impl TestDb {
         admin.close().await;
         let (prefix, rest) = base.rsplit_once('/').expect("a URL with a database path");
         let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-        Some(Self { url: format!("{prefix}/{name}{query}"), backend: Backend::Postgres, _dir: None })
+        Some(Self {
+            url: format!("{prefix}/{name}{query}"),
+            backend: Backend::Postgres,
+            _dir: None,
+            cleanup: Some((base, name)),
+        })
     }
 
     pub async fn open(&self) -> SqlStore {
@@ -58,6 +65,34 @@ impl TestDb {
         match self.backend {
             Backend::Sqlite => format!("DROP TRIGGER {name}"),
             Backend::Postgres => format!("DROP TRIGGER {name} ON audit_events"),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the test's PostgreSQL database, so runs leave nothing behind on the shared
+    /// server. A thread of its own: a test's runtime cannot block on another.
+    fn drop(&mut self) {
+        let Some((base, name)) = self.cleanup.take() else { return };
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let admin = AnyPoolOptions::new().max_connections(1).connect(&base).await.ok()?;
+                // FORCE: pool connections of the test's store may still be closing.
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await
+                    .ok()?;
+                admin.close().await;
+                Some(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!(
+                "note: could not drop the test database {}",
+                self.url.rsplit('/').next().unwrap_or_default()
+            );
         }
     }
 }
