@@ -52,7 +52,7 @@ impl From<Error> for ApiError {
             }
             ErrorKind::StorageUnavailable => {
                 tracing::warn!(error = ?err, "storage unavailable");
-                "the server cannot reach its database; nothing was changed, retry later".to_owned()
+                "the server cannot reach its database; the request did not complete (a key use's result is withheld); retry later".to_owned()
             }
             _ => err.to_string(),
         };

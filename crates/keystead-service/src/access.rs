@@ -1,9 +1,10 @@
 //! Authorization: the role matrix of `keystead_core::role`, per-key grants for crypto users,
 //! and the in-memory caches that keep authentication and authorization off the database on
-//! the hot path. Both caches change only through this service, which updates them as it
-//! commits (a multi-node deployment adds change notifications).
+//! the hot path. Both caches change through this service as it commits, and through the
+//! change feed when another node commits (`follow.rs`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use keystead_core::key::KeyAttributes;
@@ -24,6 +25,12 @@ pub(crate) struct AccessCache {
     certificate_principals: RwLock<HashMap<String, StoredPrincipal>>,
     /// principal → key → granted operations; nested so a lookup borrows instead of allocating.
     grants: RwLock<HashMap<String, HashMap<KeyId, Vec<Operation>>>>,
+    /// Bumped whenever a principal is forgotten: a lookup that read the store before that
+    /// must not put its (possibly stale) copy back.
+    principal_epoch: AtomicU64,
+    /// Bumped whenever a grant is added: a reload that read the store before that must not
+    /// replace the newer map.
+    grant_epoch: AtomicU64,
 }
 
 impl AccessCache {
@@ -31,9 +38,17 @@ impl AccessCache {
         self.principals.read().ok()?.get(hash.as_bytes()).cloned()
     }
 
-    pub fn remember_principal(&self, hash: &TokenHash, principal: StoredPrincipal) {
+    /// The epoch to read before looking a principal up in the store.
+    pub fn principal_epoch(&self) -> u64 {
+        self.principal_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches a principal read from the store, unless one was forgotten since `epoch`.
+    pub fn remember_principal(&self, hash: &TokenHash, principal: StoredPrincipal, epoch: u64) {
         if let Ok(mut map) = self.principals.write() {
-            map.insert(*hash.as_bytes(), principal);
+            if self.principal_epoch.load(Ordering::SeqCst) == epoch {
+                map.insert(*hash.as_bytes(), principal);
+            }
         }
     }
 
@@ -41,44 +56,61 @@ impl AccessCache {
         self.certificate_principals.read().ok()?.get(name).cloned()
     }
 
-    pub fn remember_certificate_principal(&self, principal: StoredPrincipal) {
+    /// Like [`remember_principal`](Self::remember_principal), by name.
+    pub fn remember_certificate_principal(&self, principal: StoredPrincipal, epoch: u64) {
         if let Ok(mut map) = self.certificate_principals.write() {
-            map.insert(principal.name.clone(), principal);
+            if self.principal_epoch.load(Ordering::SeqCst) == epoch {
+                map.insert(principal.name.clone(), principal);
+            }
         }
     }
 
     pub fn forget_principal(&self, name: &str) {
-        if let Ok(mut map) = self.principals.write() {
-            map.retain(|_, p| p.name != name);
-        }
-        if let Ok(mut map) = self.certificate_principals.write() {
-            map.remove(name);
-        }
+        // Both maps' write locks are held while the epoch moves, so no remember can slip
+        // between the bump and the removal.
+        let mut principals = self.principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut by_name =
+            self.certificate_principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.principal_epoch.fetch_add(1, Ordering::SeqCst);
+        principals.retain(|_, p| p.name != name);
+        by_name.remove(name);
+        drop((principals, by_name));
         if let Ok(mut map) = self.grants.write() {
             map.remove(name);
         }
     }
 
     pub fn forget_all_principals(&self) {
-        if let Ok(mut map) = self.principals.write() {
-            map.clear();
-        }
-        if let Ok(mut map) = self.certificate_principals.write() {
-            map.clear();
-        }
+        let mut principals = self.principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut by_name =
+            self.certificate_principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.principal_epoch.fetch_add(1, Ordering::SeqCst);
+        principals.clear();
+        by_name.clear();
     }
 
-    pub fn load_grants(&self, grants: Vec<Grant>) {
-        if let Ok(mut map) = self.grants.write() {
-            map.clear();
-            for grant in grants {
-                map.entry(grant.principal).or_default().insert(grant.key_id, grant.operations);
-            }
+    /// The epoch to read before reading grants from the store.
+    pub fn grant_epoch(&self) -> u64 {
+        self.grant_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Replaces every grant with `grants` read from the store, unless a grant was added since
+    /// `epoch`; returns whether it did.
+    pub fn load_grants(&self, grants: Vec<Grant>, epoch: u64) -> bool {
+        let mut map = self.grants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.grant_epoch.load(Ordering::SeqCst) != epoch {
+            return false;
         }
+        map.clear();
+        for grant in grants {
+            map.entry(grant.principal).or_default().insert(grant.key_id, grant.operations);
+        }
+        true
     }
 
     pub fn add_grant(&self, grant: &Grant) {
         if let Ok(mut map) = self.grants.write() {
+            self.grant_epoch.fetch_add(1, Ordering::SeqCst);
             let ops = map.entry(grant.principal.clone()).or_default().entry(grant.key_id).or_default();
             for op in &grant.operations {
                 if !ops.contains(op) {
@@ -127,6 +159,18 @@ pub(crate) fn caller_from(
 }
 
 impl Service {
+    /// Reloads every grant from the store (another node changed some). Retries if a grant
+    /// is added here meanwhile, so a reload never drops a newer grant.
+    pub(crate) async fn reload_grants(&self) -> Result<(), Error> {
+        loop {
+            let epoch = self.access.grant_epoch();
+            let grants = self.store.grants().await?;
+            if self.access.load_grants(grants, epoch) {
+                return Ok(());
+            }
+        }
+    }
+
     /// The permission check every operation makes before anything else: the role matrix, then
     /// for crypto users a grant on the key.
     pub(crate) fn authorize(

@@ -83,7 +83,8 @@ impl Service {
     }
 
     /// Records `err` as the outcome of the attempt described by `event` and returns it.
-    /// Unauthenticated requests are only logged: recording them would let anyone fill the log.
+    /// Unauthenticated refusals are not recorded here: the transport records each one once,
+    /// without the presented credential ([`record_failed_authentication`](Self::record_failed_authentication)).
     pub(crate) async fn refuse(&self, mut event: AuditEvent, err: Error) -> Error {
         let kind = err.kind();
         if kind == ErrorKind::Unauthenticated {

@@ -107,12 +107,11 @@ impl KeyCache {
     /// Drops one key. Bumps the epoch too: a load that read the key before this change must
     /// not put its stale copy back.
     pub fn invalidate(&self, id: KeyId) {
-        if let Ok(mut maps) = self.maps.write() {
-            self.epoch.fetch_add(1, Ordering::SeqCst);
-            if let Some(old) = maps.by_id.remove(&id) {
-                let attributes = &old.stored.attributes;
-                maps.by_name.remove(&(attributes.tenant.clone(), attributes.name.clone()));
-            }
+        let mut maps = self.maps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(old) = maps.by_id.remove(&id) {
+            let attributes = &old.stored.attributes;
+            maps.by_name.remove(&(attributes.tenant.clone(), attributes.name.clone()));
         }
     }
 }

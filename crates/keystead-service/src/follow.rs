@@ -18,8 +18,9 @@ use crate::Service;
 /// Entries read per query.
 const PAGE: u32 = 500;
 
-/// A gap in the feed (a sequence number not seen) older than this is taken to be a
-/// transaction that rolled back: no commit takes this long.
+/// A gap in the feed (a sequence number not seen) is taken to be a transaction that rolled
+/// back once this node has seen an entry above it for this long: no commit takes this long.
+/// Measured on this node's clock, so clock skew between nodes does not matter.
 const GAP_GRACE_MS: i64 = 60_000;
 
 /// Which feed entries this node has applied. PostgreSQL hands out sequence numbers at insert
@@ -29,7 +30,7 @@ const GAP_GRACE_MS: i64 = 60_000;
 pub(crate) struct FeedCursor {
     /// Every entry up to here is applied (or was a gap long enough to be a rollback).
     floor: i64,
-    /// Entries above the floor already applied, with their commit time.
+    /// Entries above the floor already applied, with when this node first saw them.
     applied: BTreeMap<i64, i64>,
 }
 
@@ -42,15 +43,20 @@ impl FeedCursor {
         self.floor
     }
 
-    /// Whether `seq` is new to this node; marks it applied.
-    pub fn accept(&mut self, seq: i64, at_ms: i64) -> bool {
-        seq > self.floor && self.applied.insert(seq, at_ms).is_none()
+    /// Whether `seq` is new to this node; marks it applied, seen at `now_ms`.
+    pub fn accept(&mut self, seq: i64, now_ms: i64) -> bool {
+        if seq <= self.floor || self.applied.contains_key(&seq) {
+            return false;
+        }
+        self.applied.insert(seq, now_ms);
+        true
     }
 
-    /// Moves the floor over contiguous entries and over gaps older than the grace period.
+    /// Moves the floor over contiguous entries and over gaps seen for longer than the grace
+    /// period.
     pub fn advance(&mut self, now_ms: i64) {
-        while let Some((&seq, &at_ms)) = self.applied.first_key_value() {
-            if seq == self.floor + 1 || at_ms < now_ms - GAP_GRACE_MS {
+        while let Some((&seq, &seen_ms)) = self.applied.first_key_value() {
+            if seq == self.floor + 1 || seen_ms < now_ms - GAP_GRACE_MS {
                 self.floor = seq;
                 self.applied.pop_first();
             } else {
@@ -80,22 +86,27 @@ impl Service {
         }
     }
 
-    /// Reads and applies every feed entry this node has not applied yet.
+    /// Reads and applies every feed entry this node has not applied yet: from the floor
+    /// (below which everything is applied) to the end, page by page.
     pub(crate) async fn catch_up(&self, cursor: &mut FeedCursor) -> Result<(), crate::Error> {
+        let now_ms = keystead_core::envelope::unix_ms(self.now());
+        let mut from = cursor.floor();
+        let mut grants_changed = false;
         loop {
-            let page = self.store.feed_after(cursor.floor(), PAGE).await?;
+            let page = self.store.feed_after(from, PAGE).await?;
             let full = page.len() == PAGE as usize;
-            let mut grants_changed = false;
             for entry in page {
                 match entry {
                     Ok(entry) => {
-                        if cursor.accept(entry.seq, entry.at_ms) && entry.node != self.config.node.as_str() {
+                        from = entry.seq;
+                        if cursor.accept(entry.seq, now_ms) && entry.node != self.config.node.as_str() {
                             grants_changed |= self.apply_feed_entry(&entry).await?;
                         }
                     }
                     Err(seq) => {
                         // Written by a newer version: refresh everything to be safe.
-                        if cursor.accept(seq, i64::MAX) {
+                        from = seq;
+                        if cursor.accept(seq, now_ms) {
                             self.cache.clear_entries();
                             self.access.forget_all_principals();
                             grants_changed = true;
@@ -103,14 +114,15 @@ impl Service {
                     }
                 }
             }
-            if grants_changed {
-                self.access.load_grants(self.store.grants().await?);
-            }
-            cursor.advance(keystead_core::envelope::unix_ms(self.now()));
             if !full {
-                return Ok(());
+                break;
             }
         }
+        if grants_changed {
+            self.reload_grants().await?;
+        }
+        cursor.advance(now_ms);
+        Ok(())
     }
 
     /// Applies one entry of another node; returns whether grants must be reloaded.
@@ -140,12 +152,14 @@ mod tests {
         assert!(cursor.accept(12, 1_000));
         cursor.advance(2_000);
         assert_eq!(cursor.floor(), 10, "11 may still commit");
-        assert!(!cursor.accept(12, 1_000), "applied once");
+        assert!(!cursor.accept(12, 5_000), "applied once");
         assert!(cursor.accept(11, 1_500));
         cursor.advance(2_000);
         assert_eq!(cursor.floor(), 12);
         assert!(cursor.accept(14, 3_000));
+        cursor.advance(3_000 + 59_000);
+        assert_eq!(cursor.floor(), 12, "13 may still commit within the grace period");
         cursor.advance(3_000 + 60_001);
-        assert_eq!(cursor.floor(), 14, "a gap older than the grace period is a rollback");
+        assert_eq!(cursor.floor(), 14, "a gap seen for longer than the grace period is a rollback");
     }
 }

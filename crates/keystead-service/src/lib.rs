@@ -99,7 +99,7 @@ impl Service {
         }
         let seal = Mutex::new(Self::initial_seal_state(store.as_ref(), seal).await?);
         let access = access::AccessCache::default();
-        access.load_grants(store.grants().await?);
+        access.load_grants(store.grants().await?, access.grant_epoch());
         let use_audit = use_audit::UseAudit::start(store.clone());
         Ok(Self {
             store,

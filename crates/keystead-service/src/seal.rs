@@ -68,7 +68,9 @@ pub(crate) struct ShamirSettings {
     /// SHA-256 of each issued share (by index), so that a forged or foreign share is refused
     /// on entry instead of spoiling the other operators' progress. A share is 256 random
     /// bits: its digest reveals nothing usable.
-    share_digests: Vec<String>,
+    /// `None` for a store initialized before digests were kept: shares are then checked only
+    /// when combined.
+    share_digests: Option<Vec<String>>,
 }
 
 /// Whether the root key is in memory.
@@ -207,7 +209,11 @@ fn settings_from(entries: &[(&str, Option<String>)]) -> Result<ShamirSettings, E
         shares: get(meta::SHARES)?.parse().map_err(|_| corrupt())?,
         sealed_root: URL_SAFE_NO_PAD.decode(get(meta::SEALED_ROOT)?).map_err(|_| corrupt())?,
         root_kcv: get(meta::ROOT_KCV)?,
-        share_digests: get(meta::SHARE_DIGESTS)?.split(',').map(str::to_owned).collect(),
+        share_digests: entries
+            .iter()
+            .find(|(n, _)| *n == meta::SHARE_DIGESTS)
+            .and_then(|(_, v)| v.as_deref())
+            .map(|digests| digests.split(',').map(str::to_owned).collect()),
     })
 }
 
@@ -393,7 +399,7 @@ impl Service {
             shares,
             sealed_root,
             root_kcv: root.kcv(),
-            share_digests,
+            share_digests: Some(share_digests),
         };
         *self.seal_state() = SealState::Sealed { settings, entered: Vec::new() };
         Ok(InitOutput { seal_id, threshold, shares: share_texts, root_token })
@@ -454,10 +460,12 @@ impl Service {
             Err(err) => return (Err(err), event),
         };
         event.details.insert("share_index".into(), share.index.to_string());
-        let issued = settings.share_digests.get(usize::from(share.index) - 1);
-        if !issued.is_some_and(|digest| {
-            keystead_crypto::ct_eq_str(digest, &share_digest(&settings.seal_id, &share))
-        }) {
+        let genuine = settings.share_digests.as_ref().is_none_or(|digests| {
+            digests.get(usize::from(share.index) - 1).is_some_and(|digest| {
+                keystead_crypto::ct_eq_str(digest, &share_digest(&settings.seal_id, &share))
+            })
+        });
+        if !genuine {
             let err = invalid(
                 "share",
                 format!(

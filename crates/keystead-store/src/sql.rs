@@ -62,6 +62,8 @@ pub struct SqlStore {
     /// printed), and the listener once open.
     listen_url: Option<String>,
     listener: Mutex<Option<sqlx::postgres::PgListener>>,
+    /// Whether a failure to listen was already reported (it is retried every wait).
+    listen_failure_reported: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -70,14 +72,14 @@ impl std::fmt::Debug for SqlStore {
     }
 }
 
-/// Pragmas every SQLite connection gets: write-ahead log, full sync, foreign keys, and waiting
-/// instead of failing while another connection writes.
 /// How long a request waits for a database connection.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The PostgreSQL channel the change feed's trigger notifies.
 const FEED_CHANNEL: &str = "keystead_changes";
 
+/// Pragmas every SQLite connection gets: write-ahead log, full sync, foreign keys, and waiting
+/// instead of failing while another connection writes.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                               PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
@@ -159,7 +161,14 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(Error::Migration)?;
-        Ok(Self { pool, backend, write_lock: Mutex::new(()), listen_url: None, listener: Mutex::new(None) })
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: Mutex::new(()),
+            listen_url: None,
+            listener: Mutex::new(None),
+            listen_failure_reported: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The database behind the store.
@@ -505,7 +514,14 @@ impl Store for SqlStore {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         let feed = change.feed_entry();
-        apply(&mut tx, change).await?;
+        apply(&mut tx, change).await.map_err(|err| match err {
+            // Another node committed the same step first (two rotations, two grants): the
+            // caller learns it lost a race, not that the server broke.
+            Error::Database(db) if db.as_database_error().is_some_and(|e| e.is_unique_violation()) => {
+                Error::Conflict { what: "the key or grant" }
+            }
+            other => other,
+        })?;
         if let Some((kind, subject)) = feed {
             sqlx::query("INSERT INTO changes (node, kind, subject, at_ms) VALUES ($1, $2, $3, $4)")
                 .bind(&event.node)
@@ -737,9 +753,16 @@ impl Store for SqlStore {
         let mut slot = self.listener.lock().await;
         if slot.is_none() {
             match connect_listener(url).await {
-                Ok(listener) => *slot = Some(listener),
+                Ok(listener) => {
+                    if self.listen_failure_reported.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::info!("listening for changes of other nodes again");
+                    }
+                    *slot = Some(listener);
+                }
                 Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for changes of other nodes; re-checking on a timer");
+                    if !self.listen_failure_reported.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(error = %err, "cannot listen for changes of other nodes; re-checking on a timer");
+                    }
                     drop(slot);
                     tokio::time::sleep(at_most).await;
                     return;

@@ -118,6 +118,31 @@ fn two_nodes_on_one_database_behave_as_one_service() {
         root.encrypt(&b, "shared").1["ciphertext"].as_str().is_some_and(|c| c.contains(":v2:"))
     });
 
+    // Rotations racing on both nodes: each either succeeds or loses with `conflict`; none
+    // breaks the server, and the versions stay a gap-free sequence.
+    for _ in 0..5 {
+        let statuses: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let racers: Vec<_> = [&a, &b]
+                .into_iter()
+                .map(|node| scope.spawn(|| root.post(node, "/v1/keys/shared/rotate", &json!({}))))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        for (status, out) in &statuses {
+            assert!(
+                *status == 200 || (*status == 409 && out["error"]["code"] == "conflict"),
+                "{status}: {out}"
+            );
+        }
+    }
+    let shown: Value = serde_json::from_str(
+        &a.ok(&["--token", &root.token, "--output", "json", "key", "show", "shared"], b""),
+    )
+    .unwrap();
+    let numbers: Vec<u64> =
+        shown["versions"].as_array().unwrap().iter().map(|v| v["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "{numbers:?}");
+
     // A grant added on A, then the principal disabled on A: B follows both.
     let app: Value = root.ok(&a, "/v1/principals", &json!({ "name": "app", "roles": ["crypto-user"] }));
     let app = Api::new(app["token"].as_str().unwrap());

@@ -1,6 +1,6 @@
 //! `encrypt`, `decrypt` and `datakey`. Hot path: the key comes from the cache; nothing is read
-//! from the database. Successful uses are not written to the audit log (see docs/audit.md);
-//! refused and failed ones are.
+//! from the database. Every use is audited: a success once its event is committed (group
+//! commit, `use_audit.rs`), a refusal or failure as it happens.
 
 use std::collections::BTreeMap;
 

@@ -25,8 +25,9 @@ impl Service {
         let principal = match self.access.principal(&hash) {
             Some(principal) => principal,
             None => {
+                let epoch = self.access.principal_epoch();
                 let principal = self.store.principal_by_token(&hash).await?.ok_or(Error::Unauthenticated)?;
-                self.access.remember_principal(&hash, principal.clone());
+                self.access.remember_principal(&hash, principal.clone(), epoch);
                 principal
             }
         };
@@ -48,9 +49,10 @@ impl Service {
         let principal = match self.access.certificate_principal(common_name) {
             Some(principal) => principal,
             None => {
+                let epoch = self.access.principal_epoch();
                 let principal =
                     self.store.principal_by_name(common_name).await?.ok_or(Error::Unauthenticated)?;
-                self.access.remember_certificate_principal(principal.clone());
+                self.access.remember_certificate_principal(principal.clone(), epoch);
                 principal
             }
         };
