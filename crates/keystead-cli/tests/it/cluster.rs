@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::postgres::PrivatePostgres;
+use crate::production::TestCa;
 use crate::util::{free_port, DevServer};
 
 /// A node's configuration: plain HTTP on loopback, the shared database.
@@ -238,4 +239,53 @@ fn a_database_outage_fails_requests_fast_and_the_node_recovers_by_itself() {
     let verify = node.ok(&["--token", &root.token, "audit", "verify"], b"");
     assert!(verify.contains("intact"), "{verify}");
     node.stop();
+}
+
+#[test]
+fn a_node_reaches_postgresql_over_verified_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = TestCa::new("Database CA");
+    ca.write(&d.join("db-ca.pem"));
+    let (cert, key) = ca.issue(d, "db", "localhost", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let Some(pg) = PrivatePostgres::start_with_tls(&read(&cert), &read(&key)) else { return };
+
+    let verified = format!("{}?sslmode=verify-full&sslrootcert={}", pg.url(), d.join("db-ca.pem").display());
+    let node = start_node(d, "tls-node", &verified);
+    let root = Api::new(&init_and_unseal(&[&node]));
+    create_key(&root, &node, "k");
+    assert_eq!(root.encrypt(&node, "k").0, 200);
+    // The server side agrees: the node's connections are encrypted.
+    let encrypted = pg.query("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND client_addr IS NOT NULL");
+    assert!(encrypted.parse::<u32>().unwrap() >= 1, "no TLS connection from the node: {encrypted}");
+    node.stop();
+
+    // A CA that did not sign the database's certificate: the node refuses to start.
+    let rogue = TestCa::new("Rogue CA");
+    rogue.write(&d.join("rogue-ca.pem"));
+    let untrusted =
+        format!("{}?sslmode=verify-full&sslrootcert={}", pg.url(), d.join("rogue-ca.pem").display());
+    let node_dir = d.join("untrusting");
+    std::fs::create_dir_all(&node_dir).unwrap();
+    let config = node_dir.join("keystead.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{}\"\nenvironment = \"production\"\n[storage]\nurl = \"{untrusted}\"\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::util::BIN)
+        .args(["server", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot open the store"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

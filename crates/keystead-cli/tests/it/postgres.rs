@@ -15,6 +15,8 @@ pub struct PrivatePostgres {
     /// `runuser -u postgres --` when running as root (PostgreSQL refuses to run as root).
     as_user: Vec<String>,
     pub port: u16,
+    /// Extra server settings (TLS).
+    settings: String,
 }
 
 /// The directory of the newest installed `initdb`.
@@ -47,6 +49,15 @@ impl PrivatePostgres {
     /// Starts one, or explains why not: in CI a missing PostgreSQL is a failure, elsewhere
     /// the test is skipped with a note.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts one that also accepts TLS with this PEM certificate and key.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = server_binaries() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -65,7 +76,7 @@ impl PrivatePostgres {
             run_checked(Command::new("chmod").args(["755"]).arg(dir.path()), "chmod");
             run_checked(Command::new("chown").args(["postgres:postgres"]).arg(&data), "chown");
         }
-        let server = Self { _dir: dir, data, bin, as_user, port: free_port() };
+        let mut server = Self { _dir: dir, data, bin, as_user, port: free_port(), settings: String::new() };
         run_checked(
             &mut server.command(
                 "initdb",
@@ -74,6 +85,23 @@ impl PrivatePostgres {
             ),
             "initdb",
         );
+        if let Some((cert, key)) = tls {
+            let (cert_path, key_path) = (server.data.join("server.crt"), server.data.join("server.key"));
+            std::fs::write(&cert_path, cert).unwrap();
+            std::fs::write(&key_path, key).unwrap();
+            run_checked(Command::new("chmod").arg("600").arg(&key_path), "chmod");
+            if is_root {
+                run_checked(
+                    Command::new("chown").args(["postgres:postgres"]).arg(&cert_path).arg(&key_path),
+                    "chown",
+                );
+            }
+            server.settings = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_path.display(),
+                key_path.display()
+            );
+        }
         server.pg_ctl_start();
         Some(server)
     }
@@ -102,14 +130,22 @@ impl PrivatePostgres {
 
     fn pg_ctl_start(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100{}",
             self.port,
-            self.data.display()
+            self.data.display(),
+            self.settings
         );
         let log = self.data.join("server.log");
         let mut command = self.command("pg_ctl", &["-w", "-t", "60", "-o", &options, "-l"], Some(&log));
         command.arg("-D").arg(&self.data).arg("start");
         run_checked(&mut command, "pg_ctl start");
+    }
+
+    /// Runs one SQL statement with psql over the Unix socket; its unaligned output.
+    pub fn query(&self, sql: &str) -> String {
+        let mut command = self.command("psql", &["-h"], Some(&self.data));
+        command.args(["-p", &self.port.to_string(), "-U", "keystead", "-d", "postgres", "-Atc", sql]);
+        String::from_utf8(run_checked(&mut command, "psql").stdout).unwrap().trim().to_owned()
     }
 
     /// Stops the server (fast shutdown: connections are cut).

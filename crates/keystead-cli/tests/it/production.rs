@@ -13,13 +13,13 @@ use serde_json::Value;
 use crate::util::{free_port, DevServer, BIN};
 
 /// A certificate authority made for one test.
-struct TestCa {
+pub struct TestCa {
     cert: rcgen::Certificate,
     key: KeyPair,
 }
 
 impl TestCa {
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -30,7 +30,7 @@ impl TestCa {
     }
 
     /// Issues a leaf certificate; writes `<stem>.pem` and `<stem>.key` into `dir`.
-    fn issue(
+    pub fn issue(
         &self,
         dir: &Path,
         stem: &str,
@@ -53,7 +53,7 @@ impl TestCa {
         (cert_path, key_path)
     }
 
-    fn write(&self, path: &Path) {
+    pub fn write(&self, path: &Path) {
         std::fs::write(path, self.cert.pem()).unwrap();
     }
 }

@@ -48,7 +48,8 @@ fn watch_stderr(
     }
     if !announced {
         let seen = log.lock().expect("log lock").clone();
-        let _ = found.send(format!("the server exited before printing {needle:?}:\n{seen}"));
+        // Worded so that it cannot contain the needle itself.
+        let _ = found.send(format!("THE SERVER EXITED before its start line:\n{seen}"));
     }
 }
 
