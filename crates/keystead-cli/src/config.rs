@@ -93,7 +93,11 @@ impl ServerConfig {
         let mut config: ServerConfig = toml::from_str(&text).map_err(|err| {
             let at = err.span().map(|span| line_and_column(&text, span.start));
             let at = at.map(|(line, column)| format!(" at line {line}, column {column}")).unwrap_or_default();
-            anyhow::anyhow!("invalid configuration file {}{at}: {}", path.display(), err.message())
+            anyhow::anyhow!(
+                "invalid configuration file {}{at}: {}",
+                path.display(),
+                redact_quoted(err.message())
+            )
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if let Some(tls) = &mut config.tls {
@@ -133,6 +137,27 @@ impl ServerConfig {
             bail!("storage.url must start with sqlite:// or postgres://")
         }
     }
+}
+
+/// Replaces every double-quoted value in a parser message with `"…"`: serde quotes the value
+/// it could not use (`invalid type: string "postgres://user:password@…"`), and a value may be
+/// a password. Names in backticks (fields, variants) stay.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
@@ -196,6 +221,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{seal:#}").contains("file"), "{seal:#}");
+        let misplaced = load(
+            "listen = \"127.0.0.1:1\"\nenvironment = \"test\"\nstorage = \"postgres://u:SECRETPW@h/db\"\n",
+        )
+        .unwrap_err();
+        let shown = format!("{misplaced:#}");
+        assert!(shown.contains("line 3") && !shown.contains("SECRETPW"), "{shown}");
         let missing = ServerConfig::load(Path::new("/nonexistent/keystead.toml")).unwrap_err();
         assert!(format!("{missing:#}").contains("cannot read the configuration file"), "{missing:#}");
     }

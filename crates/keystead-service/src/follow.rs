@@ -18,6 +18,10 @@ use crate::Service;
 /// Entries read per query.
 const PAGE: u32 = 500;
 
+/// How far below the feed head a node starts reading: entries with smaller numbers may
+/// still be committing when it starts, and re-applying old ones is harmless.
+const START_MARGIN: i64 = 256;
+
 /// A gap in the feed (a sequence number not seen) is taken to be a transaction that rolled
 /// back once this node has seen an entry above it for this long: no commit takes this long.
 /// Measured on this node's clock, so clock skew between nodes does not matter.
@@ -26,17 +30,32 @@ const GAP_GRACE_MS: i64 = 60_000;
 /// Which feed entries this node has applied. PostgreSQL hands out sequence numbers at insert
 /// but transactions commit in any order, so an entry may appear after a later one: the
 /// cursor keeps reading from below the oldest gap until the gap fills or grows old.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct FeedCursor {
     /// Every entry up to here is applied (or was a gap long enough to be a rollback).
     floor: i64,
-    /// Entries above the floor already applied, with when this node first saw them.
+    /// Entries above the floor already applied, with when this node first saw them
+    /// (milliseconds since `origin`).
     applied: BTreeMap<i64, i64>,
+    /// A monotonic origin: gap ages must not jump with the wall clock.
+    origin: std::time::Instant,
+    /// A read failed after entries were marked applied: refresh every cache before going on.
+    refresh_all: bool,
 }
 
 impl FeedCursor {
+    /// A cursor for a node whose caches were filled after the feed head was `head`.
     pub fn starting_at(head: i64) -> Self {
-        Self { floor: head, applied: BTreeMap::new() }
+        Self {
+            floor: (head - START_MARGIN).max(0),
+            applied: BTreeMap::new(),
+            origin: std::time::Instant::now(),
+            refresh_all: false,
+        }
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     pub fn floor(&self) -> i64 {
@@ -67,21 +86,17 @@ impl FeedCursor {
 }
 
 impl Service {
-    /// Follows the change feed until the process ends. Spawn it once per node.
+    /// Follows the change feed until the process ends. Spawn it once per node. Starts from
+    /// the feed head read when the service was built, before any cache was filled.
     pub async fn follow_changes(self: Arc<Self>, recheck: Duration) {
-        let mut cursor = loop {
-            match self.store.feed_head().await {
-                Ok(head) => break FeedCursor::starting_at(head),
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read the change feed; retrying");
-                    tokio::time::sleep(recheck).await;
-                }
-            }
-        };
+        let mut cursor = FeedCursor::starting_at(self.feed_start);
         loop {
             self.store.wait_for_feed(recheck).await;
             if let Err(err) = self.catch_up(&mut cursor).await {
-                tracing::warn!(error = %err, "cannot read the change feed; caches are re-checked on the next round");
+                // Entries of this round may be marked applied without their effect: the next
+                // round refreshes everything first.
+                cursor.refresh_all = true;
+                tracing::warn!(error = %err, "cannot read the change feed; caches are refreshed on the next round");
             }
         }
     }
@@ -89,7 +104,14 @@ impl Service {
     /// Reads and applies every feed entry this node has not applied yet: from the floor
     /// (below which everything is applied) to the end, page by page.
     pub(crate) async fn catch_up(&self, cursor: &mut FeedCursor) -> Result<(), crate::Error> {
-        let now_ms = keystead_core::envelope::unix_ms(self.now());
+        if cursor.refresh_all {
+            self.cache.clear_entries();
+            self.access.forget_all_principals();
+            self.reload_grants().await?;
+            self.refresh_seal_settings().await?;
+            cursor.refresh_all = false;
+        }
+        let now_ms = cursor.elapsed_ms();
         let mut from = cursor.floor();
         let mut grants_changed = false;
         loop {
@@ -147,7 +169,7 @@ mod tests {
 
     #[test]
     fn cursor_waits_below_a_gap_until_it_fills_or_grows_old() {
-        let mut cursor = FeedCursor::starting_at(10);
+        let mut cursor = FeedCursor::starting_at(10 + super::START_MARGIN);
         assert!(!cursor.accept(9, 0), "entries before the start are old news");
         assert!(cursor.accept(12, 1_000));
         cursor.advance(2_000);

@@ -63,6 +63,8 @@ pub struct Service {
     clock: Clock,
     /// The known-answer tests that passed when the service was built.
     self_tests: Vec<&'static str>,
+    /// The change feed's head when the service was built (`follow.rs`).
+    feed_start: i64,
 }
 
 impl std::fmt::Debug for Service {
@@ -97,6 +99,9 @@ impl Service {
                 ),
             });
         }
+        // The change feed's head first: every change committed after it, by any node, is
+        // applied to the caches filled from here on.
+        let feed_start = store.feed_head().await?;
         let seal = Mutex::new(Self::initial_seal_state(store.as_ref(), seal).await?);
         let access = access::AccessCache::default();
         access.load_grants(store.grants().await?, access.grant_epoch());
@@ -110,6 +115,7 @@ impl Service {
             use_audit,
             clock,
             self_tests,
+            feed_start,
         })
     }
 

@@ -435,13 +435,21 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 }
             }
             let joined = operations.join(",");
-            if existing.is_some() {
-                sqlx::query("UPDATE grants SET operations = $1 WHERE principal = $2 AND key_id = $3")
-                    .bind(&joined)
-                    .bind(&grant.principal)
-                    .bind(grant.key_id.to_string())
-                    .execute(&mut **tx)
-                    .await?;
+            if let Some(existing) = &existing {
+                // Compare-and-set: another node adding to the same grant meanwhile makes this a
+                // conflict to retry, never a lost operation.
+                let updated = sqlx::query(
+                    "UPDATE grants SET operations = $1 WHERE principal = $2 AND key_id = $3 AND operations = $4",
+                )
+                .bind(&joined)
+                .bind(&grant.principal)
+                .bind(grant.key_id.to_string())
+                .bind(existing)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    return Err(Error::Conflict { what: "the grant" });
+                }
             } else {
                 sqlx::query(
                     "INSERT INTO grants (principal, key_id, operations, created_at_ms) VALUES ($1, $2, $3, $4)",

@@ -56,7 +56,9 @@ impl Service {
                 principal
             }
         };
-        if !principal.is_active_at(self.now()) {
+        if !principal.is_active_at(self.now())
+            || principal.roles.iter().any(|r| r == crate::access::ROOT_ROLE)
+        {
             return Err(Error::Unauthenticated);
         }
         crate::access::caller_from(&principal, source, "mtls")

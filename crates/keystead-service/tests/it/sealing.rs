@@ -226,3 +226,29 @@ async fn a_store_keeps_the_seal_it_was_initialized_with() {
     let err = shamir_service_for(&path, Environment::Development).await.unwrap_err();
     assert!(err.to_string().contains("initialized with the file seal"), "{err}");
 }
+
+/// A store initialized before share digests were kept: shares are checked only when combined,
+/// so a forged one is caught there, the progress resets, and genuine shares still unseal.
+#[tokio::test]
+async fn without_share_digests_a_wrong_combination_resets_and_real_shares_unseal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keystead.db");
+    let service = shamir_service(&path).await.unwrap();
+    let init = service.operator_init("test", 5, 3).await.unwrap();
+    drop(service);
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let removed =
+        sqlx::query("DELETE FROM meta WHERE name = 'seal_share_digests'").execute(&raw).await.unwrap();
+    assert_eq!(removed.rows_affected(), 1);
+    raw.close().await;
+
+    let service = shamir_service(&path).await.unwrap();
+    service.operator_unseal("test", &share(&init, 0)).await.unwrap();
+    service.operator_unseal("test", &share(&init, 1)).await.unwrap();
+    let wrong = service.operator_unseal("test", &forged_share(&init, 5)).await.unwrap_err();
+    assert!(wrong.to_string().contains("do not open the root key"), "{wrong}");
+    let status = service.seal_status();
+    assert!(status.sealed);
+    assert_eq!(status.progress, 0, "a failed combination resets the progress");
+    unseal_with(&service, &[share(&init, 2), share(&init, 3), share(&init, 4)]).await;
+}
