@@ -142,6 +142,10 @@ pub struct KeyAttributes {
     pub origin: Origin,
     /// Rotate after this many seconds, if set.
     pub rotation_period_seconds: Option<i64>,
+    /// The originator-usage period (NIST SP 800-57 §5.3): a version protects for at most
+    /// this many seconds after its activation, then deactivates on its own.
+    #[serde(default)]
+    pub protect_period_seconds: Option<i64>,
     /// Whether the key is included in backups.
     pub recoverable: bool,
     /// Business criticality.
@@ -210,6 +214,32 @@ pub struct VersionInfo {
     /// When it was deactivated.
     #[serde(with = "time::serde::rfc3339::option")]
     pub deactivated_at: Option<OffsetDateTime>,
+    /// The compromise report, once the version is compromised.
+    #[serde(default)]
+    pub compromise: Option<CompromiseRecord>,
+    /// When its approved destruction runs, while one is scheduled.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub destroy_at: Option<OffsetDateTime>,
+    /// When its material was destroyed.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub destroyed_at: Option<OffsetDateTime>,
+}
+
+/// What was reported when a version was declared compromised (CEK-19).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompromiseRecord {
+    /// The incident (security event record) the compromise belongs to.
+    pub incident: String,
+    /// When the compromise happened, as far as is known: data protected after it is suspect.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// When it was reported to Keystead.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reported_at: OffsetDateTime,
+    /// Who reported it.
+    pub reported_by: String,
+    /// Why the version is considered compromised.
+    pub reason: String,
 }
 
 /// Parses a duration such as `90d`, `12h`, `30m` or `3600s` into seconds.

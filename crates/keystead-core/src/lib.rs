@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod algorithm;
+pub mod approval;
 pub mod audit;
 pub mod envelope;
 pub mod error;

@@ -49,6 +49,16 @@ pub enum Action {
     ReadStatus,
     /// Seal the server: drop the root key and every unsealed key from memory.
     Seal,
+    /// Report a key version compromised.
+    ReportCompromise,
+    /// Ask for a time-boxed exception to protect with a compromised key.
+    RequestException,
+    /// Read approval requests.
+    ReadApprovals,
+    /// Add and list webhooks.
+    ManageWebhooks,
+    /// Re-encrypt a ciphertext under the key's primary version without revealing plaintext.
+    Rewrap,
 }
 
 impl Action {
@@ -62,6 +72,11 @@ impl Action {
             Action::ReadAudit,
             Action::ReadStatus,
             Action::Seal,
+            Action::ReportCompromise,
+            Action::RequestException,
+            Action::ReadApprovals,
+            Action::ManageWebhooks,
+            Action::Rewrap,
         ];
         all.extend(Operation::ALL.iter().map(|op| Action::Use(*op)));
         all
@@ -79,23 +94,48 @@ impl std::fmt::Display for Action {
             Action::ReadAudit => f.write_str("read the audit log"),
             Action::ReadStatus => f.write_str("read the server status"),
             Action::Seal => f.write_str("seal the server"),
+            Action::ReportCompromise => f.write_str("report key compromise"),
+            Action::RequestException => f.write_str("request compromised-key exceptions"),
+            Action::ReadApprovals => f.write_str("read approval requests"),
+            Action::ManageWebhooks => f.write_str("manage webhooks"),
+            Action::Rewrap => f.write_str("rewrap"),
         }
     }
 }
 
 impl Role {
     /// The permission matrix. Crypto use is further limited to granted keys (crypto users)
-    /// and compromised keys (incident responders, once compromise handling exists).
+    /// and to compromised versions (incident responders, who only process).
     pub fn allows(self, action: Action) -> bool {
         use Action::*;
         match self {
-            Role::Admin => matches!(action, ManagePrincipals | ReadKeys | ReadStatus | Seal),
-            Role::KeyCustodian => matches!(action, CreateKey | ManageKeyLifecycle | ReadKeys | ReadStatus),
-            Role::CryptoUser => matches!(action, Use(_) | ReadKeys | ReadStatus),
-            Role::Auditor => matches!(action, ReadKeys | ReadAudit | ReadStatus),
-            // Sealing is an emergency stop an incident responder may pull.
-            Role::IncidentResponder => matches!(action, ReadKeys | ReadAudit | ReadStatus | Seal),
-            Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus),
+            Role::Admin => {
+                matches!(action, ManagePrincipals | ReadKeys | ReadStatus | Seal | ReadApprovals | ManageWebhooks)
+            }
+            Role::KeyCustodian => matches!(
+                action,
+                CreateKey | ManageKeyLifecycle | ReadKeys | ReadStatus | ReportCompromise | ReadApprovals
+            ),
+            Role::CryptoUser => {
+                matches!(action, Use(_) | ReadKeys | ReadStatus | RequestException | ReadApprovals | Rewrap)
+            }
+            Role::Auditor => matches!(action, ReadKeys | ReadAudit | ReadStatus | ReadApprovals),
+            // Sealing is an emergency stop an incident responder may pull. Responders process
+            // data (never protect), and only with compromised versions (checked in the service).
+            Role::IncidentResponder => {
+                matches!(
+                    action,
+                    ReadKeys
+                        | ReadAudit
+                        | ReadStatus
+                        | Seal
+                        | ReportCompromise
+                        | RequestException
+                        | ReadApprovals
+                        | Rewrap
+                ) || matches!(action, Use(op) if op.class() == crate::OperationClass::Process)
+            }
+            Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus | ReadApprovals),
         }
     }
 
@@ -113,15 +153,25 @@ mod tests {
     #[test]
     fn role_table_covers_every_pair() {
         let crypto: Vec<Action> = Operation::ALL.iter().map(|op| Action::Use(*op)).collect();
+        use Operation::{Decrypt, MacVerify, Unwrap, Verify};
+        let process: Vec<Action> = [Decrypt, Verify, MacVerify, Unwrap].into_iter().map(Action::Use).collect();
         let allowed = |role: Role| -> Vec<Action> {
             use Action::*;
             match role {
-                Role::Admin => vec![ManagePrincipals, ReadKeys, ReadStatus, Seal],
-                Role::KeyCustodian => vec![CreateKey, ManageKeyLifecycle, ReadKeys, ReadStatus],
-                Role::CryptoUser => [vec![ReadKeys, ReadStatus], crypto.clone()].concat(),
-                Role::Auditor => vec![ReadKeys, ReadAudit, ReadStatus],
-                Role::IncidentResponder => vec![ReadKeys, ReadAudit, ReadStatus, Seal],
-                Role::RecoveryOfficer => vec![ReadKeys, ReadStatus],
+                Role::Admin => vec![ManagePrincipals, ReadKeys, ReadStatus, Seal, ReadApprovals, ManageWebhooks],
+                Role::KeyCustodian => {
+                    vec![CreateKey, ManageKeyLifecycle, ReadKeys, ReadStatus, ReportCompromise, ReadApprovals]
+                }
+                Role::CryptoUser => {
+                    [vec![ReadKeys, ReadStatus, RequestException, ReadApprovals, Rewrap], crypto.clone()].concat()
+                }
+                Role::Auditor => vec![ReadKeys, ReadAudit, ReadStatus, ReadApprovals],
+                Role::IncidentResponder => [
+                    vec![ReadKeys, ReadAudit, ReadStatus, Seal, ReportCompromise, RequestException, ReadApprovals, Rewrap],
+                    process.clone(),
+                ]
+                .concat(),
+                Role::RecoveryOfficer => vec![ReadKeys, ReadStatus, ReadApprovals],
             }
         };
         for role in Role::ALL {
@@ -137,6 +187,9 @@ mod tests {
             assert!(!Role::KeyCustodian.allows(Action::Use(*op)), "custodians cannot use keys");
             assert!(!Role::Admin.allows(Action::Use(*op)), "admins cannot use keys");
             assert!(!Role::Auditor.allows(Action::Use(*op)), "auditors change nothing");
+        }
+        for op in Operation::ALL.iter().filter(|op| op.class() == crate::OperationClass::Protect) {
+            assert!(!Role::IncidentResponder.allows(Action::Use(*op)), "responders never protect");
         }
         assert!(!Role::CryptoUser.allows(Action::CreateKey));
         assert!(!Role::CryptoUser.allows(Action::ManageKeyLifecycle));

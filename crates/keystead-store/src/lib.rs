@@ -13,13 +13,15 @@ mod sql;
 
 pub use error::Error;
 pub use model::{
-    AuditFilter, AuditRecord, ChainReport, Change, FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal,
-    StoredKey, StoredPrincipal, StoredVersion,
+    ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainReport, Change, Delivery, DeliveryResult,
+    FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal, Notification, StoredKey, StoredPrincipal, StoredVersion,
+    VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
 
 use keystead_core::{AuditEvent, KeyId, KeyRef, Tenant};
 use keystead_crypto::TokenHash;
+use time::OffsetDateTime;
 
 /// What every storage backend provides. Every state change is committed together with its
 /// audit event in one transaction: both are stored or neither.
@@ -75,4 +77,32 @@ pub trait Store: Send + Sync + 'static {
     /// Waits until another node may have committed a change, or `at_most` passes. PostgreSQL
     /// wakes on NOTIFY; a store that cannot be shared by several nodes just waits.
     async fn wait_for_feed(&self, at_most: std::time::Duration);
+
+    /// An approval request with its votes.
+    async fn approval(&self, id: &str) -> Result<Option<ApprovalRecord>, Error>;
+
+    /// Approval requests matching the filter, newest first, at most 500.
+    async fn approvals(&self, filter: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, Error>;
+
+    /// Keys the scheduler must look at `now`: a scheduled destruction is due, an active
+    /// version is past the key's originator-usage period, or a rotation is due.
+    async fn keys_due(&self, now: OffsetDateTime) -> Result<Vec<KeyId>, Error>;
+
+    /// Every webhook, oldest first.
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>, Error>;
+
+    /// Gives up on expired deliveries, then leases up to `limit` due ones to the caller until
+    /// `lease_until` (another node does not send them meanwhile) and returns them.
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, Error>;
+
+    /// Records the result of a delivery attempt and releases its lease.
+    async fn record_delivery(&self, id: &str, result: DeliveryResult, now: OffsetDateTime) -> Result<(), Error>;
+
+    /// Deliveries, newest first, of one webhook or all.
+    async fn deliveries(&self, webhook_id: Option<&str>, limit: u32) -> Result<Vec<Delivery>, Error>;
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use keystead_core::approval::{ApprovalOperation, ApprovalPolicy, ApprovalStatus, Vote};
 use keystead_core::key::{KeyAttributes, VersionInfo};
 use keystead_core::{AuditEvent, KeyId, KeyState, Purpose, Tenant, VersionNumber};
 use serde::Serialize;
@@ -109,6 +110,45 @@ pub enum Change {
         /// When.
         at: OffsetDateTime,
     },
+    /// Versions take new attributes (state, times, compromise report, destruction schedule),
+    /// each only if it is still in the state it was read in (compare-and-set).
+    UpdateVersions {
+        /// The key.
+        key_id: KeyId,
+        /// The versions' new attributes.
+        updates: Vec<VersionUpdate>,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// A new approval request.
+    CreateApproval(ApprovalRecord),
+    /// An approver's vote, refused if the request is no longer pending or the principal has
+    /// voted already; `decides` is the status the vote moves the request to, if it decides it.
+    Vote {
+        /// The request.
+        approval_id: String,
+        /// The vote.
+        vote: Vote,
+        /// The request's new status when this vote decides it.
+        decides: Option<ApprovalStatus>,
+    },
+    /// A request's status moves on (expiry, an exception's window closing), compare-and-set.
+    SetApprovalStatus {
+        /// The request.
+        id: String,
+        /// The status it must have now.
+        from: ApprovalStatus,
+        /// Its new status.
+        to: ApprovalStatus,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// A new webhook.
+    AddWebhook(WebhookRecord),
+    /// A notification, queued in the outbox for every webhook subscribed to its type.
+    Notify(Notification),
+    /// Several changes in one transaction.
+    Batch(Vec<Change>),
     /// A new principal.
     CreatePrincipal(NewPrincipal),
     /// A principal can no longer authenticate.
@@ -130,18 +170,176 @@ pub enum Change {
 }
 
 impl Change {
-    /// What other nodes must refresh once this change commits, if anything.
-    pub fn feed_entry(&self) -> Option<(FeedKind, String)> {
+    /// What other nodes must refresh once this change commits.
+    pub fn feed_entries(&self) -> Vec<(FeedKind, String)> {
         match self {
-            Change::AuditOnly | Change::CreateKey { .. } | Change::CreatePrincipal(_) => None,
-            Change::AddVersion { key_id, .. } | Change::SetVersionStates { key_id, .. } => {
-                Some((FeedKind::Key, key_id.to_string()))
-            }
-            Change::DisablePrincipal { name } => Some((FeedKind::Principal, name.clone())),
-            Change::AddGrant(grant) => Some((FeedKind::Grant, grant.principal.clone())),
-            Change::Initialize { .. } => Some((FeedKind::Seal, String::new())),
+            Change::AuditOnly
+            | Change::CreateKey { .. }
+            | Change::CreatePrincipal(_)
+            | Change::CreateApproval(_)
+            | Change::Vote { .. }
+            | Change::SetApprovalStatus { .. }
+            | Change::AddWebhook(_)
+            | Change::Notify(_) => Vec::new(),
+            Change::AddVersion { key_id, .. }
+            | Change::SetVersionStates { key_id, .. }
+            | Change::UpdateVersions { key_id, .. } => vec![(FeedKind::Key, key_id.to_string())],
+            Change::DisablePrincipal { name } => vec![(FeedKind::Principal, name.clone())],
+            Change::AddGrant(grant) => vec![(FeedKind::Grant, grant.principal.clone())],
+            Change::Initialize { .. } => vec![(FeedKind::Seal, String::new())],
+            Change::Batch(changes) => changes.iter().flat_map(Change::feed_entries).collect(),
         }
     }
+}
+
+/// A version's new attributes in [`Change::UpdateVersions`].
+#[derive(Clone, Debug)]
+pub struct VersionUpdate {
+    /// The state the version must be in now.
+    pub from: KeyState,
+    /// Its new attributes (number, state, times, compromise, destruction schedule).
+    pub info: VersionInfo,
+    /// Delete the sealed material (destruction).
+    pub destroy_material: bool,
+}
+
+/// An approval request with its votes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalRecord {
+    /// `apr_` and 32 hex digits.
+    pub id: String,
+    /// What runs once approved.
+    pub operation: ApprovalOperation,
+    /// The key's tenant.
+    pub tenant: String,
+    /// The key.
+    pub key_id: KeyId,
+    /// The key's name when the request was made.
+    pub key_name: String,
+    /// The version, if the request is for one.
+    pub version: Option<u32>,
+    /// Who asked.
+    pub requester: String,
+    /// Where it stands.
+    pub status: ApprovalStatus,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Undecided by then, it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was approved, rejected, expired or closed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
+    /// The requester's justification.
+    pub justification: String,
+    /// The approvals it needs.
+    pub policy: ApprovalPolicy,
+    /// The operation's parameters (e.g. `after_seconds`, `operation`, `for_seconds`).
+    pub parameters: BTreeMap<String, String>,
+    /// The votes so far, oldest first.
+    pub votes: Vec<Vote>,
+}
+
+/// Which approval requests to list.
+#[derive(Clone, Debug, Default)]
+pub struct ApprovalFilter {
+    /// Only this status.
+    pub status: Option<ApprovalStatus>,
+    /// Only about this key.
+    pub key_id: Option<KeyId>,
+    /// Only this operation.
+    pub operation: Option<ApprovalOperation>,
+    /// Only by this requester.
+    pub requester: Option<String>,
+}
+
+/// A webhook subscription.
+#[derive(Clone, Debug)]
+pub struct WebhookRecord {
+    /// `whk_` and 32 hex digits.
+    pub id: String,
+    /// Where notifications are POSTed.
+    pub url: String,
+    /// Event types or patterns (`approval.*`, `*`).
+    pub events: Vec<String>,
+    /// The HMAC-SHA256 signing secret, sealed under the root key.
+    pub sealed_secret: Vec<u8>,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+    /// Who added it.
+    pub created_by: String,
+}
+
+impl WebhookRecord {
+    /// Whether the webhook subscribes to `event_type`.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.events.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => event_type.starts_with(prefix),
+            None => pattern == event_type,
+        })
+    }
+}
+
+/// A notification to queue for every subscribed webhook.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    /// Unique id (`evt_` and 32 hex digits), also the receivers' deduplication key.
+    pub id: String,
+    /// E.g. `key.compromised`.
+    pub event_type: String,
+    /// The JSON body sent.
+    pub body: String,
+    /// When it was raised.
+    pub created_at: OffsetDateTime,
+    /// Undelivered by then, it is given up.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Where one outbox row stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// Notification id and webhook id.
+    pub id: String,
+    /// The webhook.
+    pub webhook_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The JSON body.
+    #[serde(skip)]
+    pub body: String,
+    /// `pending`, `delivered` or `expired`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it was queued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The next attempt, while pending.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    /// Given up after this.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was delivered.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+    /// The last failure (status code or transport error).
+    pub last_error: Option<String>,
+}
+
+/// The result of one delivery attempt.
+#[derive(Clone, Debug)]
+pub enum DeliveryResult {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// It failed; try again at `retry_at`, or give up if that is past the expiry.
+    Failed {
+        /// Why (never the secret or the body).
+        error: String,
+        /// When to try again.
+        retry_at: OffsetDateTime,
+    },
 }
 
 /// What a change-feed entry invalidates.

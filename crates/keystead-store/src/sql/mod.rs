@@ -14,6 +14,9 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+mod approvals;
+mod webhooks;
+
 use crate::chain::{first_break, link, GENESIS};
 use crate::{
     AuditFilter, AuditRecord, ChainReport, Change, Error, FeedEntry, Grant, KeyFilter, Store, StoredKey,
@@ -80,8 +83,11 @@ const FEED_CHANNEL: &str = "keystead_changes";
 
 /// Pragmas every SQLite connection gets: write-ahead log, full sync, foreign keys, and waiting
 /// instead of failing while another connection writes.
+/// `secure_delete` overwrites freed content with zeros, so destroyed key material (already
+/// sealed) does not linger in free pages of the file.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                              PRAGMA secure_delete = ON;";
 
 fn time_from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -210,6 +216,7 @@ fn key_from_row(row: &AnyRow) -> Result<KeyAttributes, Error> {
         labels: serde_json::from_str::<Labels>(&labels).map_err(|_| Error::Corrupt { what: "labels" })?,
         origin: parse(&row.try_get::<String, _>("origin")?, "origin")?,
         rotation_period_seconds: row.try_get("rotation_period_seconds")?,
+        protect_period_seconds: row.try_get("protect_period_seconds")?,
         recoverable: row.try_get::<i64, _>("recoverable")? != 0,
         criticality: parse(&row.try_get::<String, _>("criticality")?, "criticality")?,
         created_at: time_from_ms(row.try_get("created_at_ms")?)?,
@@ -236,6 +243,13 @@ fn version_from_row(row: &AnyRow) -> Result<StoredVersion, Error> {
             activated_at: optional_time(row.try_get("activated_at_ms")?)?,
             suspended_at: optional_time(row.try_get("suspended_at_ms")?)?,
             deactivated_at: optional_time(row.try_get("deactivated_at_ms")?)?,
+            compromise: row
+                .try_get::<Option<String>, _>("compromise")?
+                .map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(|_| Error::Corrupt { what: "compromise record" })?,
+            destroy_at: optional_time(row.try_get("destroy_at_ms")?)?,
+            destroyed_at: optional_time(row.try_get("destroyed_at_ms")?)?,
         },
         provenance_json,
         sealed_material: row.try_get("sealed_material")?,
@@ -261,8 +275,9 @@ async fn insert_version(
     let info = &version.info;
     sqlx::query(
         "INSERT INTO key_versions (key_id, number, state, kcv, public_key_der, provenance, \
-         sealed_material, created_at_ms, activated_at_ms, suspended_at_ms, deactivated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         sealed_material, created_at_ms, activated_at_ms, suspended_at_ms, deactivated_at_ms, \
+         compromise, destroy_at_ms, destroyed_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(key_id)
     .bind(i64::from(info.number.get()))
@@ -275,21 +290,85 @@ async fn insert_version(
     .bind(info.activated_at.map(unix_ms))
     .bind(info.suspended_at.map(unix_ms))
     .bind(info.deactivated_at.map(unix_ms))
+    .bind(compromise_json(info)?)
+    .bind(info.destroy_at.map(unix_ms))
+    .bind(info.destroyed_at.map(unix_ms))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+fn compromise_json(info: &VersionInfo) -> Result<Option<String>, Error> {
+    info.compromise
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|_| Error::Corrupt { what: "compromise record" })
+}
+
+/// Writes a version's mutable attributes if it is still in `update.from`.
+async fn update_version(
+    tx: &mut Transaction<'_, Any>,
+    key_id: &str,
+    update: &crate::VersionUpdate,
+) -> Result<(), Error> {
+    let info = &update.info;
+    let material = if update.destroy_material { ", sealed_material = NULL" } else { "" };
+    let sql = format!(
+        "UPDATE key_versions SET state = $1, activated_at_ms = $2, suspended_at_ms = $3, \
+         deactivated_at_ms = $4, compromise = $5, destroy_at_ms = $6, destroyed_at_ms = $7{material} \
+         WHERE key_id = $8 AND number = $9 AND state = $10"
+    );
+    let updated = sqlx::query(&sql)
+        .bind(info.state.as_str())
+        .bind(info.activated_at.map(unix_ms))
+        .bind(info.suspended_at.map(unix_ms))
+        .bind(info.deactivated_at.map(unix_ms))
+        .bind(compromise_json(info)?)
+        .bind(info.destroy_at.map(unix_ms))
+        .bind(info.destroyed_at.map(unix_ms))
+        .bind(key_id)
+        .bind(i64::from(info.number.get()))
+        .bind(update.from.as_str())
+        .execute(&mut **tx)
+        .await?;
+    if updated.rows_affected() != 1 {
+        return Err(Error::Conflict { what: "the version's state" });
+    }
     Ok(())
 }
 
 async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Error> {
     match change {
         Change::AuditOnly => {}
+        Change::Batch(changes) => {
+            for change in changes {
+                Box::pin(apply(tx, change)).await?;
+            }
+        }
+        Change::UpdateVersions { key_id, updates, at } => {
+            let id = key_id.to_string();
+            for update in &updates {
+                update_version(tx, &id, update).await?;
+            }
+            sqlx::query("UPDATE keys SET updated_at_ms = $1 WHERE id = $2")
+                .bind(unix_ms(at))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::CreateApproval(record) => approvals::insert(tx, &record).await?,
+        Change::Vote { approval_id, vote, decides } => approvals::vote(tx, &approval_id, &vote, decides).await?,
+        Change::SetApprovalStatus { id, from, to, at } => approvals::set_status(tx, &id, from, to, at).await?,
+        Change::AddWebhook(webhook) => webhooks::insert(tx, &webhook).await?,
+        Change::Notify(notification) => webhooks::enqueue(tx, &notification).await?,
         Change::CreateKey { key, version } => {
             let labels = serde_json::to_string(&key.labels).map_err(|_| Error::Corrupt { what: "labels" })?;
             let inserted = sqlx::query(
                 "INSERT INTO keys (id, tenant, name, purpose, algorithm, usage_context, owner, \
                  environment, classification, labels, origin, rotation_period_seconds, recoverable, \
-                 criticality, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 criticality, created_at_ms, updated_at_ms, protect_period_seconds) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(key.id.to_string())
             .bind(key.tenant.as_str())
@@ -307,6 +386,7 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
             .bind(key.criticality.as_str())
             .bind(unix_ms(key.created_at))
             .bind(unix_ms(key.updated_at))
+            .bind(key.protect_period_seconds)
             .execute(&mut **tx)
             .await;
             if let Err(err) = inserted {
@@ -521,7 +601,7 @@ impl Store for SqlStore {
     async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let feed = change.feed_entry();
+        let feed = change.feed_entries();
         apply(&mut tx, change).await.map_err(|err| match err {
             // Another node committed the same step first (two rotations, two grants): the
             // caller learns it lost a race, not that the server broke.
@@ -530,7 +610,7 @@ impl Store for SqlStore {
             }
             other => other,
         })?;
-        if let Some((kind, subject)) = feed {
+        for (kind, subject) in feed {
             sqlx::query("INSERT INTO changes (node, kind, subject, at_ms) VALUES ($1, $2, $3, $4)")
                 .bind(&event.node)
                 .bind(kind.as_str())
@@ -753,6 +833,46 @@ impl Store for SqlStore {
             .collect())
     }
 
+    async fn approval(&self, id: &str) -> Result<Option<crate::ApprovalRecord>, Error> {
+        approvals::by_id(&self.pool, id).await
+    }
+
+    async fn approvals(&self, filter: &crate::ApprovalFilter) -> Result<Vec<crate::ApprovalRecord>, Error> {
+        approvals::list(&self.pool, filter).await
+    }
+
+    async fn keys_due(&self, now: OffsetDateTime) -> Result<Vec<KeyId>, Error> {
+        keys_due_impl(&self.pool, now).await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<crate::WebhookRecord>, Error> {
+        webhooks::list(&self.pool).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::Delivery>, Error> {
+        let _writer = self.write_lock.lock().await;
+        webhooks::claim(&self.pool, now, lease_until, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &str,
+        result: crate::DeliveryResult,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let _writer = self.write_lock.lock().await;
+        webhooks::record(&self.pool, id, result, now).await
+    }
+
+    async fn deliveries(&self, webhook_id: Option<&str>, limit: u32) -> Result<Vec<crate::Delivery>, Error> {
+        webhooks::deliveries(&self.pool, webhook_id, limit).await
+    }
+
     async fn wait_for_feed(&self, at_most: std::time::Duration) {
         let Some(url) = &self.listen_url else {
             tokio::time::sleep(at_most).await;
@@ -786,6 +906,26 @@ impl Store for SqlStore {
             Ok(Ok(None)) | Ok(Err(_)) => *slot = None,
         }
     }
+}
+
+async fn keys_due_impl(pool: &AnyPool, now: OffsetDateTime) -> Result<Vec<KeyId>, Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT v.key_id FROM key_versions v JOIN keys k ON k.id = v.key_id \
+         WHERE (v.destroy_at_ms IS NOT NULL AND v.destroy_at_ms <= $1 \
+                AND v.state NOT IN ('destroyed', 'destroyed-compromised')) \
+            OR (v.state = 'active' AND k.protect_period_seconds IS NOT NULL \
+                AND v.activated_at_ms + k.protect_period_seconds * 1000 <= $1) \
+         UNION \
+         SELECT k.id FROM keys k WHERE k.rotation_period_seconds IS NOT NULL \
+            AND (SELECT MAX(v.created_at_ms) FROM key_versions v WHERE v.key_id = k.id AND v.state = 'active') \
+                + k.rotation_period_seconds * 1000 <= $1",
+    )
+    .bind(unix_ms(now))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id,)| KeyId::parse(&id).map_err(|_| Error::Corrupt { what: "key id" }))
+        .collect()
 }
 
 async fn connect_listener(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
