@@ -122,6 +122,8 @@ impl Role {
             Role::Auditor => matches!(action, ReadKeys | ReadAudit | ReadStatus | ReadApprovals),
             // Sealing is an emergency stop an incident responder may pull. Responders process
             // data (never protect), and only with compromised versions (checked in the service).
+            // They approve exceptions but do not request them: an exception lets exactly its
+            // requester protect, so the application's principal asks.
             Role::IncidentResponder => {
                 matches!(
                     action,
@@ -130,7 +132,6 @@ impl Role {
                         | ReadStatus
                         | Seal
                         | ReportCompromise
-                        | RequestException
                         | ReadApprovals
                         | Rewrap
                 ) || matches!(action, Use(op) if op.class() == crate::OperationClass::Process)
@@ -167,7 +168,7 @@ mod tests {
                 }
                 Role::Auditor => vec![ReadKeys, ReadAudit, ReadStatus, ReadApprovals],
                 Role::IncidentResponder => [
-                    vec![ReadKeys, ReadAudit, ReadStatus, Seal, ReportCompromise, RequestException, ReadApprovals, Rewrap],
+                    vec![ReadKeys, ReadAudit, ReadStatus, Seal, ReportCompromise, ReadApprovals, Rewrap],
                     process.clone(),
                 ]
                 .concat(),

@@ -21,4 +21,4 @@ pub use loaded::LoadedKey;
 pub use provenance::{fips_mode, generation_provenance, library_description};
 pub use seal::{RootKey, UnsealKey};
 pub use secret::SecretBytes;
-pub use token::{ct_eq_str, random_array, sha256, AccessToken, TokenHash};
+pub use token::{ct_eq_str, hmac_sha256, random_array, sha256, AccessToken, TokenHash};

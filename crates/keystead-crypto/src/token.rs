@@ -24,6 +24,15 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// HMAC-SHA256 of `message` under `key` (webhook signatures).
+pub fn hmac_sha256(key: &SecretBytes, message: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.expose_secret());
+    let tag = aws_lc_rs::hmac::sign(&key, message);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 /// A bearer token as presented by a client. Only its hash is ever stored.
 pub struct AccessToken(SecretBytes);
 
@@ -86,6 +95,16 @@ impl AccessToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 4231 test case 2.
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        let tag = hmac_sha256(&SecretBytes::from_slice(b"Jefe"), b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(tag),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn tokens_are_random_and_recognised_by_hash() {

@@ -155,6 +155,7 @@ pub(crate) fn caller_from(
         tenant,
         source: source.to_owned(),
         auth_method,
+        justification: None,
     })
 }
 

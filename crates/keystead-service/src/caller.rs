@@ -1,6 +1,35 @@
-//! Who is calling, as established by authentication.
+//! Who is calling, as established by authentication, and why (for uses of compromised keys).
 
 use keystead_core::{Role, Tenant};
+
+/// Why a principal uses a compromised key, and which systems the data concerns (CEK-19:
+/// every such use is logged with reason, identity and affected systems).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Justification {
+    /// The reason, 1 to 1024 printable characters.
+    pub text: String,
+    /// The systems whose data is processed, each 1 to 128 printable characters.
+    pub affected_systems: Vec<String>,
+}
+
+impl Justification {
+    /// Validates the reason and the affected systems (both required).
+    pub fn new(text: &str, affected_systems: &[String]) -> Result<Self, crate::Error> {
+        let printable = |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
+        if !printable(text, 1024) {
+            return Err(crate::error::invalid("justification", "must be 1 to 1024 printable characters"));
+        }
+        let systems: Vec<String> =
+            affected_systems.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if systems.is_empty() || systems.len() > 32 || !systems.iter().all(|s| printable(s, 128)) {
+            return Err(crate::error::invalid(
+                "affected systems",
+                "name 1 to 32 systems (comma separated), each 1 to 128 printable characters",
+            ));
+        }
+        Ok(Self { text: text.trim().to_owned(), affected_systems: systems })
+    }
+}
 
 /// An authenticated principal and where its request came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +48,8 @@ pub struct Caller {
     /// How the caller proved who it is: `bearer` (a token), `mtls` (a client certificate), or
     /// `system` for the server itself.
     pub auth_method: &'static str,
+    /// The justification sent with the request, if any.
+    pub justification: Option<Justification>,
 }
 
 impl Caller {
@@ -31,6 +62,7 @@ impl Caller {
             tenant: None,
             source: source.into(),
             auth_method: "system",
+            justification: None,
         }
     }
 
@@ -43,7 +75,19 @@ impl Caller {
             tenant: None,
             source: source.into(),
             auth_method,
+            justification: None,
         }
+    }
+
+    /// The same caller with a justification for this request.
+    pub fn with_justification(mut self, justification: Option<Justification>) -> Self {
+        self.justification = justification;
+        self
+    }
+
+    /// Whether the caller holds the incident-responder role.
+    pub fn is_incident_responder(&self) -> bool {
+        self.roles.contains(&Role::IncidentResponder)
     }
 
     /// The tenant a request acts on: the one named, else the caller's own, else `default`.

@@ -1,6 +1,6 @@
 //! Service errors, each with a stable [`ErrorKind`] that adapters map to the wire in one place.
 
-use keystead_core::Environment;
+use keystead_core::{Environment, KeyState};
 
 /// The stable class of an error: adapters map it to HTTP status and error code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub enum ErrorKind {
     PurposeViolation,
     /// The version's state does not allow the operation.
     InvalidState,
+    /// The version is compromised: it never protects (outside an approved exception) and
+    /// processes only for incident responders with a justification.
+    KeyCompromised,
     /// The request breaks a policy (weak algorithm, another environment's key).
     PolicyViolation,
     /// Decryption, unwrapping or an integrity check of caller data failed.
@@ -48,6 +51,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::PurposeViolation => "purpose_violation",
             ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::KeyCompromised => "key_compromised",
             ErrorKind::PolicyViolation => "policy_violation",
             ErrorKind::DecryptionFailed => "decryption_failed",
             ErrorKind::IntegrityFailure => "integrity_failure",
@@ -68,6 +72,7 @@ impl ErrorKind {
                 | ErrorKind::PermissionDenied
                 | ErrorKind::PurposeViolation
                 | ErrorKind::InvalidState
+                | ErrorKind::KeyCompromised
                 | ErrorKind::PolicyViolation
                 | ErrorKind::IntegrityFailure
         )
@@ -154,6 +159,23 @@ pub enum Error {
         /// Whether the database was out of reach (retry later) rather than refusing the write.
         unavailable: bool,
     },
+    /// No such approval request.
+    #[error("approval request {id} not found; `keystead approval list` shows the open ones")]
+    ApprovalNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The request was decided, expired or closed: decisions are final.
+    #[error("approval request {id} is {status}; decisions are final, make a new request if needed")]
+    ApprovalClosed {
+        /// The request.
+        id: String,
+        /// Its status.
+        status: keystead_core::approval::ApprovalStatus,
+    },
+    /// A vote that cannot count.
+    #[error(transparent)]
+    Vote(#[from] keystead_core::approval::VoteError),
     /// A crypto operation failed.
     #[error(transparent)]
     Crypto(#[from] keystead_crypto::Error),
@@ -171,7 +193,12 @@ impl Error {
         match self {
             Error::Unauthenticated => ErrorKind::Unauthenticated,
             Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
-            Error::KeyNotFound { .. } | Error::VersionNotFound { .. } => ErrorKind::NotFound,
+            Error::KeyNotFound { .. } | Error::VersionNotFound { .. } | Error::ApprovalNotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            Error::ApprovalClosed { .. } => ErrorKind::InvalidState,
+            Error::Vote(keystead_core::approval::VoteError::AlreadyVoted { .. }) => ErrorKind::Conflict,
+            Error::Vote(_) => ErrorKind::PermissionDenied,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
             Error::EnvironmentMismatch { .. } => ErrorKind::PolicyViolation,
             Error::NoActiveVersion { .. } | Error::SealState { .. } => ErrorKind::InvalidState,
@@ -181,6 +208,9 @@ impl Error {
                 Rule::InvalidValue { .. } | Rule::MalformedEnvelope { .. } => ErrorKind::InvalidArgument,
                 Rule::TooWeak { .. } | Rule::AlgorithmPurposeMismatch { .. } => ErrorKind::PolicyViolation,
                 Rule::PurposeViolation { .. } => ErrorKind::PurposeViolation,
+                Rule::InvalidState {
+                    state: KeyState::Compromised | KeyState::DestroyedCompromised, ..
+                } => ErrorKind::KeyCompromised,
                 Rule::InvalidState { .. } | Rule::InvalidTransition { .. } => ErrorKind::InvalidState,
             },
             Error::Crypto(crypto) => match crypto {

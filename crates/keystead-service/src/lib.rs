@@ -9,6 +9,7 @@ mod cache;
 mod caller;
 mod error;
 mod follow;
+mod notify;
 mod ops;
 mod seal;
 mod use_audit;
@@ -16,20 +17,31 @@ mod views;
 
 use std::sync::{Arc, Mutex};
 
+use std::collections::BTreeMap;
+
+use keystead_core::approval::{ApprovalOperation, ApprovalPolicy};
 use keystead_core::{Environment, NodeName};
 use keystead_store::Store;
 use time::OffsetDateTime;
 
 pub use cache::KeyCacheStats;
-pub use caller::Caller;
+pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
 pub use keystead_store::{AuditRecord, ChainReport};
 pub use keystead_store::{Grant, StoredPrincipal};
+pub use notify::EVENT_TYPES;
+pub use ops::approvals::ApprovalView;
+pub use ops::compromise::CompromiseReport;
+pub use ops::destroy::DestroyRequest;
+pub use ops::exception::ExceptionRequest;
 pub use ops::principals::NewPrincipalView;
+pub use ops::scheduler::DueWork;
+pub use ops::webhooks::{NewWebhookView, OutgoingDelivery, WebhookView};
+pub use keystead_store::Delivery;
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use seal::{InitOutput, SealSetup, SealStatus, ShareText};
-pub use views::{DataKeyView, KeyView, ServerStatus};
+pub use views::{DataKeyView, DecryptView, KeyView, RewrapView, ServerStatus};
 
 /// A source of the current time, injected so tests can control it.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -43,12 +55,46 @@ pub struct Config {
     pub environment: Environment,
     /// Keys below this security strength are refused.
     pub minimum_strength_bits: u32,
+    /// The approvals each operation needs.
+    pub approval_policies: BTreeMap<ApprovalOperation, ApprovalPolicy>,
+    /// How long an approval request stays open at most.
+    pub approval_ttl_seconds: i64,
+    /// The shortest waiting period between an approved destruction and its run.
+    pub minimum_destroy_wait_seconds: i64,
+    /// The longest window a compromised-key exception may ask for.
+    pub maximum_exception_seconds: i64,
+    /// How long the outbox retries an undelivered webhook notification.
+    pub webhook_retry_seconds: i64,
 }
 
 impl Config {
-    /// Settings with the environment's default strength policy.
+    /// Settings with the environment's defaults: its strength policy, the default approval
+    /// policies, 24-hour approval requests, a destruction wait of 7 days in production (1 day
+    /// in staging, 1 second elsewhere), exceptions of at most 24 hours, webhooks retried for
+    /// 24 hours.
     pub fn new(node: NodeName, environment: Environment) -> Self {
-        Self { node, environment, minimum_strength_bits: environment.default_minimum_strength_bits() }
+        let approval_policies =
+            ApprovalOperation::ALL.iter().map(|op| (*op, ApprovalPolicy::default_for(*op))).collect();
+        let minimum_destroy_wait_seconds = match environment {
+            Environment::Production => 7 * 86_400,
+            Environment::Staging => 86_400,
+            Environment::Development | Environment::Test => 1,
+        };
+        Self {
+            node,
+            environment,
+            minimum_strength_bits: environment.default_minimum_strength_bits(),
+            approval_policies,
+            approval_ttl_seconds: 86_400,
+            minimum_destroy_wait_seconds,
+            maximum_exception_seconds: 86_400,
+            webhook_retry_seconds: 86_400,
+        }
+    }
+
+    /// The approvals `operation` needs.
+    pub fn approval_policy(&self, operation: ApprovalOperation) -> ApprovalPolicy {
+        self.approval_policies.get(&operation).cloned().unwrap_or_else(|| ApprovalPolicy::default_for(operation))
     }
 }
 

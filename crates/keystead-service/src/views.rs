@@ -41,6 +41,29 @@ pub struct DataKeyView {
     pub ciphertext: String,
 }
 
+/// A decryption's result.
+#[derive(Debug)]
+pub struct DecryptView {
+    /// The plaintext. Use, then drop.
+    pub plaintext: SecretBytes,
+    /// Set when the version is compromised and the data was protected after the compromise
+    /// time (or its protect time is unknown): it may have been produced by an attacker.
+    pub warning: Option<String>,
+}
+
+/// A rewrap's result: the same plaintext under the primary version.
+#[derive(Clone, Debug, Serialize)]
+pub struct RewrapView {
+    /// The new ciphertext.
+    pub ciphertext: String,
+    /// The version that protected the input.
+    pub from_version: u32,
+    /// The version that protects the output.
+    pub to_version: u32,
+    /// As for [`DecryptView::warning`].
+    pub warning: Option<String>,
+}
+
 /// What `status` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServerStatus {
@@ -58,4 +81,9 @@ pub struct ServerStatus {
     pub self_tests: Vec<&'static str>,
     /// The seal: kind, state, threshold; a loud warning for the development file seal.
     pub seal: crate::SealStatus,
+}
+
+/// A time as RFC 3339 text (for audit details and notifications).
+pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -64,6 +64,7 @@ impl Service {
         let labels = Labels::new(request.labels)?;
         let rotation_period_seconds =
             request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
+        let protect_period_seconds = request.protect_period.as_deref().map(parse_duration_seconds).transpose()?;
         if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {
             return Err(keystead_store::Error::NameTaken {
                 tenant: tenant.to_string(),
@@ -86,6 +87,7 @@ impl Service {
             labels,
             origin: Origin::Generated,
             rotation_period_seconds,
+            protect_period_seconds,
             recoverable: request.recoverable.unwrap_or(true),
             criticality,
             created_at: now,

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use keystead_core::envelope::{ciphertext_aad, unix_ms, AeadPayload};
-use keystead_core::operation::UseFacts;
-use keystead_core::{AuditAction, AuditEvent, Envelope, Operation, Purpose};
-use keystead_crypto::SecretBytes;
+use keystead_core::{Action, AuditAction, AuditEvent, Envelope, Operation, Purpose};
+use keystead_crypto::LoadedKey;
+use keystead_store::StoredVersion;
 
 use crate::cache::CachedKey;
 use crate::error::invalid;
-use crate::{Caller, DataKeyView, Error, Service};
+use crate::{Caller, DataKeyView, DecryptView, Error, RewrapView, Service};
 
 /// Largest plaintext accepted by `encrypt` (16 MiB); larger data should use `datakey`.
 pub const MAX_PLAINTEXT: usize = 16 * 1024 * 1024;
@@ -57,7 +57,8 @@ impl Service {
             }
             check_context(context)?;
             let cached = self.key_for_use(caller, &tenant, key, Operation::Encrypt, &mut event).await?;
-            self.encrypt_with(&cached, plaintext, context, &mut event)
+            let (version, loaded) = self.protect_version(caller, &cached, Operation::Encrypt, &mut event).await?;
+            self.encrypt_with(&cached, version, loaded, plaintext, context)
         }
         .await;
         self.finish_use(event, result).await
@@ -66,11 +67,11 @@ impl Service {
     fn encrypt_with(
         &self,
         cached: &CachedKey,
+        version: &StoredVersion,
+        loaded: &LoadedKey,
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
-        event: &mut AuditEvent,
     ) -> Result<String, Error> {
-        let (version, loaded) = cached.primary_for(Operation::Encrypt, event)?;
         let number = version.info.number;
         let key_id = cached.stored.attributes.id;
         let payload = if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
@@ -84,34 +85,79 @@ impl Service {
         Ok(Envelope { key_id, version: number, payload }.to_string())
     }
 
-    /// Decrypts a `ks1:` ciphertext; the key and version come from the ciphertext.
+    /// Decrypts a `ks1:` ciphertext; the key and version come from the ciphertext. With a
+    /// compromised version the result carries a warning when the data may be an attacker's.
     pub async fn decrypt(
         &self,
         caller: &Caller,
         ciphertext: &str,
         context: &BTreeMap<String, String>,
-    ) -> Result<SecretBytes, Error> {
+    ) -> Result<DecryptView, Error> {
         let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::Decrypt).await?;
         let result = async {
             check_context(context)?;
             let envelope = Envelope::parse("ciphertext", ciphertext)?;
             let cached =
                 self.key_by_id_for_use(caller, envelope.key_id, Operation::Decrypt, &mut event).await?;
-            if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
-                let loaded = cached.version_for(
-                    envelope.version,
-                    Operation::Decrypt,
-                    UseFacts::default(),
-                    &mut event,
-                )?;
-                let label = oaep_label(&cached, envelope.version, context);
-                return Ok(loaded.rsa_decrypt(&envelope.payload, label.as_deref())?);
+            self.decrypt_envelope(caller, &cached, &envelope, context, Operation::Decrypt, &mut event)
+        }
+        .await;
+        self.finish_use(event, result).await
+    }
+
+    fn decrypt_envelope(
+        &self,
+        caller: &Caller,
+        cached: &CachedKey,
+        envelope: &Envelope,
+        context: &BTreeMap<String, String>,
+        operation: Operation,
+        event: &mut AuditEvent,
+    ) -> Result<DecryptView, Error> {
+        if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
+            let (loaded, warning) = self.process_version(caller, cached, envelope.version, operation, None, event)?;
+            let label = oaep_label(cached, envelope.version, context);
+            let plaintext = loaded.rsa_decrypt(&envelope.payload, label.as_deref())?;
+            return Ok(DecryptView { plaintext, warning: warning.map(str::to_owned) });
+        }
+        let payload = AeadPayload::parse(&envelope.payload)?;
+        let (loaded, warning) =
+            self.process_version(caller, cached, envelope.version, operation, payload.protected_at(), event)?;
+        let aad = ciphertext_aad(envelope.key_id, envelope.version, payload.protected_at_ms, context);
+        let plaintext = loaded.aead_open(&payload.nonce, &aad, &payload.ciphertext)?;
+        Ok(DecryptView { plaintext, warning: warning.map(str::to_owned) })
+    }
+
+    /// Re-encrypts a ciphertext under its key's primary version; the plaintext never leaves
+    /// the service. Crypto users need decrypt and encrypt on the key; incident responders
+    /// rewrap data of compromised versions (with a justification) onto a clean version.
+    pub async fn rewrap(
+        &self,
+        caller: &Caller,
+        ciphertext: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<RewrapView, Error> {
+        let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::Rewrap).await?;
+        let result = async {
+            self.authorize(caller, Action::Rewrap, None)?;
+            check_context(context)?;
+            let envelope = Envelope::parse("ciphertext", ciphertext)?;
+            let cached =
+                self.key_by_id_for_use(caller, envelope.key_id, Operation::Decrypt, &mut event).await?;
+            if !caller.is_incident_responder() {
+                self.authorize(caller, Action::Use(Operation::Encrypt), Some(&cached.stored.attributes))?;
             }
-            let payload = AeadPayload::parse(&envelope.payload)?;
-            let facts = UseFacts { protected_at: payload.protected_at(), ..UseFacts::default() };
-            let loaded = cached.version_for(envelope.version, Operation::Decrypt, facts, &mut event)?;
-            let aad = ciphertext_aad(envelope.key_id, envelope.version, payload.protected_at_ms, context);
-            Ok(loaded.aead_open(&payload.nonce, &aad, &payload.ciphertext)?)
+            let opened = self.decrypt_envelope(caller, &cached, &envelope, context, Operation::Decrypt, &mut event)?;
+            event.details.insert("from_version".into(), envelope.version.to_string());
+            let (version, loaded) = cached.primary_for(Operation::Encrypt, &mut event)?;
+            event.details.insert("to_version".into(), version.info.number.to_string());
+            let ciphertext = self.encrypt_with(&cached, version, loaded, opened.plaintext.expose_secret(), context)?;
+            Ok(RewrapView {
+                ciphertext,
+                from_version: envelope.version.get(),
+                to_version: version.info.number.get(),
+                warning: opened.warning,
+            })
         }
         .await;
         self.finish_use(event, result).await
@@ -131,7 +177,8 @@ impl Service {
             let cached = self.key_for_use(caller, &tenant, key, Operation::DataKey, &mut event).await?;
             // A bare 256-bit secret: no key schedule or check value is needed for a data key.
             let plaintext = keystead_crypto::random_secret(32)?;
-            let ciphertext = self.encrypt_with(&cached, plaintext.expose_secret(), context, &mut event)?;
+            let (version, loaded) = self.protect_version(caller, &cached, Operation::DataKey, &mut event).await?;
+            let ciphertext = self.encrypt_with(&cached, version, loaded, plaintext.expose_secret(), context)?;
             Ok(DataKeyView { plaintext, ciphertext })
         }
         .await;

@@ -1,12 +1,18 @@
 //! One module per group of operations.
 
+pub mod approvals;
+pub mod compromise;
 mod create;
 mod crypto;
-mod lifecycle;
+pub mod destroy;
+pub mod exception;
+pub(crate) mod lifecycle;
 pub mod principals;
 pub(crate) mod read;
 pub mod requests;
 mod resolve;
+pub mod scheduler;
 mod sign;
 mod version;
+pub mod webhooks;
 mod wrap;

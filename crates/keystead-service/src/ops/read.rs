@@ -1,7 +1,7 @@
 //! Reads: authentication, `key show`, `key list`, `key public`, `audit list`, status, and the
 //! development bootstrap of the root principal.
 
-use keystead_core::{Action, AuditAction, KeyId, KeyRef, Purpose, Tenant};
+use keystead_core::{Action, AuditAction, KeyId, KeyRef, KeyState, Purpose, Tenant};
 use keystead_crypto::AccessToken;
 use keystead_store::{AuditFilter, AuditRecord, ChainReport, Change, KeyFilter, NewPrincipal};
 use time::OffsetDateTime;
@@ -10,6 +10,20 @@ use super::requests::KeyListFilter;
 use super::resolve::parse_tenant;
 use crate::error::invalid;
 use crate::{Caller, Error, KeyView, ServerStatus, Service};
+
+/// A key with a compromised version and no version left that could ever protect again
+/// (pre-active, active or suspended).
+fn is_compromised_key(key: &keystead_store::StoredKey) -> bool {
+    let compromised = key
+        .versions
+        .iter()
+        .any(|v| matches!(v.info.state, KeyState::Compromised | KeyState::DestroyedCompromised));
+    let live = key
+        .versions
+        .iter()
+        .any(|v| matches!(v.info.state, KeyState::PreActive | KeyState::Active | KeyState::Suspended));
+    compromised && !live
+}
 
 /// The name of the principal created at first start in development mode.
 pub const ROOT_PRINCIPAL: &str = "root";
@@ -118,14 +132,22 @@ impl Service {
             (None, None) => None,
             _ => Some(caller.resolve_tenant(requested.as_ref())?),
         };
+        let state = filter.state.as_deref().map(str::parse::<KeyState>).transpose()?;
         let store_filter = KeyFilter {
             tenant,
             purpose: filter.purpose.as_deref().map(str::parse::<Purpose>).transpose()?,
             owner: filter.owner,
-            state: filter.state.as_deref().map(str::parse).transpose()?,
+            state,
             labels: filter.labels,
         };
-        Ok(self.store.keys(&store_filter).await?.iter().map(KeyView::from).collect())
+        let keys = self.store.keys(&store_filter).await?;
+        // CEK-19: compromised keys leave the default listing; asking for the state (or for
+        // every key) shows them.
+        Ok(keys
+            .iter()
+            .filter(|k| state.is_some() || filter.all || !is_compromised_key(k))
+            .map(KeyView::from)
+            .collect())
     }
 
     /// The public key of an asymmetric key's version (the primary one by default), as PEM.

@@ -25,6 +25,9 @@ pub struct CreateKeyRequest {
     pub labels: BTreeMap<String, String>,
     /// Rotation period such as `90d`.
     pub rotation_period: Option<String>,
+    /// Originator-usage period such as `365d`: each version protects for at most this long
+    /// after its activation.
+    pub protect_period: Option<String>,
     /// Included in backups; true when absent.
     pub recoverable: Option<bool>,
     /// Criticality; `medium` when absent.
@@ -46,4 +49,6 @@ pub struct KeyListFilter {
     pub owner: Option<String>,
     /// Labels that must all match.
     pub labels: BTreeMap<String, String>,
+    /// Include compromised keys without naming their state.
+    pub all: bool,
 }

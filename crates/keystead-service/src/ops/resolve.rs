@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use keystead_core::operation::{check_state, UseFacts};
-use keystead_core::{Action, AuditEvent, KeyId, KeyRef, Operation, Tenant, VersionNumber};
+use keystead_core::{Action, AuditEvent, KeyId, KeyRef, KeyState, Operation, Role, Tenant, VersionNumber};
 use keystead_crypto::LoadedKey;
 use keystead_store::{barrier, StoredKey, StoredVersion};
 
@@ -129,6 +129,104 @@ impl Service {
         self.check_environment(&cached.stored)?;
         operation.check_purpose(attributes.name.as_str(), attributes.purpose)?;
         Ok(())
+    }
+}
+
+/// A warning returned with a decryption whose data may come from an attacker.
+pub(crate) const POST_COMPROMISE_WARNING: &str =
+    "the data was protected after the key version's reported compromise time and may have been produced by an attacker";
+
+impl Service {
+    /// The version a protect operation uses: the primary, or, when the key has none and the
+    /// caller holds an open approved exception, that exception's compromised version (the
+    /// use is recorded as exceptional).
+    pub(crate) async fn protect_version<'a>(
+        &self,
+        caller: &Caller,
+        cached: &'a CachedKey,
+        operation: Operation,
+        event: &mut AuditEvent,
+    ) -> Result<(&'a StoredVersion, &'a LoadedKey), Error> {
+        let has_compromised = cached.stored.versions.iter().any(|v| v.info.state == KeyState::Compromised);
+        if cached.stored.primary().is_none() && has_compromised {
+            if let Some(exception) = self.open_exception(caller, cached, operation).await? {
+                let number = exception
+                    .version
+                    .and_then(|n| VersionNumber::new(n).ok())
+                    .ok_or(keystead_store::Error::Corrupt { what: "exception version" })?;
+                let facts = UseFacts { exception_open: true, ..UseFacts::default() };
+                let loaded = cached.version_for(number, operation, facts, event)?;
+                let version = cached
+                    .stored
+                    .version(number)
+                    .ok_or(keystead_store::Error::Corrupt { what: "exception version" })?;
+                event.details.insert("exceptional_use".into(), "true".into());
+                event.details.insert("exception".into(), exception.id);
+                return Ok((version, loaded));
+            }
+        }
+        cached.primary_for(operation, event)
+    }
+
+    /// The version a process operation names, after the state check for `caller`. Incident
+    /// responders (without another role allowing the operation) process only with
+    /// compromised versions. A use of a compromised version records the justification,
+    /// the affected systems and the incident; the result is a warning when the data was
+    /// protected after the compromise (or when its protect time is unknown).
+    pub(crate) fn process_version<'a>(
+        &self,
+        caller: &Caller,
+        cached: &'a CachedKey,
+        number: VersionNumber,
+        operation: Operation,
+        protected_at: Option<time::OffsetDateTime>,
+        event: &mut AuditEvent,
+    ) -> Result<(&'a LoadedKey, Option<&'static str>), Error> {
+        let name = cached.stored.attributes.name.as_str();
+        let version = cached
+            .stored
+            .version(number)
+            .ok_or_else(|| Error::VersionNotFound { key: name.to_owned(), version: number.get() })?;
+        let state = version.info.state;
+        let responder_only = !caller.root
+            && caller.is_incident_responder()
+            && !caller.roles.iter().any(|r| *r != Role::IncidentResponder && r.allows(Action::Use(operation)));
+        if responder_only && !matches!(state, KeyState::Compromised) {
+            return Err(Error::PermissionDenied {
+                reason: format!(
+                    "principal {} is an incident responder and processes only with compromised key versions; key {name} version {number} is {state}",
+                    caller.principal
+                ),
+            });
+        }
+        if let Some(justification) = &caller.justification {
+            event.details.insert("justification".into(), justification.text.clone());
+            event.details.insert("affected_systems".into(), justification.affected_systems.join(","));
+        }
+        let facts = UseFacts {
+            protected_at,
+            caller_is_incident_responder: caller.is_incident_responder(),
+            has_justification: caller.justification.is_some(),
+            ..UseFacts::default()
+        };
+        if let Some(record) = &version.info.compromise {
+            event.details.insert("incident".into(), record.incident.clone());
+            event.details.insert("compromise_occurred_at".into(), crate::views::rfc3339(record.occurred_at));
+        }
+        let loaded = cached.version_for(number, operation, facts, event)?;
+        let mut warning = None;
+        if let (KeyState::Compromised, Some(record)) = (state, &version.info.compromise) {
+            event.details.insert("compromised_key_use".into(), "true".into());
+            let suspect = match protected_at {
+                Some(at) => (at > record.occurred_at).to_string(),
+                None => "unknown".to_owned(),
+            };
+            if suspect != "false" {
+                warning = Some(POST_COMPROMISE_WARNING);
+            }
+            event.details.insert("post_compromise_data".into(), suspect);
+        }
+        Ok((loaded, warning))
     }
 }
 

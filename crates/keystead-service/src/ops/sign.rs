@@ -1,7 +1,6 @@
 //! `sign`, `verify`, `mac`, `mac-verify`. Signatures and tags are `ks1:` envelopes naming the
 //! key and version; the raw signature inside verifies with the public key alone.
 
-use keystead_core::operation::UseFacts;
 use keystead_core::{AuditAction, Envelope, Operation};
 
 use crate::error::invalid;
@@ -74,7 +73,7 @@ impl Service {
                 return Err(invalid("message", "larger than 16 MiB; sign a digest of large files instead"));
             }
             let cached = self.key_for_use(caller, &tenant, key, operation, &mut event).await?;
-            let (version, loaded) = cached.primary_for(operation, &mut event)?;
+            let (version, loaded) = self.protect_version(caller, &cached, operation, &mut event).await?;
             let payload = match operation {
                 Operation::Mac => loaded.mac(message)?,
                 _ => loaded.sign(message)?,
@@ -111,7 +110,7 @@ impl Service {
                     format!("this {what} was made by key {}, not by {key}", envelope.key_id),
                 ));
             }
-            let loaded = cached.version_for(envelope.version, operation, UseFacts::default(), &mut event)?;
+            let (loaded, _) = self.process_version(caller, &cached, envelope.version, operation, None, &mut event)?;
             let valid = match operation {
                 Operation::MacVerify => loaded.mac_verify(message, &envelope.payload)?,
                 _ => loaded.verify(message, &envelope.payload)?,

@@ -1,6 +1,5 @@
 //! `wrap` and `unwrap`: AES key wrap (RFC 3394) of key material under a `wrap` key.
 
-use keystead_core::operation::UseFacts;
 use keystead_core::{AuditAction, Envelope, Operation};
 use keystead_crypto::SecretBytes;
 
@@ -18,7 +17,7 @@ impl Service {
         let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::Wrap).await?;
         let result = async {
             let cached = self.key_for_use(caller, &tenant, key, Operation::Wrap, &mut event).await?;
-            let (version, loaded) = cached.primary_for(Operation::Wrap, &mut event)?;
+            let (version, loaded) = self.protect_version(caller, &cached, Operation::Wrap, &mut event).await?;
             let payload = loaded.wrap(material)?;
             Ok(Envelope { key_id: cached.stored.attributes.id, version: version.info.number, payload }
                 .to_string())
@@ -34,8 +33,8 @@ impl Service {
             let envelope = Envelope::parse("wrapped key", wrapped)?;
             let cached =
                 self.key_by_id_for_use(caller, envelope.key_id, Operation::Unwrap, &mut event).await?;
-            let loaded =
-                cached.version_for(envelope.version, Operation::Unwrap, UseFacts::default(), &mut event)?;
+            let (loaded, _) =
+                self.process_version(caller, &cached, envelope.version, Operation::Unwrap, None, &mut event)?;
             Ok(loaded.unwrap_key(&envelope.payload)?)
         }
         .await;
