@@ -27,6 +27,80 @@ pub struct ServerConfig {
     pub seal: SealConfig,
     /// TLS; required unless the server listens on loopback only.
     pub tls: Option<TlsConfig>,
+    /// The scheduler.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// Approval, destruction, exception and notification policies.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// How often due work runs (approval expiry, exception windows, destruction, rotation,
+    /// originator-usage periods), in milliseconds.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { interval_ms: default_interval_ms() }
+    }
+}
+
+fn default_interval_ms() -> u64 {
+    5_000
+}
+
+/// `[policy]`: durations as `90d`, `12h`, `30m`, `10s`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// How long an approval request stays open (default 24h).
+    pub approval_ttl: Option<String>,
+    /// The shortest wait between an approved destruction and its run (default 7d in
+    /// production, 1d in staging, 1s elsewhere).
+    pub minimum_destroy_wait: Option<String>,
+    /// The longest compromised-key exception window (default 24h).
+    pub maximum_exception: Option<String>,
+    /// How long an undelivered webhook notification is retried (default 24h).
+    pub webhook_retry_for: Option<String>,
+    /// Approvals per operation (`destroy-key`, `compromised-key-exception`): role = count.
+    #[serde(default)]
+    pub approvals: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u32>>,
+}
+
+impl PolicyConfig {
+    /// Applies the policies to the service's settings.
+    pub fn apply(&self, config: &mut keystead_service::Config) -> Result<()> {
+        use keystead_core::key::parse_duration_seconds;
+        let seconds = |name: &str, value: &Option<String>, target: &mut i64| -> Result<()> {
+            if let Some(text) = value {
+                *target = parse_duration_seconds(text).with_context(|| format!("policy.{name}"))?;
+            }
+            Ok(())
+        };
+        seconds("approval_ttl", &self.approval_ttl, &mut config.approval_ttl_seconds)?;
+        seconds("minimum_destroy_wait", &self.minimum_destroy_wait, &mut config.minimum_destroy_wait_seconds)?;
+        seconds("maximum_exception", &self.maximum_exception, &mut config.maximum_exception_seconds)?;
+        seconds("webhook_retry_for", &self.webhook_retry_for, &mut config.webhook_retry_seconds)?;
+        for (operation, roles) in &self.approvals {
+            let operation: keystead_core::approval::ApprovalOperation =
+                operation.parse().with_context(|| "policy.approvals")?;
+            let mut required = std::collections::BTreeMap::new();
+            for (role, count) in roles {
+                let role: keystead_core::Role = role.parse().with_context(|| format!("policy.approvals.{operation}"))?;
+                required.insert(role, *count);
+            }
+            let policy = keystead_core::approval::ApprovalPolicy { required };
+            policy.validate().with_context(|| format!("policy.approvals.{operation}"))?;
+            config.approval_policies.insert(operation, policy);
+        }
+        Ok(())
+    }
 }
 
 /// `[storage]`.
@@ -111,6 +185,9 @@ impl ServerConfig {
                 path.display(),
                 config.listen
             );
+        }
+        if !(100..=600_000).contains(&config.scheduler.interval_ms) {
+            bail!("{}: scheduler.interval_ms must be between 100 and 600000", path.display());
         }
         if !(50..=600_000).contains(&config.storage.recheck_ms) {
             bail!("{}: storage.recheck_ms must be between 50 and 600000", path.display());

@@ -119,6 +119,8 @@ fn run_configured(path: &Path) -> Result<()> {
     let environment: Environment =
         config.environment.parse().with_context(|| format!("{}: environment", path.display()))?;
     let node = node_name(config.node.clone())?;
+    let mut settings = Config::new(node, environment);
+    config.policy.apply(&mut settings).with_context(|| format!("invalid policy in {}", path.display()))?;
     let SealKind::Shamir = config.seal.kind;
     // Certificates first: a typo in a path must stop the server before it touches the store.
     let tls = match &config.tls {
@@ -162,16 +164,12 @@ fn run_configured(path: &Path) -> Result<()> {
             Storage::Postgres(url) => SqlStore::open(url).await,
         }
         .context("cannot open the store")?;
-        let service = Service::new(
-            Arc::new(store),
-            SealSetup::Shamir,
-            Config::new(node, environment),
-            keystead_service::system_clock(),
-        )
-        .await
-        .context("the service refused to start")?;
+        let service = Service::new(Arc::new(store), SealSetup::Shamir, settings, keystead_service::system_clock())
+            .await
+            .context("the service refused to start")?;
         let service = Arc::new(service);
         tokio::spawn(service.clone().follow_changes(Duration::from_millis(config.storage.recheck_ms)));
+        keystead_server::background::spawn(service.clone(), Duration::from_millis(config.scheduler.interval_ms))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -199,6 +197,9 @@ fn run_configured(path: &Path) -> Result<()> {
         Ok(())
     })
 }
+
+/// The development server runs due work every second, so short waits can be tried out.
+const DEV_SCHEDULER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// `server --dev`: embedded SQLite in the data directory, the file seal, plain HTTP.
 fn run_dev(args: ServerArgs) -> Result<()> {
@@ -253,7 +254,9 @@ fn run_dev(args: ServerArgs) -> Result<()> {
             status.crypto_library
         );
         let _lock = lock;
-        keystead_server::serve(listener, Arc::new(service), None, shutdown_signal()).await?;
+        let service = Arc::new(service);
+        keystead_server::background::spawn(service.clone(), DEV_SCHEDULER_INTERVAL)?;
+        keystead_server::serve(listener, service, None, shutdown_signal()).await?;
         notice!("keystead stopped");
         Ok(())
     })

@@ -19,6 +19,7 @@ pub struct CreateKey {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub rotation_period: Option<String>,
+    pub protect_period: Option<String>,
     pub recoverable: Option<bool>,
     pub criticality: Option<String>,
     #[serde(default)]
@@ -37,6 +38,9 @@ pub struct ListKeys {
     pub owner: Option<String>,
     /// Labels as `k=v,k2=v2`.
     pub label: Option<String>,
+    /// Include compromised keys (left out by default).
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// Query naming a tenant.
@@ -80,6 +84,11 @@ pub struct Decrypt {
     /// The context given at encryption.
     #[serde(default)]
     pub context: BTreeMap<String, String>,
+    /// Why a compromised key is used (incident responders).
+    pub justification: Option<String>,
+    /// The systems whose data is processed (with `justification`).
+    #[serde(default)]
+    pub affected_systems: Vec<String>,
 }
 
 /// `POST /v1/keys/{key}/sign`, `/mac`, `/verify`, `/mac-verify`.
@@ -92,6 +101,11 @@ pub struct Message {
     pub signature: Option<String>,
     /// The tenant.
     pub tenant: Option<String>,
+    /// Why a compromised key is used (incident responders; verify operations).
+    pub justification: Option<String>,
+    /// The systems whose data is processed (with `justification`).
+    #[serde(default)]
+    pub affected_systems: Vec<String>,
 }
 
 /// `POST /v1/keys/{key}/wrap`.
@@ -110,6 +124,11 @@ pub struct Wrap {
 pub struct Unwrap {
     /// A `ks1:` wrapped key.
     pub wrapped: String,
+    /// Why a compromised key is used (incident responders).
+    pub justification: Option<String>,
+    /// The systems whose data is processed (with `justification`).
+    #[serde(default)]
+    pub affected_systems: Vec<String>,
 }
 
 /// Query of `GET /v1/audit`.
@@ -146,6 +165,10 @@ pub struct CiphertextOut {
 #[allow(missing_docs, reason = "self-describing response fields")]
 pub struct PlaintextOut {
     pub plaintext: String,
+    /// Set when a compromised version decrypted data protected after the compromise (or of
+    /// unknown protect time): it may have been produced by an attacker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A signature or tag.

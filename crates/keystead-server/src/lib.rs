@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod background;
+mod api_oversight;
 mod error;
 mod metrics;
 mod openapi;

@@ -58,8 +58,9 @@ pub(super) async fn decrypt(
     Authed(caller): Authed,
     Body(body): Body<Decrypt>,
 ) -> ApiResult<PlaintextOut> {
-    let plaintext = service.decrypt(&caller, &body.ciphertext, &body.context).await?;
-    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(plaintext.expose_secret()) }))
+    let caller = justified(caller, body.justification, body.affected_systems)?;
+    let opened = service.decrypt(&caller, &body.ciphertext, &body.context).await?;
+    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(opened.plaintext.expose_secret()), warning: opened.warning }))
 }
 
 #[utoipa::path(
@@ -115,6 +116,7 @@ pub(super) async fn verify(
     Path(key): Path<String>,
     Body(body): Body<Message>,
 ) -> ApiResult<ValidOut> {
+    let caller = justified(caller, body.justification, body.affected_systems)?;
     let message = decode("message", &body.message)?;
     let signature = body.signature.ok_or_else(|| ApiError::bad_request("signature is required"))?;
     Ok(Json(ValidOut {
@@ -137,6 +139,7 @@ pub(super) async fn mac_verify(
     Path(key): Path<String>,
     Body(body): Body<Message>,
 ) -> ApiResult<ValidOut> {
+    let caller = justified(caller, body.justification, body.affected_systems)?;
     let message = decode("message", &body.message)?;
     let tag = body.signature.ok_or_else(|| ApiError::bad_request("signature (the MAC tag) is required"))?;
     Ok(Json(ValidOut {
@@ -176,6 +179,24 @@ pub(super) async fn unwrap(
     Authed(caller): Authed,
     Body(body): Body<Unwrap>,
 ) -> ApiResult<PlaintextOut> {
+    let caller = justified(caller, body.justification, body.affected_systems)?;
     let material = service.unwrap(&caller, &body.wrapped).await?;
-    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(material.expose_secret()) }))
+    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(material.expose_secret()), warning: None }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/rewrap",
+    tag = "crypto",
+    summary = "Re-encrypt a ciphertext under its key's primary version; the plaintext never leaves the server",
+    request_body = Rewrap,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn rewrap(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<Rewrap>,
+) -> ApiResult<keystead_service::RewrapView> {
+    let caller = justified(caller, body.justification, body.affected_systems)?;
+    Ok(Json(service.rewrap(&caller, &body.ciphertext, &body.context).await?))
 }

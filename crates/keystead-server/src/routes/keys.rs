@@ -26,6 +26,7 @@ pub(super) async fn create_key(
         classification: body.classification,
         labels: body.labels,
         rotation_period: body.rotation_period,
+        protect_period: body.protect_period,
         recoverable: body.recoverable,
         criticality: body.criticality,
         pre_active: body.pre_active,
@@ -63,6 +64,7 @@ pub(super) async fn list_keys(
         purpose: query.purpose,
         state: query.state,
         owner: query.owner,
+        all: query.all,
     };
     Ok(Json(service.list_keys(&caller, filter).await?))
 }

@@ -19,10 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::*;
+use crate::api_oversight::*;
 
 mod admin;
 mod crypto;
 mod keys;
+mod lifecycle;
+mod oversight;
 mod sys;
 use crate::metrics::Metrics;
 use crate::{ApiError, ClientCertificate};
@@ -45,6 +48,19 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(keys::rotate_key))
         .routes(routes!(keys::activate_key))
         .routes(routes!(keys::deactivate_key))
+        .routes(routes!(lifecycle::suspend_key))
+        .routes(routes!(lifecycle::resume_key))
+        .routes(routes!(lifecycle::compromise_key))
+        .routes(routes!(lifecycle::destroy_key))
+        .routes(routes!(lifecycle::cancel_destruction))
+        .routes(routes!(lifecycle::request_exception))
+        .routes(routes!(oversight::list_approvals))
+        .routes(routes!(oversight::show_approval))
+        .routes(routes!(oversight::approve))
+        .routes(routes!(oversight::reject))
+        .routes(routes!(oversight::add_webhook, oversight::list_webhooks))
+        .routes(routes!(oversight::list_deliveries))
+        .routes(routes!(crypto::rewrap))
         .routes(routes!(keys::public_key))
         .routes(routes!(crypto::encrypt))
         .routes(routes!(crypto::datakey))
@@ -165,6 +181,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryOf<T> {
 
 fn query_problem(rejection: &QueryRejection) -> String {
     format!("invalid query: {}", rejection.body_text())
+}
+
+/// The caller with the justification a body carries, validated (both parts or neither).
+fn justified(
+    caller: Caller,
+    justification: Option<String>,
+    affected_systems: Vec<String>,
+) -> Result<Caller, ApiError> {
+    if justification.is_none() && affected_systems.is_empty() {
+        return Ok(caller);
+    }
+    let justification = keystead_service::Justification::new(justification.as_deref().unwrap_or_default(), &affected_systems)?;
+    Ok(caller.with_justification(Some(justification)))
 }
 
 fn decode(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {

@@ -1,0 +1,117 @@
+//! `/v1/approvals`, `/v1/webhooks`.
+
+use super::*;
+use keystead_service::{ApprovalView, Delivery, WebhookView};
+
+#[utoipa::path(
+    get,
+    path = "/v1/approvals",
+    tag = "approvals",
+    summary = "Approval requests, newest first",
+    params(ApprovalQuery),
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn list_approvals(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(query): QueryOf<ApprovalQuery>,
+) -> ApiResult<Vec<ApprovalView>> {
+    Ok(Json(service.list_approvals(&caller, query.status.as_deref()).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/approvals/{id}",
+    tag = "approvals",
+    summary = "One approval request with its votes",
+    params(("id" = String, Path, description = "Approval request id")),
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn show_approval(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<ApprovalView> {
+    Ok(Json(service.show_approval(&caller, &id).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/approve",
+    tag = "approvals",
+    summary = "Approve; the approval completing the quorum runs the operation",
+    params(("id" = String, Path, description = "Approval request id")),
+    request_body = VoteBody,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn approve(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+    Body(body): Body<VoteBody>,
+) -> ApiResult<ApprovalView> {
+    Ok(Json(service.vote_approval(&caller, &id, true, body.reason.as_deref()).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/approvals/{id}/reject",
+    tag = "approvals",
+    summary = "Reject (final); a reason is required",
+    params(("id" = String, Path, description = "Approval request id")),
+    request_body = VoteBody,
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn reject(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+    Body(body): Body<VoteBody>,
+) -> ApiResult<ApprovalView> {
+    Ok(Json(service.vote_approval(&caller, &id, false, body.reason.as_deref()).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    summary = "Add a webhook; its signing secret is returned once",
+    request_body = AddWebhook,
+    responses((status = 200, description = "Success", body = AddedWebhook), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn add_webhook(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<AddWebhook>,
+) -> ApiResult<AddedWebhook> {
+    let added = service.add_webhook(&caller, &body.url, &body.events).await?;
+    let secret = String::from_utf8_lossy(added.secret.expose_secret()).into_owned();
+    Ok(Json(AddedWebhook { webhook: added.webhook, secret }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    summary = "Webhooks with the state of their deliveries",
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn list_webhooks(State(service): State<AppState>, Authed(caller): Authed) -> ApiResult<Vec<WebhookView>> {
+    Ok(Json(service.list_webhooks(&caller).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/deliveries",
+    tag = "webhooks",
+    summary = "The newest deliveries with their status, attempts and last error",
+    params(DeliveriesQuery),
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn list_deliveries(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(query): QueryOf<DeliveriesQuery>,
+) -> ApiResult<Vec<Delivery>> {
+    Ok(Json(service.list_deliveries(&caller, query.webhook.as_deref()).await?))
+}
