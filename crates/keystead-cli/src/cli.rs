@@ -66,6 +66,8 @@ pub enum Command {
     },
     /// Decrypt a ks1 ciphertext (stdin by default); writes the plaintext to stdout.
     Decrypt {
+        #[command(flatten)]
+        justify: JustifyArgs,
         /// The context given at encryption.
         #[arg(long = "context", value_name = "K=V")]
         context: Vec<String>,
@@ -79,6 +81,8 @@ pub enum Command {
     Verify {
         #[command(flatten)]
         message: MessageArgs,
+        #[command(flatten)]
+        justify: JustifyArgs,
         /// The ks1 signature.
         #[arg(long)]
         signature: String,
@@ -89,6 +93,8 @@ pub enum Command {
     MacVerify {
         #[command(flatten)]
         message: MessageArgs,
+        #[command(flatten)]
+        justify: JustifyArgs,
         /// The ks1 tag.
         #[arg(long)]
         mac: String,
@@ -106,6 +112,8 @@ pub enum Command {
     },
     /// Unwrap a ks1 wrapped key; writes the raw material to --out (mode 0600) or stdout.
     Unwrap {
+        #[command(flatten)]
+        justify: JustifyArgs,
         /// File holding the wrapped key (stdin by default).
         #[arg(long = "in", value_name = "FILE")]
         input: Option<PathBuf>,
@@ -136,6 +144,125 @@ pub enum Command {
     /// Initialize, unseal and seal the server; its status.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Re-encrypt ciphertexts under their key's primary version; the plaintext never leaves
+    /// the server. One ciphertext from --in or stdin, or a file of them with --file.
+    Rewrap {
+        /// The context given at encryption.
+        #[arg(long = "context", value_name = "K=V")]
+        context: Vec<String>,
+        /// File holding one ciphertext (stdin by default).
+        #[arg(long = "in", value_name = "FILE", conflicts_with = "file")]
+        input: Option<PathBuf>,
+        /// Bulk: a file with one ciphertext per line; shows progress on stderr.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Bulk: where the new ciphertexts go, line for line (must not exist; stdout by default).
+        #[arg(long, value_name = "FILE", requires = "file")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        justify: JustifyArgs,
+    },
+    /// Quorum approvals: list, show, approve, reject.
+    #[command(subcommand)]
+    Approval(ApprovalCommand),
+    /// Time-boxed exceptions to protect with a compromised key.
+    #[command(subcommand)]
+    Exception(ExceptionCommand),
+    /// Webhooks for key and approval events.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+/// Why a compromised key is used (incident responders must give both).
+#[derive(Debug, Args)]
+pub struct JustifyArgs {
+    /// Why the compromised key must be used.
+    #[arg(long)]
+    pub justification: Option<String>,
+    /// The systems whose data is processed, comma separated.
+    #[arg(long = "affected-systems", value_delimiter = ',', value_name = "SYSTEM,...")]
+    pub affected_systems: Vec<String>,
+}
+
+/// `keystead approval ...`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// Requests, newest first.
+    List {
+        /// Only this status: pending, approved, rejected, expired, closed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One request with its votes.
+    Show {
+        /// The request id (apr_...).
+        id: String,
+    },
+    /// Approve; the approval that completes the quorum runs the operation.
+    Approve {
+        /// The request id.
+        id: String,
+        /// An optional note.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject (final).
+    Reject {
+        /// The request id.
+        id: String,
+        /// Why (required).
+        #[arg(long, required = true)]
+        reason: String,
+    },
+}
+
+/// `keystead exception ...`.
+#[derive(Debug, Subcommand)]
+pub enum ExceptionCommand {
+    /// Ask for a window to protect with a compromised version (needs a quorum's approval).
+    Request {
+        /// Key name or id.
+        key: String,
+        /// The protect operation: encrypt, datakey, sign, mac, wrap.
+        #[arg(long)]
+        operation: String,
+        /// The window, e.g. 1h, counted from the approval.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why.
+        #[arg(long, required = true)]
+        justification: String,
+        /// The compromised version (the newest compromised one by default).
+        #[arg(long)]
+        version: Option<u32>,
+        /// How long the request stays open for approvals.
+        #[arg(long = "expires-in", value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// `keystead webhook ...`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a webhook; prints its signing secret once.
+    Add {
+        /// Where notifications are POSTed.
+        url: String,
+        /// Event types or patterns, e.g. key.compromised,approval.*
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+    },
+    /// Webhooks with their delivery counts.
+    List,
+    /// The newest deliveries with status, attempts and last error.
+    Deliveries {
+        /// Only this webhook.
+        #[arg(long)]
+        webhook: Option<String>,
+    },
 }
 
 /// A message-taking operation.
@@ -197,6 +324,9 @@ pub enum KeyCommand {
         /// Tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Include compromised keys (left out unless --state compromised asks for them).
+        #[arg(long)]
+        all: bool,
     },
     /// Show a key: attributes, versions, provenance, KCVs.
     Show(KeyArgs),
@@ -208,6 +338,55 @@ pub enum KeyCommand {
     Deactivate(VersionArgs),
     /// Print the public key (PEM) of an asymmetric key.
     Public(VersionArgs),
+    /// Suspend active versions: no protecting; they process only data protected before.
+    Suspend(VersionArgs),
+    /// Resume suspended versions.
+    Resume(VersionArgs),
+    /// Report versions compromised (incident responder or key custodian): from now on they
+    /// never protect and process only for incident responders with a justification.
+    Compromise {
+        /// Key name or id.
+        key: String,
+        /// One version (every version not compromised yet by default).
+        #[arg(long)]
+        version: Option<u32>,
+        /// The incident (security event record) id.
+        #[arg(long, required = true)]
+        incident: String,
+        /// When the compromise happened, RFC 3339 (data protected after it is flagged).
+        #[arg(long = "occurred-at", required = true, value_name = "RFC3339")]
+        occurred_at: String,
+        /// Why the key is considered compromised.
+        #[arg(long, required = true)]
+        reason: String,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Request the destruction of versions: it needs approval, then runs after the wait;
+    /// material is deleted, metadata and history stay. --cancel calls a scheduled one off.
+    Destroy {
+        /// Key name or id.
+        key: String,
+        /// One version (every version with material by default).
+        #[arg(long)]
+        version: Option<u32>,
+        /// The waiting period after approval (default 7d).
+        #[arg(long, value_name = "DURATION", conflicts_with = "cancel")]
+        after: Option<String>,
+        /// Why.
+        #[arg(long, conflicts_with = "cancel")]
+        justification: Option<String>,
+        /// How long the request stays open for approvals.
+        #[arg(long = "expires-in", value_name = "DURATION", conflicts_with = "cancel")]
+        expires_in: Option<String>,
+        /// Call off a scheduled destruction that has not run.
+        #[arg(long)]
+        cancel: bool,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 /// A key and its tenant.
@@ -264,6 +443,10 @@ pub struct CreateArgs {
     /// Rotation period such as 90d.
     #[arg(long = "rotation-period")]
     pub rotation_period: Option<String>,
+    /// Originator-usage period, e.g. 365d: each version protects at most this long after
+    /// its activation, then deactivates on its own.
+    #[arg(long = "protect-period", value_name = "DURATION")]
+    pub protect_period: Option<String>,
     /// Include in backups (default).
     #[arg(long, conflicts_with = "non_recoverable")]
     pub recoverable: bool,

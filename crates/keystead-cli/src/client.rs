@@ -54,7 +54,7 @@ impl ApiFailure {
             "unauthenticated" => exit::UNAUTHENTICATED,
             "not_found" => exit::NOT_FOUND,
             "purpose_violation" | "invalid_state" | "policy_violation" | "permission_denied"
-            | "integrity_failure" => exit::DENIED,
+            | "integrity_failure" | "key_compromised" => exit::DENIED,
             "sealed" | "not_initialized" => exit::SEALED,
             "storage_unavailable" => exit::STORAGE_UNAVAILABLE,
             _ => exit::FAILURE,

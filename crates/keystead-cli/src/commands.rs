@@ -93,6 +93,8 @@ fn print_key(key: &Value) {
         ("Origin", "origin"),
         ("Created", "created_at"),
         ("Primary version", "primary_version"),
+        ("Rotation period", "rotation_period_seconds"),
+        ("Protect period", "protect_period_seconds"),
     ] {
         println!("{label:<16}{}", text(&key[field]));
     }
@@ -115,6 +117,22 @@ fn print_key(key: &Value) {
             if p["fips"].as_bool() == Some(true) { " (FIPS)" } else { "" },
             text(&p["rng"]),
         );
+        if let Some(c) = v["compromise"].as_object() {
+            println!(
+                "        compromised: incident {}, occurred {}, reported {} by {}: {}",
+                text(&c["incident"]),
+                text(&c["occurred_at"]),
+                text(&c["reported_at"]),
+                text(&c["reported_by"]),
+                text(&c["reason"])
+            );
+        }
+        if !v["destroy_at"].is_null() {
+            println!("        destruction scheduled for {}", text(&v["destroy_at"]));
+        }
+        if !v["destroyed_at"].is_null() {
+            println!("        material destroyed at {} (metadata kept)", text(&v["destroyed_at"]));
+        }
     }
     let history = key["history"].as_array().into_iter().flatten().collect::<Vec<_>>();
     if !history.is_empty() {
@@ -154,15 +172,17 @@ pub fn run(cli: Cli) -> Result<Code> {
             }
             Ok(0)
         }
-        Command::Decrypt { context, input } => {
+        Command::Decrypt { justify, context, input } => {
             let ciphertext = read_text(input.as_deref())?;
-            let out = client.post(
-                "/v1/decrypt",
-                &json!({ "ciphertext": ciphertext, "context": pairs(&context, "context")? }),
-            )?;
+            let mut body = json!({ "ciphertext": ciphertext, "context": pairs(&context, "context")? });
+            add_justification(&mut body, &justify);
+            let out = client.post("/v1/decrypt", &body)?;
             if json_out {
                 print_json(&out)?;
             } else {
+                if let Some(warning) = out["warning"].as_str() {
+                    eprintln!("warning: {warning}");
+                }
                 let plaintext =
                     STANDARD.decode(text(&out["plaintext"])).context("the server sent malformed base64")?;
                 std::io::stdout().write_all(&plaintext)?;
@@ -171,10 +191,12 @@ pub fn run(cli: Cli) -> Result<Code> {
         }
         Command::Sign(m) => protect_message(&client, "sign", &m.key, m.input.as_deref(), m.tenant, json_out),
         Command::Mac(m) => protect_message(&client, "mac", &m.key, m.input.as_deref(), m.tenant, json_out),
-        Command::Verify { message, signature } => {
-            check_message(&client, "verify", message, signature, json_out)
+        Command::Verify { message, justify, signature } => {
+            check_message(&client, "verify", message, &justify, signature, json_out)
         }
-        Command::MacVerify { message, mac } => check_message(&client, "mac-verify", message, mac, json_out),
+        Command::MacVerify { message, justify, mac } => {
+            check_message(&client, "mac-verify", message, &justify, mac, json_out)
+        }
         Command::Wrap { key, input, tenant } => {
             let material = read_input(Some(&input))?;
             let out = client.post(
@@ -188,9 +210,11 @@ pub fn run(cli: Cli) -> Result<Code> {
             }
             Ok(0)
         }
-        Command::Unwrap { input, out } => {
+        Command::Unwrap { justify, input, out } => {
             let wrapped = read_text(input.as_deref())?;
-            let result = client.post("/v1/unwrap", &json!({ "wrapped": wrapped }))?;
+            let mut body = json!({ "wrapped": wrapped });
+            add_justification(&mut body, &justify);
+            let result = client.post("/v1/unwrap", &body)?;
             if json_out {
                 print_json(&result)?;
                 return Ok(0);
@@ -228,6 +252,26 @@ pub fn run(cli: Cli) -> Result<Code> {
             Ok(0)
         }
         Command::Operator(command) => operator(&client, command, json_out),
+        Command::Rewrap { context, input, file, out, justify } => {
+            let context = pairs(&context, "context")?;
+            match file {
+                Some(file) => crate::oversight::rewrap_file(&client, &file, out, &context, &justify, json_out),
+                None => crate::oversight::rewrap_one(&client, input.as_deref(), &context, &justify, json_out),
+            }
+        }
+        Command::Approval(command) => crate::oversight::approval(&client, command, json_out),
+        Command::Exception(command) => crate::oversight::exception(&client, command, json_out),
+        Command::Webhook(command) => crate::oversight::webhook(&client, command, json_out),
+    }
+}
+
+/// Adds `--justification` and `--affected-systems` to a request body.
+pub(crate) fn add_justification(body: &mut Value, justify: &crate::cli::JustifyArgs) {
+    if let Some(justification) = &justify.justification {
+        body["justification"] = json!(justification);
+    }
+    if !justify.affected_systems.is_empty() {
+        body["affected_systems"] = json!(justify.affected_systems);
     }
 }
 
@@ -352,12 +396,14 @@ fn check_message(
     client: &Client,
     op: &str,
     m: crate::cli::MessageArgs,
+    justify: &crate::cli::JustifyArgs,
     signature: String,
     json_out: bool,
 ) -> Result<Code> {
     let message = read_input(m.input.as_deref())?;
-    let body =
+    let mut body =
         json!({ "message": STANDARD.encode(message), "signature": signature.trim(), "tenant": m.tenant });
+    add_justification(&mut body, justify);
     let out = client.post(&format!("/v1/keys/{}/{op}", seg(&m.key)), &body)?;
     let valid = out["valid"].as_bool() == Some(true);
     if json_out {
@@ -387,13 +433,16 @@ fn key(client: &Client, command: KeyCommand, json_out: bool) -> Result<Code> {
                 "name": a.name, "purpose": a.purpose, "algorithm": a.algorithm,
                 "usage_context": a.usage_context, "owner": a.owner, "environment": a.environment,
                 "classification": a.classification, "labels": pairs(&a.labels, "label")?,
-                "rotation_period": a.rotation_period, "recoverable": recoverable,
+                "rotation_period": a.rotation_period, "protect_period": a.protect_period, "recoverable": recoverable,
                 "criticality": a.criticality, "pre_active": a.pre_active, "tenant": a.tenant,
             });
             client.post("/v1/keys", &body)?
         }
-        KeyCommand::List { state, purpose, owner, labels, tenant } => {
+        KeyCommand::List { state, purpose, owner, labels, tenant, all } => {
             let mut query = Vec::new();
+            if all {
+                query.push(("all", "true".to_owned()));
+            }
             opt(&mut query, "state", &state);
             opt(&mut query, "purpose", &purpose);
             opt(&mut query, "owner", &owner);
@@ -436,6 +485,45 @@ fn key(client: &Client, command: KeyCommand, json_out: bool) -> Result<Code> {
             &format!("/v1/keys/{}/deactivate", seg(&a.key)),
             &json!({ "version": a.version, "tenant": a.tenant }),
         )?,
+        KeyCommand::Suspend(a) => client.post(
+            &format!("/v1/keys/{}/suspend", seg(&a.key)),
+            &json!({ "version": a.version, "tenant": a.tenant }),
+        )?,
+        KeyCommand::Resume(a) => client.post(
+            &format!("/v1/keys/{}/resume", seg(&a.key)),
+            &json!({ "version": a.version, "tenant": a.tenant }),
+        )?,
+        KeyCommand::Compromise { key, version, incident, occurred_at, reason, tenant } => {
+            let out = client.post(
+                &format!("/v1/keys/{}/compromise", seg(&key)),
+                &json!({ "version": version, "incident": incident, "occurred_at": occurred_at, "reason": reason, "tenant": tenant }),
+            )?;
+            if !json_out && out["primary_version"].is_null() {
+                eprintln!(
+                    "note: {key} has no usable version left; rotate it (`keystead key rotate {key}`) and rewrap its data (`keystead rewrap`)"
+                );
+            }
+            out
+        }
+        KeyCommand::Destroy { key, version, after, justification, expires_in, cancel, tenant } => {
+            if cancel {
+                client.post(
+                    &format!("/v1/keys/{}/destroy/cancel", seg(&key)),
+                    &json!({ "version": version, "tenant": tenant }),
+                )?
+            } else {
+                let out = client.post(
+                    &format!("/v1/keys/{}/destroy", seg(&key)),
+                    &json!({ "version": version, "after": after, "justification": justification, "expires_in": expires_in, "tenant": tenant }),
+                )?;
+                if json_out {
+                    print_json(&out)?;
+                } else {
+                    crate::oversight::print_approval(&out);
+                }
+                return Ok(0);
+            }
+        }
         KeyCommand::Public(a) => {
             let mut query = tenant_query(&a.tenant);
             if let Some(v) = a.version {

@@ -232,6 +232,20 @@ fn check_openapi(addr: &str) {
         "get /v1/principals",
         "post /v1/principals/{name}/disable",
         "post /v1/grants",
+        "post /v1/keys/{key}/suspend",
+        "post /v1/keys/{key}/resume",
+        "post /v1/keys/{key}/compromise",
+        "post /v1/keys/{key}/destroy",
+        "post /v1/keys/{key}/destroy/cancel",
+        "post /v1/keys/{key}/exceptions",
+        "get /v1/approvals",
+        "get /v1/approvals/{id}",
+        "post /v1/approvals/{id}/approve",
+        "post /v1/approvals/{id}/reject",
+        "post /v1/webhooks",
+        "get /v1/webhooks",
+        "get /v1/webhooks/deliveries",
+        "post /v1/rewrap",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

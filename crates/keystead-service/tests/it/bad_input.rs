@@ -103,7 +103,7 @@ async fn bad_input_changes_nothing() {
 
     let after = serde_json::to_string(&s.list_keys(c, Default::default()).await.unwrap()).unwrap();
     assert_eq!(before, after, "no key changed");
-    assert_eq!(s.decrypt(c, &ct, &ctx).await.unwrap().expose_secret(), b"hello");
+    assert_eq!(s.decrypt(c, &ct, &ctx).await.unwrap().plaintext.expose_secret(), b"hello");
     assert_eq!(key.versions.len(), 1);
     let report = s.audit_verify(c).await.unwrap();
     assert!(report.intact(), "{report:?}");

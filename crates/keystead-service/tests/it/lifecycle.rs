@@ -23,8 +23,8 @@ async fn rotation_keeps_old_ciphertexts() {
     assert!(by_id.contains(":v2:"));
 
     let h = h.restart().await;
-    assert_eq!(h.service.decrypt(&h.caller, &v1, &ctx).await.unwrap().expose_secret(), b"old");
-    assert_eq!(h.service.decrypt(&h.caller, &v2, &ctx).await.unwrap().expose_secret(), b"new");
+    assert_eq!(h.service.decrypt(&h.caller, &v1, &ctx).await.unwrap().plaintext.expose_secret(), b"old");
+    assert_eq!(h.service.decrypt(&h.caller, &v2, &ctx).await.unwrap().plaintext.expose_secret(), b"new");
 
     let report = h.service.audit_verify(&h.caller).await.unwrap();
     assert!(report.intact(), "{report:?}");
@@ -57,7 +57,7 @@ async fn pre_active_and_deactivated_states_are_enforced() {
     let err = s.encrypt(c, None, "staged", b"y", &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState, "{err}");
     assert_eq!(
-        s.decrypt(c, &ct, &none).await.unwrap().expose_secret(),
+        s.decrypt(c, &ct, &none).await.unwrap().plaintext.expose_secret(),
         b"x",
         "deactivated keys still decrypt"
     );

@@ -81,8 +81,48 @@ async fn every_role_is_allowed_exactly_what_the_table_says() {
                     }
                     Operation::Unwrap => s.unwrap(c, &wrapped).await.map(drop),
                 },
+                Action::ReportCompromise => {
+                    let victim = format!("{name}-victim");
+                    h.create(&victim, "encrypt", "aes-256-gcm").await;
+                    let report = keystead_service::CompromiseReport {
+                        version: None,
+                        incident: "INC-1".into(),
+                        occurred_at: "2026-01-01T00:00:00Z".into(),
+                        reason: "test".into(),
+                    };
+                    s.compromise_key(c, None, &victim, report).await.map(drop)
+                }
+                // "enc" is not compromised: once the role (and grant) checks pass, the request
+                // is refused as invalid.
+                Action::RequestException => {
+                    let request = keystead_service::ExceptionRequest {
+                        operation: "encrypt".into(),
+                        duration: "1h".into(),
+                        justification: "test".into(),
+                        ..Default::default()
+                    };
+                    match s.request_exception(c, None, "enc", request).await {
+                        Err(e) if e.kind() == ErrorKind::InvalidArgument => Ok(()),
+                        other => other.map(drop),
+                    }
+                }
+                Action::ReadApprovals => s.list_approvals(c, None).await.map(drop),
+                Action::ManageWebhooks => s.list_webhooks(c).await.map(drop),
+                Action::Rewrap => s.rewrap(c, &ct, &none).await.map(drop),
             };
-            if role.allows(action) {
+            // Responders hold process operations and rewrap only for compromised versions:
+            // with the active keys here they pass the role check and are refused after it.
+            let processes = match action {
+                Action::Rewrap => true,
+                Action::Use(op) => op.class() == keystead_core::OperationClass::Process,
+                _ => false,
+            };
+            let responder_only_compromised = *role == Role::IncidentResponder && processes;
+            if responder_only_compromised {
+                let err = result.expect_err("responders process only compromised versions");
+                assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{role} × {action}: {err}");
+                assert!(err.to_string().contains("only with compromised key versions"), "{err}");
+            } else if role.allows(action) {
                 result.unwrap_or_else(|e| panic!("{role} × {action} should be allowed: {e}"));
             } else {
                 let err = result.expect_err("denied");
@@ -109,7 +149,7 @@ async fn crypto_users_need_a_grant_per_key_and_operation() {
 
     h.service.add_grant(&h.caller, None, "app", "enc", &ops(&["decrypt"])).await.unwrap();
     let ct = h.service.encrypt(&h.caller, None, "enc", b"x", &none).await.unwrap();
-    assert_eq!(h.service.decrypt(&app, &ct, &none).await.unwrap().expose_secret(), b"x");
+    assert_eq!(h.service.decrypt(&app, &ct, &none).await.unwrap().plaintext.expose_secret(), b"x");
     assert_eq!(
         h.service.encrypt(&app, None, "enc", b"x", &none).await.unwrap_err().kind(),
         ErrorKind::PermissionDenied

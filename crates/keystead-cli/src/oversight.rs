@@ -1,0 +1,324 @@
+//! Client subcommands of oversight and remediation: approvals, exceptions, webhooks, rewrap.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::cli::{ApprovalCommand, ExceptionCommand, JustifyArgs, WebhookCommand};
+use crate::client::{exit, Client};
+use crate::commands::{add_justification, Code};
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn print_json(value: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn seg(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Prints one approval request for people.
+pub fn print_approval(a: &Value) {
+    println!("Approval request {}", text(&a["id"]));
+    let version = a["version"].as_u64().map(|v| format!(" version {v}")).unwrap_or_default();
+    println!("{:<16}{} on key {}{version}", "Operation", text(&a["operation"]), text(&a["key_name"]));
+    println!("{:<16}{}", "Status", text(&a["status"]));
+    println!("{:<16}{}", "Requester", text(&a["requester"]));
+    println!("{:<16}{}", "Justification", text(&a["justification"]));
+    if let Some(parameters) = a["parameters"].as_object() {
+        let shown: Vec<String> = parameters.iter().map(|(k, v)| format!("{k}={}", text(v))).collect();
+        println!("{:<16}{}", "Parameters", shown.join(", "));
+    }
+    println!("{:<16}{}", "Expires", text(&a["expires_at"]));
+    if let Some(needed) = a["still_needed"].as_object().filter(|n| !n.is_empty()) {
+        let shown: Vec<String> = needed.iter().map(|(role, n)| format!("{} {role}", text(n))).collect();
+        println!("{:<16}{}", "Still needed", shown.join(", "));
+    }
+    if !a["window_closes_at"].is_null() {
+        println!("{:<16}{}", "Window closes", text(&a["window_closes_at"]));
+    }
+    for vote in a["votes"].as_array().into_iter().flatten() {
+        let decision = if vote["approve"].as_bool() == Some(true) { "approved" } else { "rejected" };
+        println!(
+            "  {} {decision} as {} at {}{}",
+            text(&vote["principal"]),
+            text(&vote["role"]),
+            text(&vote["at"]),
+            vote["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()
+        );
+    }
+}
+
+/// `keystead approval ...`.
+pub fn approval(client: &Client, command: ApprovalCommand, json_out: bool) -> Result<Code> {
+    let out = match command {
+        ApprovalCommand::List { status } => {
+            let query: Vec<(&str, String)> = status.map(|s| ("status", s)).into_iter().collect();
+            let out = client.get("/v1/approvals", &query)?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("{:<38}{:<28}{:<20}{:<10}{:<16}EXPIRES", "ID", "OPERATION", "KEY", "STATUS", "REQUESTER");
+                for a in out.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<38}{:<28}{:<20}{:<10}{:<16}{}",
+                        text(&a["id"]),
+                        text(&a["operation"]),
+                        text(&a["key_name"]),
+                        text(&a["status"]),
+                        text(&a["requester"]),
+                        text(&a["expires_at"])
+                    );
+                }
+            }
+            return Ok(0);
+        }
+        ApprovalCommand::Show { id } => client.get(&format!("/v1/approvals/{}", seg(&id)), &[])?,
+        ApprovalCommand::Approve { id, reason } => {
+            client.post(&format!("/v1/approvals/{}/approve", seg(&id)), &json!({ "reason": reason }))?
+        }
+        ApprovalCommand::Reject { id, reason } => {
+            client.post(&format!("/v1/approvals/{}/reject", seg(&id)), &json!({ "reason": reason }))?
+        }
+    };
+    if json_out {
+        print_json(&out)?;
+    } else {
+        print_approval(&out);
+    }
+    Ok(0)
+}
+
+/// `keystead exception request ...`.
+pub fn exception(client: &Client, command: ExceptionCommand, json_out: bool) -> Result<Code> {
+    let ExceptionCommand::Request { key, operation, duration, justification, version, expires_in, tenant } = command;
+    let out = client.post(
+        &format!("/v1/keys/{}/exceptions", seg(&key)),
+        &json!({
+            "operation": operation, "for": duration, "justification": justification,
+            "version": version, "expires_in": expires_in, "tenant": tenant,
+        }),
+    )?;
+    if json_out {
+        print_json(&out)?;
+    } else {
+        print_approval(&out);
+    }
+    Ok(0)
+}
+
+/// `keystead webhook ...`.
+pub fn webhook(client: &Client, command: WebhookCommand, json_out: bool) -> Result<Code> {
+    match command {
+        WebhookCommand::Add { url, events } => {
+            let out = client.post("/v1/webhooks", &json!({ "url": url, "events": events }))?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("Added webhook {} for {}.", text(&out["webhook"]["id"]), events.join(","));
+                println!("Signing secret (shown once; give it to the receiver): {}", text(&out["secret"]));
+                println!("Each request carries Keystead-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">.");
+            }
+        }
+        WebhookCommand::List => {
+            let out = client.get("/v1/webhooks", &[])?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("{:<38}{:<40}{:<9}{:<11}{:<9}EVENTS", "ID", "URL", "PENDING", "DELIVERED", "EXPIRED");
+                for w in out.as_array().into_iter().flatten() {
+                    let events: Vec<String> = w["events"].as_array().into_iter().flatten().map(text).collect();
+                    println!(
+                        "{:<38}{:<40}{:<9}{:<11}{:<9}{}",
+                        text(&w["id"]),
+                        text(&w["url"]),
+                        text(&w["pending"]),
+                        text(&w["delivered"]),
+                        text(&w["expired"]),
+                        events.join(",")
+                    );
+                    if let Some(error) = w["last_error"].as_str() {
+                        println!("    last error: {error}");
+                    }
+                }
+            }
+        }
+        WebhookCommand::Deliveries { webhook } => {
+            let query: Vec<(&str, String)> = webhook.map(|w| ("webhook", w)).into_iter().collect();
+            let out = client.get("/v1/webhooks/deliveries", &query)?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                println!("{:<20}{:<10}{:<9}{:<26}{:<26}LAST ERROR", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT ATTEMPT");
+                for d in out.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<20}{:<10}{:<9}{:<26}{:<26}{}",
+                        text(&d["event_type"]),
+                        text(&d["status"]),
+                        text(&d["attempts"]),
+                        text(&d["created_at"]),
+                        text(&d["next_attempt_at"]),
+                        d["last_error"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn rewrap_body(ciphertext: &str, context: &BTreeMap<String, String>, justify: &JustifyArgs) -> Value {
+    let mut body = json!({ "ciphertext": ciphertext, "context": context });
+    add_justification(&mut body, justify);
+    body
+}
+
+/// `keystead rewrap [--in FILE]`: one ciphertext.
+pub fn rewrap_one(
+    client: &Client,
+    input: Option<&Path>,
+    context: &BTreeMap<String, String>,
+    justify: &JustifyArgs,
+    json_out: bool,
+) -> Result<Code> {
+    let mut ciphertext = String::new();
+    match input {
+        Some(path) => ciphertext = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            std::io::stdin().lock().read_line(&mut ciphertext).context("cannot read standard input")?;
+        }
+    }
+    let out = client.post("/v1/rewrap", &rewrap_body(ciphertext.trim(), context, justify))?;
+    if json_out {
+        print_json(&out)?;
+    } else {
+        if let Some(warning) = out["warning"].as_str() {
+            eprintln!("warning: {warning}");
+        }
+        println!("{}", text(&out["ciphertext"]));
+    }
+    Ok(0)
+}
+
+/// Reports bulk progress: a bar on a terminal, a plain line per tenth otherwise.
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines { total: u64, next_report: u64 },
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rewrapped ({eta} left)") {
+                bar.set_style(style);
+            }
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { total, next_report: 0 }
+        }
+    }
+
+    fn advance(&mut self, done: u64) {
+        match self {
+            Progress::Bar(bar) => bar.set_position(done),
+            Progress::Lines { total, next_report } => {
+                if done >= *next_report || done == *total {
+                    eprintln!("rewrapped {done}/{total}");
+                    *next_report = done + (*total / 10).max(1);
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish();
+        }
+    }
+}
+
+/// `keystead rewrap --file FILE [--out FILE]`: one ciphertext per line, written line for
+/// line. A line that fails keeps its old ciphertext in the output (nothing is lost) and is
+/// reported; the exit code is then non-zero.
+pub fn rewrap_file(
+    client: &Client,
+    file: &Path,
+    out: Option<PathBuf>,
+    context: &BTreeMap<String, String>,
+    justify: &JustifyArgs,
+    json_out: bool,
+) -> Result<Code> {
+    let input = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let lines: Vec<String> = BufReader::new(input).lines().collect::<Result<_, _>>().context("the file is not text")?;
+    let total = lines.iter().filter(|l| !l.trim().is_empty()).count() as u64;
+    let mut sink: Box<dyn Write> = match &out {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?,
+        ),
+        None => {
+            if json_out {
+                bail!("--output json reports a summary; give --out FILE for the ciphertexts");
+            }
+            Box::new(std::io::stdout().lock())
+        }
+    };
+    let mut progress = Progress::new(total);
+    let (mut done, mut failures, mut warnings) = (0_u64, Vec::new(), 0_u64);
+    for (number, line) in lines.iter().enumerate() {
+        let ciphertext = line.trim();
+        if ciphertext.is_empty() {
+            writeln!(sink)?;
+            continue;
+        }
+        match client.post("/v1/rewrap", &rewrap_body(ciphertext, context, justify)) {
+            Ok(result) => {
+                warnings += u64::from(result["warning"].is_string());
+                writeln!(sink, "{}", text(&result["ciphertext"]))?;
+            }
+            Err(err) => {
+                failures.push(format!("line {}: {err:#}", number + 1));
+                writeln!(sink, "{ciphertext}")?;
+            }
+        }
+        done += 1;
+        progress.advance(done);
+    }
+    sink.flush()?;
+    progress.finish();
+    let rewrapped = done - failures.len() as u64;
+    if json_out {
+        print_json(&json!({ "rewrapped": rewrapped, "failed": failures, "flagged": warnings }))?;
+    } else {
+        eprintln!("rewrapped {rewrapped} of {total} ciphertexts");
+        if warnings > 0 {
+            eprintln!("warning: {warnings} came from data protected after a reported compromise (see the audit log)");
+        }
+        for failure in &failures {
+            eprintln!("failed: {failure} (kept unchanged)");
+        }
+    }
+    Ok(if failures.is_empty() { 0 } else { exit::FAILURE })
+}
