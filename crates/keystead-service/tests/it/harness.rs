@@ -1,6 +1,7 @@
 //! A service over a real SQLite file, with the root principal as caller.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use keystead_core::{AuditAction, Environment, NodeName};
@@ -16,20 +17,26 @@ pub struct Harness {
     pub service: Service,
     pub caller: Caller,
     pub environment: Environment,
+    /// Milliseconds added to the wall clock: tests move time forward (or back).
+    offset_ms: Arc<AtomicI64>,
 }
 
 async fn service_on(
     path: &std::path::Path,
     root: &SecretBytes,
     environment: Environment,
+    offset_ms: Arc<AtomicI64>,
 ) -> Result<Service, keystead_service::Error> {
     let store = SqlStore::open_sqlite(path).await.expect("the store opens");
     let root = RootKey::from_material(root).expect("a 32-byte root key");
+    let clock: keystead_service::Clock = Arc::new(move || {
+        time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset_ms.load(Ordering::SeqCst))
+    });
     Service::new(
         Arc::new(store),
         SealSetup::File(root),
         Config::new(NodeName::new(NODE).expect("valid"), environment),
-        keystead_service::system_clock(),
+        clock,
     )
     .await
 }
@@ -38,7 +45,8 @@ impl Harness {
     pub async fn new(environment: Environment) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (_, root_material) = RootKey::generate().expect("a root key");
-        let service = service_on(&dir.path().join("keystead.db"), &root_material, environment)
+        let offset_ms = Arc::new(AtomicI64::new(0));
+        let service = service_on(&dir.path().join("keystead.db"), &root_material, environment, offset_ms.clone())
             .await
             .expect("the service starts");
         let token =
@@ -47,7 +55,12 @@ impl Harness {
             .authenticate(Some(token.expose_secret()), "test")
             .await
             .expect("the root token authenticates");
-        Self { dir, root_material, service, caller, environment }
+        Self { dir, root_material, service, caller, environment, offset_ms }
+    }
+
+    /// Moves the service's clock by `by` (negative: back).
+    pub fn advance(&self, by: time::Duration) {
+        self.offset_ms.fetch_add(by.whole_milliseconds() as i64, Ordering::SeqCst);
     }
 
     pub async fn dev() -> Self {
@@ -67,7 +80,7 @@ impl Harness {
 
     /// A service over the same file and root key, with any environment.
     pub async fn reopen(&self, environment: Environment) -> Result<Service, keystead_service::Error> {
-        service_on(&self.db_path(), &self.root_material, environment).await
+        service_on(&self.db_path(), &self.root_material, environment, self.offset_ms.clone()).await
     }
 
     /// A raw connection for editing the file behind the service's back.
@@ -82,6 +95,19 @@ impl Harness {
             .create_key(&self.caller, request(name, purpose, algorithm))
             .await
             .unwrap_or_else(|e| panic!("create {name} ({algorithm}): {e}"))
+    }
+
+    /// A principal with these roles, authenticated.
+    pub async fn principal(&self, name: &str, roles: &[&str]) -> Caller {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let created = self.service.create_principal(&self.caller, name, &roles, None).await.expect("principal");
+        self.service.authenticate(Some(created.token.expose_secret()), "test").await.expect("authenticates")
+    }
+
+    /// Grants `ops` on `key` to `principal`.
+    pub async fn grant(&self, principal: &str, key: &str, ops: &[&str]) {
+        let ops: Vec<String> = ops.iter().map(|o| (*o).to_owned()).collect();
+        self.service.add_grant(&self.caller, None, principal, key, &ops).await.expect("grant");
     }
 
     pub async fn audit(&self) -> Vec<AuditRecord> {

@@ -1,12 +1,15 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 //! Service tests through the real path: a real SQLite file, the real barrier, the real audit chain.
 
+mod approvals;
 mod bad_input;
+mod compromise;
 mod generation;
 mod harness;
 mod lifecycle;
 mod purpose;
 mod roles;
+mod scheduler;
 mod sealing;
 mod tamper;
 mod use_audit;
