@@ -159,6 +159,16 @@ pub enum Error {
         /// Whether the database was out of reach (retry later) rather than refusing the write.
         unavailable: bool,
     },
+    /// A version in use cannot be destroyed.
+    #[error("key {key} version {version} is {state} and cannot be destroyed; deactivate it first (`keystead key deactivate`)")]
+    NotDestroyable {
+        /// The key.
+        key: String,
+        /// The version.
+        version: u32,
+        /// Its state.
+        state: keystead_core::KeyState,
+    },
     /// No such approval request.
     #[error("approval request {id} not found; `keystead approval list` shows the open ones")]
     ApprovalNotFound {
@@ -196,7 +206,7 @@ impl Error {
             Error::KeyNotFound { .. } | Error::VersionNotFound { .. } | Error::ApprovalNotFound { .. } => {
                 ErrorKind::NotFound
             }
-            Error::ApprovalClosed { .. } => ErrorKind::InvalidState,
+            Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
             Error::Vote(keystead_core::approval::VoteError::AlreadyVoted { .. }) => ErrorKind::Conflict,
             Error::Vote(_) => ErrorKind::PermissionDenied,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,

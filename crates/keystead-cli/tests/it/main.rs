@@ -4,6 +4,8 @@
 //! driven by the CLI.
 
 mod cluster;
+mod compromise;
+mod webhooks;
 mod postgres;
 mod production;
 mod tour;

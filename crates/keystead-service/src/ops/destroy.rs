@@ -11,7 +11,7 @@ use keystead_core::{Action, AuditAction, KeyState, VersionNumber};
 use keystead_store::{ApprovalFilter, ApprovalRecord, Change, StoredKey, VersionUpdate};
 
 use super::approvals::{ApprovalView, NewRequest};
-use super::lifecycle::{moved, select_versions, target_state};
+use super::lifecycle::{moved, target_state};
 use crate::error::invalid;
 use crate::{Caller, Error, KeyView, Service};
 
@@ -192,13 +192,19 @@ impl Service {
 fn destroyable(stored: &StoredKey, version: Option<u32>) -> Result<Vec<VersionNumber>, Error> {
     let name = stored.attributes.name.to_string();
     let live: Vec<_> = match version {
-        Some(_) => select_versions(stored, version, DESTROYABLE, KeyState::Destroyed)?,
+        Some(number) => {
+            let number = VersionNumber::new(number)?;
+            vec![stored.version(number).ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: number.get() })?]
+        }
         None => stored.versions.iter().filter(|v| v.info.state.has_material()).collect(),
     };
     if live.is_empty() {
         return Err(invalid("key", "every version is destroyed already"));
     }
     for v in &live {
+        if matches!(v.info.state, KeyState::Active | KeyState::Suspended) {
+            return Err(Error::NotDestroyable { key: name, version: v.info.number.get(), state: v.info.state });
+        }
         if !DESTROYABLE.contains(&v.info.state) {
             return Err(keystead_core::Error::InvalidTransition {
                 key: name,

@@ -1,0 +1,144 @@
+//! Webhooks end to end: a local receiver checks the HMAC-SHA256 signature; a notification
+//! raised while the receiver is down is retried, survives a server restart, and arrives.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{free_port, DevServer};
+
+/// One request the receiver got: its headers (lower-cased names) and body.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+}
+
+/// A minimal HTTP/1.1 receiver on `port`: answers 200 to every POST and records it.
+fn start_receiver(port: u16) -> Arc<Mutex<Vec<Received>>> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the receiver binds its port");
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line); // request line
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.trim_end().split_once(':') {
+                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+                }
+            }
+            let length: usize = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            sink.lock().unwrap().push(Received { headers, body: String::from_utf8_lossy(&body).into_owned() });
+        }
+    });
+    received
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Checks `keystead-signature: t=T,v1=HEX` against HMAC-SHA256(secret, "T.body").
+fn assert_signed(received: &Received, secret: &str) {
+    let header = received.header("keystead-signature");
+    let (t, v1) = header.split_once(",v1=").unwrap_or_else(|| panic!("signature header: {header:?}"));
+    let t = t.strip_prefix("t=").unwrap();
+    let expected = keystead_crypto::hmac_sha256(
+        &keystead_crypto::SecretBytes::from_slice(secret.as_bytes()),
+        format!("{t}.{}", received.body).as_bytes(),
+    );
+    assert_eq!(v1, hex_encode(&expected), "the signature verifies with the webhook's secret");
+    let wrong = keystead_crypto::hmac_sha256(&keystead_crypto::SecretBytes::from_slice(b"whsec_wrong"), format!("{t}.{}", received.body).as_bytes());
+    assert_ne!(v1, hex_encode(&wrong));
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path());
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/keystead");
+    let added = server.ok(&["webhook", "add", &url, "--events", "key.rotated,key.compromised"], b"");
+    let secret = added
+        .lines()
+        .find_map(|l| l.split_once("Signing secret (shown once; give it to the receiver): ").map(|(_, s)| s.trim().to_owned()))
+        .unwrap_or_else(|| panic!("{added}"));
+    assert!(secret.starts_with("whsec_"));
+    let bad = server.cli(&["webhook", "add", "http://127.0.0.1:1/x", "--events", "key.exploded"], b"");
+    assert_eq!(bad.status.code(), Some(1));
+
+    // The receiver is down: the rotation's notification waits in the outbox.
+    server.ok(&["key", "create", "embeddings", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
+    server.ok(&["key", "rotate", "embeddings"], b"");
+    let failed = wait_for("a failed attempt", Duration::from_secs(30), || {
+        let deliveries: Value = serde_json::from_str(&server.ok(&["--output", "json", "webhook", "deliveries"], b"")).unwrap();
+        let first = deliveries.as_array()?.first()?.clone();
+        (first["attempts"].as_i64()? >= 1).then_some(first)
+    });
+    assert_eq!(failed["status"], "pending");
+    assert_eq!(failed["event_type"], "key.rotated");
+    assert!(failed["last_error"].as_str().unwrap().contains("cannot connect"), "{failed}");
+    let listed = server.ok(&["webhook", "list"], b"");
+    assert!(listed.contains("cannot connect to the receiver"), "{listed}");
+
+    // Restart the server, then bring the receiver up: the notification arrives.
+    drop(server.stop());
+    let received = start_receiver(port);
+    let server = DevServer::start(dir.path());
+    let rotated = wait_for("the redelivered rotation", Duration::from_secs(60), || received.lock().unwrap().first().cloned());
+    assert_eq!(rotated.header("keystead-event"), "key.rotated");
+    assert_eq!(rotated.header("content-type"), "application/json");
+    assert_signed(&rotated, &secret);
+    let body: Value = serde_json::from_str(&rotated.body).unwrap();
+    assert_eq!((body["type"].as_str(), body["key_name"].as_str(), body["version"].as_u64()), (Some("key.rotated"), Some("embeddings"), Some(2)));
+    assert!(body["id"].as_str().unwrap().starts_with("evt_"));
+
+    // With everything up, a compromise reaches the receiver at once.
+    server.ok(&["key", "compromise", "embeddings", "--version", "1", "--incident", "INC-7", "--occurred-at", "2026-11-01T00:00:00Z", "--reason", "leaked"], b"");
+    let compromised = wait_for("the compromise notification", Duration::from_secs(20), || {
+        received.lock().unwrap().iter().find(|r| r.header("keystead-event") == "key.compromised").cloned()
+    });
+    assert_signed(&compromised, &secret);
+    let body: Value = serde_json::from_str(&compromised.body).unwrap();
+    assert_eq!(body["details"]["incident"], "INC-7");
+    assert_ne!(compromised.header("keystead-delivery"), rotated.header("keystead-delivery"));
+
+    let webhooks: Value = serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
+    assert_eq!((webhooks[0]["delivered"].as_u64(), webhooks[0]["pending"].as_u64()), (Some(2), Some(0)));
+    // No signing secret in the server log, the audit log or a listing.
+    let audit = server.ok(&["--output", "json", "audit", "list"], b"");
+    for text in [server.log(), audit, server.ok(&["--output", "json", "webhook", "list"], b"")] {
+        assert!(!text.contains(&secret), "the secret leaked");
+    }
+}
