@@ -255,7 +255,9 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Rewrap { context, input, file, out, justify } => {
             let context = pairs(&context, "context")?;
             match file {
-                Some(file) => crate::oversight::rewrap_file(&client, &file, out, &context, &justify, json_out),
+                Some(file) => {
+                    crate::oversight::rewrap_file(&client, &file, out, &context, &justify, json_out)
+                }
                 None => crate::oversight::rewrap_one(&client, input.as_deref(), &context, &justify, json_out),
             }
         }

@@ -84,7 +84,11 @@ impl PolicyConfig {
             Ok(())
         };
         seconds("approval_ttl", &self.approval_ttl, &mut config.approval_ttl_seconds)?;
-        seconds("minimum_destroy_wait", &self.minimum_destroy_wait, &mut config.minimum_destroy_wait_seconds)?;
+        seconds(
+            "minimum_destroy_wait",
+            &self.minimum_destroy_wait,
+            &mut config.minimum_destroy_wait_seconds,
+        )?;
         seconds("maximum_exception", &self.maximum_exception, &mut config.maximum_exception_seconds)?;
         seconds("webhook_retry_for", &self.webhook_retry_for, &mut config.webhook_retry_seconds)?;
         for (operation, roles) in &self.approvals {
@@ -92,7 +96,8 @@ impl PolicyConfig {
                 operation.parse().with_context(|| "policy.approvals")?;
             let mut required = std::collections::BTreeMap::new();
             for (role, count) in roles {
-                let role: keystead_core::Role = role.parse().with_context(|| format!("policy.approvals.{operation}"))?;
+                let role: keystead_core::Role =
+                    role.parse().with_context(|| format!("policy.approvals.{operation}"))?;
                 required.insert(role, *count);
             }
             let policy = keystead_core::approval::ApprovalPolicy { required };

@@ -75,7 +75,10 @@ pub fn approval(client: &Client, command: ApprovalCommand, json_out: bool) -> Re
             if json_out {
                 print_json(&out)?;
             } else {
-                println!("{:<38}{:<28}{:<20}{:<10}{:<16}EXPIRES", "ID", "OPERATION", "KEY", "STATUS", "REQUESTER");
+                println!(
+                    "{:<38}{:<28}{:<20}{:<10}{:<16}EXPIRES",
+                    "ID", "OPERATION", "KEY", "STATUS", "REQUESTER"
+                );
                 for a in out.as_array().into_iter().flatten() {
                     println!(
                         "{:<38}{:<28}{:<20}{:<10}{:<16}{}",
@@ -108,7 +111,8 @@ pub fn approval(client: &Client, command: ApprovalCommand, json_out: bool) -> Re
 
 /// `keystead exception request ...`.
 pub fn exception(client: &Client, command: ExceptionCommand, json_out: bool) -> Result<Code> {
-    let ExceptionCommand::Request { key, operation, duration, justification, version, expires_in, tenant } = command;
+    let ExceptionCommand::Request { key, operation, duration, justification, version, expires_in, tenant } =
+        command;
     let out = client.post(
         &format!("/v1/keys/{}/exceptions", seg(&key)),
         &json!({
@@ -142,9 +146,13 @@ pub fn webhook(client: &Client, command: WebhookCommand, json_out: bool) -> Resu
             if json_out {
                 print_json(&out)?;
             } else {
-                println!("{:<38}{:<40}{:<9}{:<11}{:<9}EVENTS", "ID", "URL", "PENDING", "DELIVERED", "EXPIRED");
+                println!(
+                    "{:<38}{:<40}{:<9}{:<11}{:<9}EVENTS",
+                    "ID", "URL", "PENDING", "DELIVERED", "EXPIRED"
+                );
                 for w in out.as_array().into_iter().flatten() {
-                    let events: Vec<String> = w["events"].as_array().into_iter().flatten().map(text).collect();
+                    let events: Vec<String> =
+                        w["events"].as_array().into_iter().flatten().map(text).collect();
                     println!(
                         "{:<38}{:<40}{:<9}{:<11}{:<9}{}",
                         text(&w["id"]),
@@ -166,7 +174,10 @@ pub fn webhook(client: &Client, command: WebhookCommand, json_out: bool) -> Resu
             if json_out {
                 print_json(&out)?;
             } else {
-                println!("{:<20}{:<10}{:<9}{:<26}{:<26}LAST ERROR", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT ATTEMPT");
+                println!(
+                    "{:<20}{:<10}{:<9}{:<26}{:<26}LAST ERROR",
+                    "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT ATTEMPT"
+                );
                 for d in out.as_array().into_iter().flatten() {
                     println!(
                         "{:<20}{:<10}{:<9}{:<26}{:<26}{}",
@@ -200,7 +211,10 @@ pub fn rewrap_one(
 ) -> Result<Code> {
     let mut ciphertext = String::new();
     match input {
-        Some(path) => ciphertext = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        Some(path) => {
+            ciphertext =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
         None => {
             std::io::stdin().lock().read_line(&mut ciphertext).context("cannot read standard input")?;
         }
@@ -227,7 +241,9 @@ impl Progress {
     fn new(total: u64) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rewrapped ({eta} left)") {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rewrapped ({eta} left)")
+            {
                 bar.set_style(style);
             }
             Progress::Bar(bar)
@@ -267,7 +283,8 @@ pub fn rewrap_file(
     json_out: bool,
 ) -> Result<Code> {
     let input = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let lines: Vec<String> = BufReader::new(input).lines().collect::<Result<_, _>>().context("the file is not text")?;
+    let lines: Vec<String> =
+        BufReader::new(input).lines().collect::<Result<_, _>>().context("the file is not text")?;
     let total = lines.iter().filter(|l| !l.trim().is_empty()).count() as u64;
     let mut sink: Box<dyn Write> = match &out {
         Some(path) => Box::new(

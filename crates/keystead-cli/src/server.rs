@@ -164,12 +164,16 @@ fn run_configured(path: &Path) -> Result<()> {
             Storage::Postgres(url) => SqlStore::open(url).await,
         }
         .context("cannot open the store")?;
-        let service = Service::new(Arc::new(store), SealSetup::Shamir, settings, keystead_service::system_clock())
-            .await
-            .context("the service refused to start")?;
+        let service =
+            Service::new(Arc::new(store), SealSetup::Shamir, settings, keystead_service::system_clock())
+                .await
+                .context("the service refused to start")?;
         let service = Arc::new(service);
         tokio::spawn(service.clone().follow_changes(Duration::from_millis(config.storage.recheck_ms)));
-        keystead_server::background::spawn(service.clone(), Duration::from_millis(config.scheduler.interval_ms))?;
+        keystead_server::background::spawn(
+            service.clone(),
+            Duration::from_millis(config.scheduler.interval_ms),
+        )?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -120,9 +120,9 @@ pub fn check_state(
         {
             Ok(())
         }
-        (KeyState::Compromised, OperationClass::Process) => {
-            refuse("; only an incident responder may process with it, giving --justification and --affected-systems")
-        }
+        (KeyState::Compromised, OperationClass::Process) => refuse(
+            "; only an incident responder may process with it, giving --justification and --affected-systems",
+        ),
         (KeyState::Destroyed | KeyState::DestroyedCompromised, _) => {
             refuse("; its material has been destroyed")
         }

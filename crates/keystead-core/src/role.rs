@@ -110,7 +110,10 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin => {
-                matches!(action, ManagePrincipals | ReadKeys | ReadStatus | Seal | ReadApprovals | ManageWebhooks)
+                matches!(
+                    action,
+                    ManagePrincipals | ReadKeys | ReadStatus | Seal | ReadApprovals | ManageWebhooks
+                )
             }
             Role::KeyCustodian => matches!(
                 action,
@@ -127,13 +130,7 @@ impl Role {
             Role::IncidentResponder => {
                 matches!(
                     action,
-                    ReadKeys
-                        | ReadAudit
-                        | ReadStatus
-                        | Seal
-                        | ReportCompromise
-                        | ReadApprovals
-                        | Rewrap
+                    ReadKeys | ReadAudit | ReadStatus | Seal | ReportCompromise | ReadApprovals | Rewrap
                 ) || matches!(action, Use(op) if op.class() == crate::OperationClass::Process)
             }
             Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus | ReadApprovals),
@@ -155,16 +152,20 @@ mod tests {
     fn role_table_covers_every_pair() {
         let crypto: Vec<Action> = Operation::ALL.iter().map(|op| Action::Use(*op)).collect();
         use Operation::{Decrypt, MacVerify, Unwrap, Verify};
-        let process: Vec<Action> = [Decrypt, Verify, MacVerify, Unwrap].into_iter().map(Action::Use).collect();
+        let process: Vec<Action> =
+            [Decrypt, Verify, MacVerify, Unwrap].into_iter().map(Action::Use).collect();
         let allowed = |role: Role| -> Vec<Action> {
             use Action::*;
             match role {
-                Role::Admin => vec![ManagePrincipals, ReadKeys, ReadStatus, Seal, ReadApprovals, ManageWebhooks],
+                Role::Admin => {
+                    vec![ManagePrincipals, ReadKeys, ReadStatus, Seal, ReadApprovals, ManageWebhooks]
+                }
                 Role::KeyCustodian => {
                     vec![CreateKey, ManageKeyLifecycle, ReadKeys, ReadStatus, ReportCompromise, ReadApprovals]
                 }
                 Role::CryptoUser => {
-                    [vec![ReadKeys, ReadStatus, RequestException, ReadApprovals, Rewrap], crypto.clone()].concat()
+                    [vec![ReadKeys, ReadStatus, RequestException, ReadApprovals, Rewrap], crypto.clone()]
+                        .concat()
                 }
                 Role::Auditor => vec![ReadKeys, ReadAudit, ReadStatus, ReadApprovals],
                 Role::IncidentResponder => [

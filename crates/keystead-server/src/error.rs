@@ -32,9 +32,10 @@ fn status_of(kind: ErrorKind) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::InvalidState | ErrorKind::KeyCompromised => {
-            StatusCode::CONFLICT
-        }
+        ErrorKind::AlreadyExists
+        | ErrorKind::Conflict
+        | ErrorKind::InvalidState
+        | ErrorKind::KeyCompromised => StatusCode::CONFLICT,
         ErrorKind::InvalidArgument | ErrorKind::DecryptionFailed => StatusCode::BAD_REQUEST,
         ErrorKind::IntegrityFailure => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Sealed | ErrorKind::NotInitialized | ErrorKind::StorageUnavailable => {

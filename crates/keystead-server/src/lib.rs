@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod api;
-pub mod background;
 mod api_oversight;
+pub mod background;
 mod error;
 mod metrics;
 mod openapi;

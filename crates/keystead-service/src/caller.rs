@@ -15,7 +15,8 @@ pub struct Justification {
 impl Justification {
     /// Validates the reason and the affected systems (both required).
     pub fn new(text: &str, affected_systems: &[String]) -> Result<Self, crate::Error> {
-        let printable = |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
+        let printable =
+            |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
         if !printable(text, 1024) {
             return Err(crate::error::invalid("justification", "must be 1 to 1024 printable characters"));
         }

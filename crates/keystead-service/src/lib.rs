@@ -28,6 +28,7 @@ pub use cache::KeyCacheStats;
 pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
+pub use keystead_store::Delivery;
 pub use keystead_store::{AuditRecord, ChainReport};
 pub use keystead_store::{Grant, StoredPrincipal};
 pub use notify::EVENT_TYPES;
@@ -36,10 +37,9 @@ pub use ops::compromise::CompromiseReport;
 pub use ops::destroy::DestroyRequest;
 pub use ops::exception::ExceptionRequest;
 pub use ops::principals::NewPrincipalView;
+pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use ops::scheduler::DueWork;
 pub use ops::webhooks::{NewWebhookView, OutgoingDelivery, WebhookView};
-pub use keystead_store::Delivery;
-pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use seal::{InitOutput, SealSetup, SealStatus, ShareText};
 pub use views::{DataKeyView, DecryptView, KeyView, RewrapView, ServerStatus};
 
@@ -94,7 +94,10 @@ impl Config {
 
     /// The approvals `operation` needs.
     pub fn approval_policy(&self, operation: ApprovalOperation) -> ApprovalPolicy {
-        self.approval_policies.get(&operation).cloned().unwrap_or_else(|| ApprovalPolicy::default_for(operation))
+        self.approval_policies
+            .get(&operation)
+            .cloned()
+            .unwrap_or_else(|| ApprovalPolicy::default_for(operation))
     }
 }
 

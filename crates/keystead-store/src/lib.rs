@@ -14,8 +14,8 @@ mod sql;
 pub use error::Error;
 pub use model::{
     ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainReport, Change, Delivery, DeliveryResult,
-    FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal, Notification, StoredKey, StoredPrincipal, StoredVersion,
-    VersionUpdate, WebhookRecord,
+    FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal, Notification, StoredKey, StoredPrincipal,
+    StoredVersion, VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -101,7 +101,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Delivery>, Error>;
 
     /// Records the result of a delivery attempt and releases its lease.
-    async fn record_delivery(&self, id: &str, result: DeliveryResult, now: OffsetDateTime) -> Result<(), Error>;
+    async fn record_delivery(
+        &self,
+        id: &str,
+        result: DeliveryResult,
+        now: OffsetDateTime,
+    ) -> Result<(), Error>;
 
     /// Deliveries, newest first, of one webhook or all.
     async fn deliveries(&self, webhook_id: Option<&str>, limit: u32) -> Result<Vec<Delivery>, Error>;

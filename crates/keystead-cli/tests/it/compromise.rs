@@ -62,7 +62,17 @@ fn compromise_exception_and_rewrap_through_the_cli() {
     let after = ok_as(&server, &app, &["encrypt", "prompts"], b"maybe the attacker's");
 
     // A crypto user cannot report a compromise; the responder does.
-    let args = ["key", "compromise", "prompts", "--incident", "INC-2026-11", "--occurred-at", &occurred_at, "--reason", "key exported by a compromised CI runner"];
+    let args = [
+        "key",
+        "compromise",
+        "prompts",
+        "--incident",
+        "INC-2026-11",
+        "--occurred-at",
+        &occurred_at,
+        "--reason",
+        "key exported by a compromised CI runner",
+    ];
     refused(&as_(&server, &app, &args, b""), DENIED, "permission_denied");
     let reported = as_(&server, &ir, &args, b"");
     assert!(reported.status.success(), "{}", String::from_utf8_lossy(&reported.stderr));
@@ -72,11 +82,20 @@ fn compromise_exception_and_rewrap_through_the_cli() {
     refused(&as_(&server, &app, &["encrypt", "prompts"], b"x"), DENIED, "key_compromised");
     refused(&as_(&server, &app, &["decrypt"], before.as_bytes()), DENIED, "key_compromised");
     refused(&as_(&server, &ir, &["decrypt"], before.as_bytes()), DENIED, "--justification");
-    refused(&as_(&server, &ir, &["decrypt", "--justification", "restore tenant 42"], before.as_bytes()), 1, "affected systems");
-    let justify = ["--justification", "restore tenant 42 for INC-2026-11", "--affected-systems", "prompt-store,eval"];
+    refused(
+        &as_(&server, &ir, &["decrypt", "--justification", "restore tenant 42"], before.as_bytes()),
+        1,
+        "affected systems",
+    );
+    let justify =
+        ["--justification", "restore tenant 42 for INC-2026-11", "--affected-systems", "prompt-store,eval"];
     let clean = as_(&server, &ir, &[&["decrypt"][..], &justify].concat(), before.as_bytes());
     assert_eq!(clean.stdout, b"before the leak");
-    assert!(clean.stderr.is_empty(), "no warning for data protected before: {}", String::from_utf8_lossy(&clean.stderr));
+    assert!(
+        clean.stderr.is_empty(),
+        "no warning for data protected before: {}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
     let suspect = as_(&server, &ir, &[&["decrypt"][..], &justify].concat(), after.as_bytes());
     assert_eq!(suspect.stdout, b"maybe the attacker's");
     assert!(String::from_utf8_lossy(&suspect.stderr).contains("warning: the data was protected after"));
@@ -101,7 +120,24 @@ fn compromise_exception_and_rewrap_through_the_cli() {
 
     // A controlled exception: asked by the application, approved by a custodian and a
     // responder, never by the requester or twice by one approver.
-    let request = ok_as(&server, &app, &["--output", "json", "exception", "request", "prompts", "--operation", "encrypt", "--for", "1h", "--justification", "legacy exporter until the cut-over"], b"");
+    let request = ok_as(
+        &server,
+        &app,
+        &[
+            "--output",
+            "json",
+            "exception",
+            "request",
+            "prompts",
+            "--operation",
+            "encrypt",
+            "--for",
+            "1h",
+            "--justification",
+            "legacy exporter until the cut-over",
+        ],
+        b"",
+    );
     let id = json(&request)["id"].as_str().unwrap().to_owned();
     refused(&as_(&server, &app, &["approval", "approve", &id], b""), DENIED, "made this request");
     ok_as(&server, &kc1, &["approval", "approve", &id, "--reason", "cut-over planned"], b"");
@@ -117,8 +153,15 @@ fn compromise_exception_and_rewrap_through_the_cli() {
     ok_as(&server, &kc1, &["key", "rotate", "prompts"], b"");
     let input = dir.path().join("ciphertexts.txt");
     let output = dir.path().join("rewrapped.txt");
-    std::fs::write(&input, format!("{}\n\n{}\n{}\n", before.trim(), after.trim(), exceptional.trim())).unwrap();
-    let bulk = as_(&server, &ir, &[&["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..], &justify].concat(), b"");
+    std::fs::write(&input, format!("{}\n\n{}\n{}\n", before.trim(), after.trim(), exceptional.trim()))
+        .unwrap();
+    let bulk = as_(
+        &server,
+        &ir,
+        &[&["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..], &justify]
+            .concat(),
+        b"",
+    );
     let progress = String::from_utf8_lossy(&bulk.stderr);
     assert!(bulk.status.success(), "{progress}");
     assert!(progress.contains("rewrapped 3/3") && progress.contains("rewrapped 3 of 3"), "{progress}");
@@ -135,7 +178,13 @@ fn compromise_exception_and_rewrap_through_the_cli() {
         .collect();
     assert_eq!(plaintexts, ["before the leak", "maybe the attacker's", "exceptional"]);
     // The output file is never overwritten.
-    let again = as_(&server, &ir, &[&["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..], &justify].concat(), b"");
+    let again = as_(
+        &server,
+        &ir,
+        &[&["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..], &justify]
+            .concat(),
+        b"",
+    );
     refused(&again, 1, "must not exist");
     server.ok(&["audit", "verify"], b"");
 }
@@ -147,9 +196,32 @@ fn a_scheduled_destruction_needs_a_quorum_runs_and_leaves_a_tombstone() {
     let kc1 = principal(&server, "kc1", "key-custodian");
     let kc2 = principal(&server, "kc2", "key-custodian");
     let kc3 = principal(&server, "kc3", "key-custodian");
-    let created = json(&server.ok(&["--output", "json", "key", "create", "old-model", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b""));
+    let created = json(&server.ok(
+        &[
+            "--output",
+            "json",
+            "key",
+            "create",
+            "old-model",
+            "--purpose",
+            "encrypt",
+            "--algorithm",
+            "aes-256-gcm",
+        ],
+        b"",
+    ));
     let ciphertext = server.ok(&["encrypt", "old-model"], b"weights");
-    let destroy = ["--output", "json", "key", "destroy", "old-model", "--after", "1s", "--justification", "model retired"];
+    let destroy = [
+        "--output",
+        "json",
+        "key",
+        "destroy",
+        "old-model",
+        "--after",
+        "1s",
+        "--justification",
+        "model retired",
+    ];
     refused(&as_(&server, &kc1, &destroy, b""), DENIED, "deactivate");
     ok_as(&server, &kc1, &["key", "deactivate", "old-model"], b"");
     let id = json(&ok_as(&server, &kc1, &destroy, b""))["id"].as_str().unwrap().to_owned();
@@ -173,7 +245,8 @@ fn a_scheduled_destruction_needs_a_quorum_runs_and_leaves_a_tombstone() {
     let version = &key["versions"][0];
     assert_eq!(version["kcv"], created["versions"][0]["kcv"], "the tombstone keeps the metadata");
     assert!(version["destroyed_at"].is_string());
-    let history: Vec<&str> = key["history"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    let history: Vec<&str> =
+        key["history"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     for action in ["key.create", "key.deactivate", "key.destroy-request", "approval.approve", "key.destroy"] {
         assert!(history.contains(&action), "{action} in {history:?}");
     }
@@ -181,8 +254,16 @@ fn a_scheduled_destruction_needs_a_quorum_runs_and_leaves_a_tombstone() {
     refused(&server.cli(&["decrypt"], ciphertext.as_bytes()), DENIED, "destroyed");
 
     // An undecided request expires and stays expired.
-    server.ok(&["key", "create", "scratch", "--purpose", "encrypt", "--algorithm", "aes-256-gcm", "--pre-active"], b"");
-    let expiring = json(&ok_as(&server, &kc1, &["--output", "json", "key", "destroy", "scratch", "--after", "1s", "--expires-in", "1s"], b""));
+    server.ok(
+        &["key", "create", "scratch", "--purpose", "encrypt", "--algorithm", "aes-256-gcm", "--pre-active"],
+        b"",
+    );
+    let expiring = json(&ok_as(
+        &server,
+        &kc1,
+        &["--output", "json", "key", "destroy", "scratch", "--after", "1s", "--expires-in", "1s"],
+        b"",
+    ));
     std::thread::sleep(Duration::from_millis(1500));
     let id = expiring["id"].as_str().unwrap();
     refused(&as_(&server, &kc2, &["approval", "approve", id], b""), DENIED, "expired");

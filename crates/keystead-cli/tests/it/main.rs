@@ -5,8 +5,8 @@
 
 mod cluster;
 mod compromise;
-mod webhooks;
 mod postgres;
 mod production;
 mod tour;
 mod util;
+mod webhooks;

@@ -44,11 +44,17 @@ fn start_receiver(port: u16) -> Arc<Mutex<Vec<Received>>> {
                     headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
                 }
             }
-            let length: usize = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            sink.lock().unwrap().push(Received { headers, body: String::from_utf8_lossy(&body).into_owned() });
+            sink.lock()
+                .unwrap()
+                .push(Received { headers, body: String::from_utf8_lossy(&body).into_owned() });
         }
     });
     received
@@ -75,7 +81,10 @@ fn assert_signed(received: &Received, secret: &str) {
         format!("{t}.{}", received.body).as_bytes(),
     );
     assert_eq!(v1, hex_encode(&expected), "the signature verifies with the webhook's secret");
-    let wrong = keystead_crypto::hmac_sha256(&keystead_crypto::SecretBytes::from_slice(b"whsec_wrong"), format!("{t}.{}", received.body).as_bytes());
+    let wrong = keystead_crypto::hmac_sha256(
+        &keystead_crypto::SecretBytes::from_slice(b"whsec_wrong"),
+        format!("{t}.{}", received.body).as_bytes(),
+    );
     assert_ne!(v1, hex_encode(&wrong));
 }
 
@@ -92,7 +101,10 @@ fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
     let added = server.ok(&["webhook", "add", &url, "--events", "key.rotated,key.compromised"], b"");
     let secret = added
         .lines()
-        .find_map(|l| l.split_once("Signing secret (shown once; give it to the receiver): ").map(|(_, s)| s.trim().to_owned()))
+        .find_map(|l| {
+            l.split_once("Signing secret (shown once; give it to the receiver): ")
+                .map(|(_, s)| s.trim().to_owned())
+        })
         .unwrap_or_else(|| panic!("{added}"));
     assert!(secret.starts_with("whsec_"));
     let bad = server.cli(&["webhook", "add", "http://127.0.0.1:1/x", "--events", "key.exploded"], b"");
@@ -102,7 +114,8 @@ fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
     server.ok(&["key", "create", "embeddings", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
     server.ok(&["key", "rotate", "embeddings"], b"");
     let failed = wait_for("a failed attempt", Duration::from_secs(30), || {
-        let deliveries: Value = serde_json::from_str(&server.ok(&["--output", "json", "webhook", "deliveries"], b"")).unwrap();
+        let deliveries: Value =
+            serde_json::from_str(&server.ok(&["--output", "json", "webhook", "deliveries"], b"")).unwrap();
         let first = deliveries.as_array()?.first()?.clone();
         (first["attempts"].as_i64()? >= 1).then_some(first)
     });
@@ -116,16 +129,36 @@ fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
     drop(server.stop());
     let received = start_receiver(port);
     let server = DevServer::start(dir.path());
-    let rotated = wait_for("the redelivered rotation", Duration::from_secs(60), || received.lock().unwrap().first().cloned());
+    let rotated = wait_for("the redelivered rotation", Duration::from_secs(60), || {
+        received.lock().unwrap().first().cloned()
+    });
     assert_eq!(rotated.header("keystead-event"), "key.rotated");
     assert_eq!(rotated.header("content-type"), "application/json");
     assert_signed(&rotated, &secret);
     let body: Value = serde_json::from_str(&rotated.body).unwrap();
-    assert_eq!((body["type"].as_str(), body["key_name"].as_str(), body["version"].as_u64()), (Some("key.rotated"), Some("embeddings"), Some(2)));
+    assert_eq!(
+        (body["type"].as_str(), body["key_name"].as_str(), body["version"].as_u64()),
+        (Some("key.rotated"), Some("embeddings"), Some(2))
+    );
     assert!(body["id"].as_str().unwrap().starts_with("evt_"));
 
     // With everything up, a compromise reaches the receiver at once.
-    server.ok(&["key", "compromise", "embeddings", "--version", "1", "--incident", "INC-7", "--occurred-at", "2026-11-01T00:00:00Z", "--reason", "leaked"], b"");
+    server.ok(
+        &[
+            "key",
+            "compromise",
+            "embeddings",
+            "--version",
+            "1",
+            "--incident",
+            "INC-7",
+            "--occurred-at",
+            "2026-11-01T00:00:00Z",
+            "--reason",
+            "leaked",
+        ],
+        b"",
+    );
     let compromised = wait_for("the compromise notification", Duration::from_secs(20), || {
         received.lock().unwrap().iter().find(|r| r.header("keystead-event") == "key.compromised").cloned()
     });
@@ -134,7 +167,8 @@ fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
     assert_eq!(body["details"]["incident"], "INC-7");
     assert_ne!(compromised.header("keystead-delivery"), rotated.header("keystead-delivery"));
 
-    let webhooks: Value = serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
+    let webhooks: Value =
+        serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
     assert_eq!((webhooks[0]["delivered"].as_u64(), webhooks[0]["pending"].as_u64()), (Some(2), Some(0)));
     // No signing secret in the server log, the audit log or a listing.
     let audit = server.ok(&["--output", "json", "audit", "list"], b"");

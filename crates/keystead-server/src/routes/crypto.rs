@@ -60,7 +60,10 @@ pub(super) async fn decrypt(
 ) -> ApiResult<PlaintextOut> {
     let caller = justified(caller, body.justification, body.affected_systems)?;
     let opened = service.decrypt(&caller, &body.ciphertext, &body.context).await?;
-    Ok(Json(PlaintextOut { plaintext: STANDARD.encode(opened.plaintext.expose_secret()), warning: opened.warning }))
+    Ok(Json(PlaintextOut {
+        plaintext: STANDARD.encode(opened.plaintext.expose_secret()),
+        warning: opened.warning,
+    }))
 }
 
 #[utoipa::path(

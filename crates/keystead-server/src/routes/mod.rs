@@ -192,7 +192,10 @@ fn justified(
     if justification.is_none() && affected_systems.is_empty() {
         return Ok(caller);
     }
-    let justification = keystead_service::Justification::new(justification.as_deref().unwrap_or_default(), &affected_systems)?;
+    let justification = keystead_service::Justification::new(
+        justification.as_deref().unwrap_or_default(),
+        &affected_systems,
+    )?;
     Ok(caller.with_justification(Some(justification)))
 }
 

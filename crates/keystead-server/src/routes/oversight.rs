@@ -96,7 +96,10 @@ pub(super) async fn add_webhook(
     summary = "Webhooks with the state of their deliveries",
     responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
 )]
-pub(super) async fn list_webhooks(State(service): State<AppState>, Authed(caller): Authed) -> ApiResult<Vec<WebhookView>> {
+pub(super) async fn list_webhooks(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<Vec<WebhookView>> {
     Ok(Json(service.list_webhooks(&caller).await?))
 }
 

@@ -66,7 +66,10 @@ impl Service {
         event: &mut AuditEvent,
     ) -> Result<ApprovalView, Error> {
         let justification = request.justification.trim();
-        if justification.is_empty() || justification.len() > 1024 || justification.chars().any(char::is_control) {
+        if justification.is_empty()
+            || justification.len() > 1024
+            || justification.chars().any(char::is_control)
+        {
             return Err(invalid("justification", "must be 1 to 1024 printable characters"));
         }
         let ttl = match request.expires_in.as_deref() {
@@ -107,13 +110,20 @@ impl Service {
         }
         let notification = self.notification("approval.requested", event)?;
         self.store
-            .commit(Change::Batch(vec![Change::CreateApproval(record.clone()), Change::Notify(notification)]), event.clone())
+            .commit(
+                Change::Batch(vec![Change::CreateApproval(record.clone()), Change::Notify(notification)]),
+                event.clone(),
+            )
             .await?;
         Ok(record.into())
     }
 
     /// Approval requests, newest first, optionally of one status.
-    pub async fn list_approvals(&self, caller: &Caller, status: Option<&str>) -> Result<Vec<ApprovalView>, Error> {
+    pub async fn list_approvals(
+        &self,
+        caller: &Caller,
+        status: Option<&str>,
+    ) -> Result<Vec<ApprovalView>, Error> {
         self.guard(caller, AuditAction::ApprovalRead, Action::ReadApprovals).await?;
         let status = status.map(str::parse::<ApprovalStatus>).transpose()?;
         let records = self.store.approvals(&ApprovalFilter { status, ..ApprovalFilter::default() }).await?;
@@ -198,8 +208,21 @@ impl Service {
         if reason.is_some_and(|r| r.len() > 1024 || r.chars().any(char::is_control)) {
             return Err(invalid("reason", "must be at most 1024 printable characters"));
         }
-        let role = vote_role(&record.policy, &record.requester, &record.votes, &caller.principal, &caller.roles, approve)?;
-        let vote = Vote { principal: caller.principal.clone(), role, approve, reason: reason.map(str::to_owned), at: self.now() };
+        let role = vote_role(
+            &record.policy,
+            &record.requester,
+            &record.votes,
+            &caller.principal,
+            &caller.roles,
+            approve,
+        )?;
+        let vote = Vote {
+            principal: caller.principal.clone(),
+            role,
+            approve,
+            reason: reason.map(str::to_owned),
+            at: self.now(),
+        };
         event.details.insert("role".into(), role.to_string());
         if let Some(reason) = reason {
             event.details.insert("vote_reason".into(), reason.to_owned());
@@ -233,7 +256,11 @@ impl Service {
     }
 
     /// The changes an approved request makes, committed with the deciding vote.
-    async fn run_approved(&self, record: &ApprovalRecord, event: &mut AuditEvent) -> Result<Vec<Change>, Error> {
+    async fn run_approved(
+        &self,
+        record: &ApprovalRecord,
+        event: &mut AuditEvent,
+    ) -> Result<Vec<Change>, Error> {
         match record.operation {
             ApprovalOperation::DestroyKey => self.schedule_destruction(record, event).await,
             ApprovalOperation::CompromisedKeyException => {

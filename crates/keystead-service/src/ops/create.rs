@@ -64,7 +64,8 @@ impl Service {
         let labels = Labels::new(request.labels)?;
         let rotation_period_seconds =
             request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
-        let protect_period_seconds = request.protect_period.as_deref().map(parse_duration_seconds).transpose()?;
+        let protect_period_seconds =
+            request.protect_period.as_deref().map(parse_duration_seconds).transpose()?;
         if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {
             return Err(keystead_store::Error::NameTaken {
                 tenant: tenant.to_string(),

@@ -57,7 +57,8 @@ impl Service {
             }
             check_context(context)?;
             let cached = self.key_for_use(caller, &tenant, key, Operation::Encrypt, &mut event).await?;
-            let (version, loaded) = self.protect_version(caller, &cached, Operation::Encrypt, &mut event).await?;
+            let (version, loaded) =
+                self.protect_version(caller, &cached, Operation::Encrypt, &mut event).await?;
             self.encrypt_with(&cached, version, loaded, plaintext, context)
         }
         .await;
@@ -115,7 +116,8 @@ impl Service {
         event: &mut AuditEvent,
     ) -> Result<DecryptView, Error> {
         if cached.stored.attributes.purpose == Purpose::AsymmetricDecrypt {
-            let (loaded, warning) = self.process_version(caller, cached, envelope.version, operation, None, event)?;
+            let (loaded, warning) =
+                self.process_version(caller, cached, envelope.version, operation, None, event)?;
             let label = oaep_label(cached, envelope.version, context);
             let plaintext = loaded.rsa_decrypt(&envelope.payload, label.as_deref())?;
             return Ok(DecryptView { plaintext, warning: warning.map(str::to_owned) });
@@ -147,11 +149,13 @@ impl Service {
             if !caller.is_incident_responder() {
                 self.authorize(caller, Action::Use(Operation::Encrypt), Some(&cached.stored.attributes))?;
             }
-            let opened = self.decrypt_envelope(caller, &cached, &envelope, context, Operation::Decrypt, &mut event)?;
+            let opened =
+                self.decrypt_envelope(caller, &cached, &envelope, context, Operation::Decrypt, &mut event)?;
             event.details.insert("from_version".into(), envelope.version.to_string());
             let (version, loaded) = cached.primary_for(Operation::Encrypt, &mut event)?;
             event.details.insert("to_version".into(), version.info.number.to_string());
-            let ciphertext = self.encrypt_with(&cached, version, loaded, opened.plaintext.expose_secret(), context)?;
+            let ciphertext =
+                self.encrypt_with(&cached, version, loaded, opened.plaintext.expose_secret(), context)?;
             Ok(RewrapView {
                 ciphertext,
                 from_version: envelope.version.get(),
@@ -177,8 +181,10 @@ impl Service {
             let cached = self.key_for_use(caller, &tenant, key, Operation::DataKey, &mut event).await?;
             // A bare 256-bit secret: no key schedule or check value is needed for a data key.
             let plaintext = keystead_crypto::random_secret(32)?;
-            let (version, loaded) = self.protect_version(caller, &cached, Operation::DataKey, &mut event).await?;
-            let ciphertext = self.encrypt_with(&cached, version, loaded, plaintext.expose_secret(), context)?;
+            let (version, loaded) =
+                self.protect_version(caller, &cached, Operation::DataKey, &mut event).await?;
+            let ciphertext =
+                self.encrypt_with(&cached, version, loaded, plaintext.expose_secret(), context)?;
             Ok(DataKeyView { plaintext, ciphertext })
         }
         .await;

@@ -99,27 +99,36 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<KeyView, Error> {
-        self.managed(caller, tenant, key, AuditAction::KeyDestroyCancel, Action::ManageKeyLifecycle, move |service, stored, event| {
-            Box::pin(async move {
-                let scheduled: Vec<_> = stored
-                    .versions
-                    .iter()
-                    .filter(|v| v.info.destroy_at.is_some() && version.is_none_or(|n| v.info.number.get() == n))
-                    .collect();
-                if scheduled.is_empty() {
-                    return Err(invalid("key", "no destruction is scheduled for this key or version"));
-                }
-                let updates = scheduled
-                    .iter()
-                    .map(|v| {
-                        let mut info = v.info.clone();
-                        info.destroy_at = None;
-                        VersionUpdate { from: v.info.state, info, destroy_material: false }
-                    })
-                    .collect();
-                service.commit_versions(stored.clone(), updates, event, "key.state_changed").await
-            })
-        })
+        self.managed(
+            caller,
+            tenant,
+            key,
+            AuditAction::KeyDestroyCancel,
+            Action::ManageKeyLifecycle,
+            move |service, stored, event| {
+                Box::pin(async move {
+                    let scheduled: Vec<_> = stored
+                        .versions
+                        .iter()
+                        .filter(|v| {
+                            v.info.destroy_at.is_some() && version.is_none_or(|n| v.info.number.get() == n)
+                        })
+                        .collect();
+                    if scheduled.is_empty() {
+                        return Err(invalid("key", "no destruction is scheduled for this key or version"));
+                    }
+                    let updates = scheduled
+                        .iter()
+                        .map(|v| {
+                            let mut info = v.info.clone();
+                            info.destroy_at = None;
+                            VersionUpdate { from: v.info.state, info, destroy_material: false }
+                        })
+                        .collect();
+                    service.commit_versions(stored.clone(), updates, event, "key.state_changed").await
+                })
+            },
+        )
         .await
     }
 
@@ -130,12 +139,12 @@ impl Service {
         record: &ApprovalRecord,
         event: &mut keystead_core::AuditEvent,
     ) -> Result<Vec<Change>, Error> {
-        let stored = self
-            .store
-            .key_by_id(record.key_id)
-            .await?
-            .ok_or_else(|| Error::KeyNotFound { tenant: record.tenant.clone(), key: record.key_id.to_string() })?;
-        let after: i64 = record.parameters.get("after_seconds").and_then(|s| s.parse().ok()).unwrap_or(7 * 86_400);
+        let stored = self.store.key_by_id(record.key_id).await?.ok_or_else(|| Error::KeyNotFound {
+            tenant: record.tenant.clone(),
+            key: record.key_id.to_string(),
+        })?;
+        let after: i64 =
+            record.parameters.get("after_seconds").and_then(|s| s.parse().ok()).unwrap_or(7 * 86_400);
         let wanted: Vec<u32> = record
             .parameters
             .get("versions")
@@ -194,7 +203,9 @@ fn destroyable(stored: &StoredKey, version: Option<u32>) -> Result<Vec<VersionNu
     let live: Vec<_> = match version {
         Some(number) => {
             let number = VersionNumber::new(number)?;
-            vec![stored.version(number).ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: number.get() })?]
+            vec![stored
+                .version(number)
+                .ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: number.get() })?]
         }
         None => stored.versions.iter().filter(|v| v.info.state.has_material()).collect(),
     };
@@ -203,7 +214,11 @@ fn destroyable(stored: &StoredKey, version: Option<u32>) -> Result<Vec<VersionNu
     }
     for v in &live {
         if matches!(v.info.state, KeyState::Active | KeyState::Suspended) {
-            return Err(Error::NotDestroyable { key: name, version: v.info.number.get(), state: v.info.state });
+            return Err(Error::NotDestroyable {
+                key: name,
+                version: v.info.number.get(),
+                state: v.info.state,
+            });
         }
         if !DESTROYABLE.contains(&v.info.state) {
             return Err(keystead_core::Error::InvalidTransition {
@@ -215,7 +230,10 @@ fn destroyable(stored: &StoredKey, version: Option<u32>) -> Result<Vec<VersionNu
             .into());
         }
         if v.info.destroy_at.is_some() {
-            return Err(invalid("version", format!("version {} is already scheduled for destruction", v.info.number)));
+            return Err(invalid(
+                "version",
+                format!("version {} is already scheduled for destruction", v.info.number),
+            ));
         }
     }
     Ok(live.iter().map(|v| v.info.number).collect())

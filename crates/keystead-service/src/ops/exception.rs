@@ -128,11 +128,12 @@ impl Service {
         };
         let now = self.now();
         for record in self.store.approvals(&filter).await? {
-            if !exception_window_end(&record).is_some_and(|end| end <= now) {
+            if exception_window_end(&record).is_none_or(|end| end > now) {
                 continue;
             }
             let caller = Caller::system("scheduler");
-            let mut event = self.attempt(&caller, AuditAction::ExceptionClose, &Tenant::new(record.tenant.as_str())?);
+            let mut event =
+                self.attempt(&caller, AuditAction::ExceptionClose, &Tenant::new(record.tenant.as_str())?);
             event.key_id = Some(record.key_id);
             event.key_name = Some(record.key_name.clone());
             event.version = record.version;
@@ -140,7 +141,12 @@ impl Service {
             event.details.insert("requester".into(), record.requester.clone());
             let notification = self.notification("exception.closed", &event)?;
             let change = Change::Batch(vec![
-                Change::SetApprovalStatus { id: record.id.clone(), from: ApprovalStatus::Approved, to: ApprovalStatus::Closed, at: now },
+                Change::SetApprovalStatus {
+                    id: record.id.clone(),
+                    from: ApprovalStatus::Approved,
+                    to: ApprovalStatus::Closed,
+                    at: now,
+                },
                 Change::Notify(notification),
             ]);
             match self.store.commit(change, event).await {

@@ -23,9 +23,14 @@ impl Service {
         tenant: Option<&str>,
         key: &str,
     ) -> Result<KeyView, Error> {
-        self.managed(caller, tenant, key, AuditAction::KeyRotate, Action::ManageKeyLifecycle, |service, stored, event| {
-            Box::pin(service.rotate_checked(stored, event))
-        })
+        self.managed(
+            caller,
+            tenant,
+            key,
+            AuditAction::KeyRotate,
+            Action::ManageKeyLifecycle,
+            |service, stored, event| Box::pin(service.rotate_checked(stored, event)),
+        )
         .await
     }
 
@@ -37,8 +42,16 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<KeyView, Error> {
-        self.simple_transition(caller, tenant, key, version, AuditAction::KeyActivate, &[KeyState::PreActive], KeyState::Active)
-            .await
+        self.simple_transition(
+            caller,
+            tenant,
+            key,
+            version,
+            AuditAction::KeyActivate,
+            &[KeyState::PreActive],
+            KeyState::Active,
+        )
+        .await
     }
 
     /// Suspends active versions: they stop protecting, and process only data protected
@@ -50,8 +63,16 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<KeyView, Error> {
-        self.simple_transition(caller, tenant, key, version, AuditAction::KeySuspend, &[KeyState::Active], KeyState::Suspended)
-            .await
+        self.simple_transition(
+            caller,
+            tenant,
+            key,
+            version,
+            AuditAction::KeySuspend,
+            &[KeyState::Active],
+            KeyState::Suspended,
+        )
+        .await
     }
 
     /// Resumes suspended versions: they are active again.
@@ -62,8 +83,16 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<KeyView, Error> {
-        self.simple_transition(caller, tenant, key, version, AuditAction::KeyResume, &[KeyState::Suspended], KeyState::Active)
-            .await
+        self.simple_transition(
+            caller,
+            tenant,
+            key,
+            version,
+            AuditAction::KeyResume,
+            &[KeyState::Suspended],
+            KeyState::Active,
+        )
+        .await
     }
 
     /// Deactivates active or suspended versions (one, or all without `version`): they then only
@@ -98,18 +127,27 @@ impl Service {
         from: &'static [KeyState],
         to: KeyState,
     ) -> Result<KeyView, Error> {
-        self.managed(caller, tenant, key, action, Action::ManageKeyLifecycle, move |service, stored, event| {
-            Box::pin(async move {
-                let targets = select_versions(&stored, version, from, to)?;
-                let now = service.now();
-                let updates = targets.iter().map(|v| VersionUpdate {
-                    from: v.info.state,
-                    info: moved(&v.info, to, now),
-                    destroy_material: false,
-                });
-                service.commit_versions(stored.clone(), updates.collect(), event, "key.state_changed").await
-            })
-        })
+        self.managed(
+            caller,
+            tenant,
+            key,
+            action,
+            Action::ManageKeyLifecycle,
+            move |service, stored, event| {
+                Box::pin(async move {
+                    let targets = select_versions(&stored, version, from, to)?;
+                    let now = service.now();
+                    let updates = targets.iter().map(|v| VersionUpdate {
+                        from: v.info.state,
+                        info: moved(&v.info, to, now),
+                        destroy_material: false,
+                    });
+                    service
+                        .commit_versions(stored.clone(), updates.collect(), event, "key.state_changed")
+                        .await
+                })
+            },
+        )
         .await
     }
 
@@ -145,7 +183,11 @@ impl Service {
         self.finish(event, result).await
     }
 
-    pub(crate) async fn rotate_checked(&self, stored: StoredKey, event: &mut AuditEvent) -> Result<KeyView, Error> {
+    pub(crate) async fn rotate_checked(
+        &self,
+        stored: StoredKey,
+        event: &mut AuditEvent,
+    ) -> Result<KeyView, Error> {
         let attributes = stored.attributes.clone();
         attributes.algorithm.check_for(attributes.purpose, self.config.minimum_strength_bits)?;
         let number =
@@ -250,8 +292,11 @@ pub(crate) fn select_versions<'a>(
         None => stored.versions.iter().filter(|v| from.contains(&v.info.state)).collect(),
     };
     if targets.is_empty() {
-        let (number, state) =
-            stored.versions.last().map(|v| (v.info.number.get(), v.info.state)).unwrap_or((1, KeyState::PreActive));
+        let (number, state) = stored
+            .versions
+            .last()
+            .map(|v| (v.info.number.get(), v.info.state))
+            .unwrap_or((1, KeyState::PreActive));
         return Err(invalid(number, state));
     }
     Ok(targets)

@@ -190,7 +190,10 @@ impl Service {
         let state = version.info.state;
         let responder_only = !caller.root
             && caller.is_incident_responder()
-            && !caller.roles.iter().any(|r| *r != Role::IncidentResponder && r.allows(Action::Use(operation)));
+            && !caller
+                .roles
+                .iter()
+                .any(|r| *r != Role::IncidentResponder && r.allows(Action::Use(operation)));
         if responder_only && !matches!(state, KeyState::Compromised) {
             return Err(Error::PermissionDenied {
                 reason: format!(

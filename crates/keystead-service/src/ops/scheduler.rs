@@ -88,7 +88,11 @@ impl Service {
             .iter()
             .filter(|v| v.info.state == KeyState::Active)
             .filter(|v| v.info.activated_at.is_some_and(|at| at + time::Duration::seconds(period) <= now))
-            .map(|v| VersionUpdate { from: v.info.state, info: moved(&v.info, KeyState::Deactivated, now), destroy_material: false })
+            .map(|v| VersionUpdate {
+                from: v.info.state,
+                info: moved(&v.info, KeyState::Deactivated, now),
+                destroy_material: false,
+            })
             .collect();
         if due.is_empty() {
             return Ok(());

@@ -110,7 +110,8 @@ impl Service {
                     format!("this {what} was made by key {}, not by {key}", envelope.key_id),
                 ));
             }
-            let (loaded, _) = self.process_version(caller, &cached, envelope.version, operation, None, &mut event)?;
+            let (loaded, _) =
+                self.process_version(caller, &cached, envelope.version, operation, None, &mut event)?;
             let valid = match operation {
                 Operation::MacVerify => loaded.mac_verify(message, &envelope.payload)?,
                 _ => loaded.verify(message, &envelope.payload)?,

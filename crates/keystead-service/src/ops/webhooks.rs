@@ -89,7 +89,13 @@ fn check_events(events: &[String]) -> Result<Vec<String>, Error> {
             None => EVENT_TYPES.contains(&event.as_str()),
         };
         if !known {
-            return Err(invalid("events", format!("unknown event type {event}; known: {}, or a pattern such as approval.*", EVENT_TYPES.join(", "))));
+            return Err(invalid(
+                "events",
+                format!(
+                    "unknown event type {event}; known: {}, or a pattern such as approval.*",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
         }
     }
     Ok(events)
@@ -97,19 +103,28 @@ fn check_events(events: &[String]) -> Result<Vec<String>, Error> {
 
 impl Service {
     /// Adds a webhook; its signing secret is returned once.
-    pub async fn add_webhook(&self, caller: &Caller, url: &str, events: &[String]) -> Result<NewWebhookView, Error> {
+    pub async fn add_webhook(
+        &self,
+        caller: &Caller,
+        url: &str,
+        events: &[String],
+    ) -> Result<NewWebhookView, Error> {
         let tenant = Tenant::default_tenant();
         let mut event = self.attempt(caller, AuditAction::WebhookAdd, &tenant);
         event.details.insert("url".into(), url.chars().take(200).collect());
         let result = async {
             self.authorize(caller, Action::ManageWebhooks, None)?;
             if caller.tenant.is_some() {
-                return Err(Error::PermissionDenied { reason: "webhooks cover every tenant; a tenant-confined principal cannot add one".into() });
+                return Err(Error::PermissionDenied {
+                    reason: "webhooks cover every tenant; a tenant-confined principal cannot add one".into(),
+                });
             }
             check_url(url)?;
             let events = check_events(events)?;
             let id = format!("whk_{}", hex::encode(keystead_crypto::random_array::<16>()?));
-            let secret = SecretBytes::new(format!("whsec_{}", hex::encode(keystead_crypto::random_array::<32>()?)).into_bytes());
+            let secret = SecretBytes::new(
+                format!("whsec_{}", hex::encode(keystead_crypto::random_array::<32>()?)).into_bytes(),
+            );
             let sealed_secret = self.root()?.seal(&secret_aad(&id), &secret)?;
             let record = WebhookRecord {
                 id: id.clone(),
@@ -140,7 +155,11 @@ impl Service {
     }
 
     /// The newest deliveries (at most 200), of one webhook or all.
-    pub async fn list_deliveries(&self, caller: &Caller, webhook: Option<&str>) -> Result<Vec<Delivery>, Error> {
+    pub async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        webhook: Option<&str>,
+    ) -> Result<Vec<Delivery>, Error> {
         self.guard(caller, AuditAction::WebhookRead, Action::ManageWebhooks).await?;
         Ok(self.store.deliveries(webhook, 200).await?)
     }
@@ -166,14 +185,21 @@ impl Service {
 
     /// Records an attempt: delivered, or failed with a retry after an exponential back-off
     /// (1 s, 2 s, 4 s, ... at most 10 minutes) until the notification expires.
-    pub async fn record_delivery(&self, delivery: &Delivery, outcome: Result<(), String>) -> Result<(), Error> {
+    pub async fn record_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: Result<(), String>,
+    ) -> Result<(), Error> {
         let now = self.now();
         let result = match outcome {
             Ok(()) => DeliveryResult::Delivered,
             Err(error) => {
                 let exponent = u32::try_from(delivery.attempts.clamp(0, 20)).unwrap_or(20);
                 let backoff = 2_i64.saturating_pow(exponent).min(MAX_BACKOFF_SECONDS);
-                DeliveryResult::Failed { error: error.chars().take(300).collect(), retry_at: now + time::Duration::seconds(backoff) }
+                DeliveryResult::Failed {
+                    error: error.chars().take(300).collect(),
+                    retry_at: now + time::Duration::seconds(backoff),
+                }
             }
         };
         Ok(self.store.record_delivery(&delivery.id, result, now).await?)

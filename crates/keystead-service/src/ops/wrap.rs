@@ -17,7 +17,8 @@ impl Service {
         let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::Wrap).await?;
         let result = async {
             let cached = self.key_for_use(caller, &tenant, key, Operation::Wrap, &mut event).await?;
-            let (version, loaded) = self.protect_version(caller, &cached, Operation::Wrap, &mut event).await?;
+            let (version, loaded) =
+                self.protect_version(caller, &cached, Operation::Wrap, &mut event).await?;
             let payload = loaded.wrap(material)?;
             Ok(Envelope { key_id: cached.stored.attributes.id, version: version.info.number, payload }
                 .to_string())

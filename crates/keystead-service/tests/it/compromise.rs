@@ -22,7 +22,9 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 }
 
 fn justified(caller: &Caller) -> Caller {
-    let justification = Justification::new("recover tenant data for INC-4711", &["prompt-store".into(), "billing".into()]).unwrap();
+    let justification =
+        Justification::new("recover tenant data for INC-4711", &["prompt-store".into(), "billing".into()])
+            .unwrap();
     caller.clone().with_justification(Some(justification))
 }
 
@@ -41,7 +43,9 @@ async fn key_in(h: &Harness, name: &str, state: KeyState, custodians: &[Caller; 
         KeyState::PreActive | KeyState::Active => {}
         KeyState::Suspended => drop(s.suspend_key(root, None, name, None).await.unwrap()),
         KeyState::Deactivated => drop(s.deactivate_key(root, None, name, None).await.unwrap()),
-        KeyState::Compromised => drop(s.compromise_key(root, None, name, report("2026-01-01T00:00:00Z")).await.unwrap()),
+        KeyState::Compromised => {
+            drop(s.compromise_key(root, None, name, report("2026-01-01T00:00:00Z")).await.unwrap())
+        }
         KeyState::Destroyed | KeyState::DestroyedCompromised => {
             if state == KeyState::DestroyedCompromised {
                 s.compromise_key(root, None, name, report("2026-01-01T00:00:00Z")).await.unwrap();
@@ -70,7 +74,12 @@ enum Command {
     Destroy,
 }
 
-async fn run(s: &Service, caller: &Caller, command: Command, key: &str) -> Result<(), keystead_service::Error> {
+async fn run(
+    s: &Service,
+    caller: &Caller,
+    command: Command,
+    key: &str,
+) -> Result<(), keystead_service::Error> {
     let v = Some(1);
     match command {
         Command::Activate => s.activate_key(caller, None, key, v).await.map(drop),
@@ -95,8 +104,16 @@ async fn run(s: &Service, caller: &Caller, command: Command, key: &str) -> Resul
 async fn every_transition_and_every_illegal_one() {
     use KeyState::*;
     let h = Harness::dev().await;
-    let custodians = [h.principal("kc1", &["key-custodian"]).await, h.principal("kc2", &["key-custodian"]).await];
-    let commands = [Command::Activate, Command::Suspend, Command::Resume, Command::Deactivate, Command::Compromise, Command::Destroy];
+    let custodians =
+        [h.principal("kc1", &["key-custodian"]).await, h.principal("kc2", &["key-custodian"]).await];
+    let commands = [
+        Command::Activate,
+        Command::Suspend,
+        Command::Resume,
+        Command::Deactivate,
+        Command::Compromise,
+        Command::Destroy,
+    ];
     // (from, command) → the state it lands in (a destruction request only asks: the state
     // stays until approval and the wait, tested in approvals.rs).
     let allowed = |from: KeyState, command: Command| -> Option<KeyState> {
@@ -157,7 +174,10 @@ async fn a_compromised_key_never_protects_and_processes_only_for_justified_respo
     let suspect = s.encrypt(&app, None, "prompts", b"suspect", &none).await.unwrap();
 
     // A crypto user cannot report a compromise; a responder can.
-    assert_eq!(s.compromise_key(&app, None, "prompts", report(&rfc3339(occurred))).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        s.compromise_key(&app, None, "prompts", report(&rfc3339(occurred))).await.unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
     let view = s.compromise_key(&responder, None, "prompts", report(&rfc3339(occurred))).await.unwrap();
     assert_eq!(view.primary_version, None, "a compromised version is never primary");
     let record = view.versions[0].compromise.clone().unwrap();
@@ -169,11 +189,17 @@ async fn a_compromised_key_never_protects_and_processes_only_for_justified_respo
         assert_eq!(err.kind(), ErrorKind::KeyCompromised, "{err}");
         assert_eq!(err.kind().code(), "key_compromised");
     }
-    assert_eq!(s.generate_data_key(&app, None, "prompts", &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
+    assert_eq!(
+        s.generate_data_key(&app, None, "prompts", &none).await.unwrap_err().kind(),
+        ErrorKind::KeyCompromised
+    );
 
     // Process: not for crypto users, not for responders without a justification.
     assert_eq!(s.decrypt(&app, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
-    assert_eq!(s.decrypt(&justified(&app), &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
+    assert_eq!(
+        s.decrypt(&justified(&app), &before, &none).await.unwrap_err().kind(),
+        ErrorKind::KeyCompromised
+    );
     let err = s.decrypt(&responder, &before, &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyCompromised);
     assert!(err.to_string().contains("incident responder"), "{err}");
@@ -186,7 +212,12 @@ async fn a_compromised_key_never_protects_and_processes_only_for_justified_respo
     assert!(flagged.warning.as_deref().unwrap().contains("after the key version's reported compromise"));
 
     // Each use is logged with reason, identity, affected systems and the incident.
-    let uses: Vec<_> = h.audit_of(AuditAction::Decrypt).await.into_iter().filter(|r| r.event.outcome == keystead_core::Outcome::Success).collect();
+    let uses: Vec<_> = h
+        .audit_of(AuditAction::Decrypt)
+        .await
+        .into_iter()
+        .filter(|r| r.event.outcome == keystead_core::Outcome::Success)
+        .collect();
     assert_eq!(uses.len(), 2);
     for (event, suspect) in uses.iter().map(|r| &r.event).zip(["false", "true"]) {
         assert_eq!(event.actor, "ir");
@@ -218,7 +249,10 @@ async fn a_compromised_key_never_protects_and_processes_only_for_justified_respo
     // Remediation: the responder rewraps old data onto v2 without seeing it.
     let rewrapped = s.rewrap(&justified(&responder), &before, &none).await.unwrap();
     assert_eq!((rewrapped.from_version, rewrapped.to_version), (1, 2));
-    assert_eq!(s.decrypt(&app, &rewrapped.ciphertext, &none).await.unwrap().plaintext.expose_secret(), b"before");
+    assert_eq!(
+        s.decrypt(&app, &rewrapped.ciphertext, &none).await.unwrap().plaintext.expose_secret(),
+        b"before"
+    );
     // Without a justification the responder cannot; the app cannot rewrap compromised data.
     assert_eq!(s.rewrap(&responder, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
     assert_eq!(s.rewrap(&app, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
@@ -252,11 +286,16 @@ async fn compromised_keys_leave_the_default_listing() {
         h.service.compromise_key(&h.caller, None, key, report("2026-01-01T00:00:00Z")).await.unwrap();
     }
     h.service.rotate_key(&h.caller, None, "leaked-and-rotated").await.unwrap();
-    let names = |keys: Vec<keystead_service::KeyView>| keys.into_iter().map(|k| k.attributes.name.to_string()).collect::<Vec<_>>();
+    let names = |keys: Vec<keystead_service::KeyView>| {
+        keys.into_iter().map(|k| k.attributes.name.to_string()).collect::<Vec<_>>()
+    };
     let default = h.service.list_keys(&h.caller, Default::default()).await.unwrap();
     assert_eq!(names(default), ["healthy", "leaked-and-rotated"]);
     let filter = keystead_service::KeyListFilter { state: Some("compromised".into()), ..Default::default() };
-    assert_eq!(names(h.service.list_keys(&h.caller, filter).await.unwrap()), ["leaked", "leaked-and-rotated"]);
+    assert_eq!(
+        names(h.service.list_keys(&h.caller, filter).await.unwrap()),
+        ["leaked", "leaked-and-rotated"]
+    );
     let all = keystead_service::KeyListFilter { all: true, ..Default::default() };
     assert_eq!(h.service.list_keys(&h.caller, all).await.unwrap().len(), 3);
 }
@@ -273,7 +312,10 @@ async fn a_suspended_version_processes_only_data_protected_before_the_suspension
     // Another node's clock (or a forged timestamp) puts the suspension between the two.
     h.advance(time::Duration::seconds(-5));
     s.suspend_key(&h.caller, None, "k", None).await.unwrap();
-    assert_eq!(s.encrypt(&h.caller, None, "k", b"x", &none).await.unwrap_err().kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        s.encrypt(&h.caller, None, "k", b"x", &none).await.unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
     assert_eq!(s.decrypt(&h.caller, &early, &none).await.unwrap().plaintext.expose_secret(), b"early");
     let err = s.decrypt(&h.caller, &late, &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);

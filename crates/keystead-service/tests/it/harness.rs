@@ -46,9 +46,10 @@ impl Harness {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (_, root_material) = RootKey::generate().expect("a root key");
         let offset_ms = Arc::new(AtomicI64::new(0));
-        let service = service_on(&dir.path().join("keystead.db"), &root_material, environment, offset_ms.clone())
-            .await
-            .expect("the service starts");
+        let service =
+            service_on(&dir.path().join("keystead.db"), &root_material, environment, offset_ms.clone())
+                .await
+                .expect("the service starts");
         let token =
             service.bootstrap_root().await.expect("bootstrap").expect("a fresh store gives a root token");
         let caller = service
@@ -100,7 +101,8 @@ impl Harness {
     /// A principal with these roles, authenticated.
     pub async fn principal(&self, name: &str, roles: &[&str]) -> Caller {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        let created = self.service.create_principal(&self.caller, name, &roles, None).await.expect("principal");
+        let created =
+            self.service.create_principal(&self.caller, name, &roles, None).await.expect("principal");
         self.service.authenticate(Some(created.token.expose_secret()), "test").await.expect("authenticates")
     }
 

@@ -31,9 +31,16 @@ async fn rotation_and_originator_usage_periods_act_on_their_own() {
     assert_eq!(expired.versions[0].state, KeyState::Deactivated);
     let err = s.encrypt(&h.caller, None, "expiring", b"x", &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    assert_eq!(s.decrypt(&h.caller, &old, &none).await.unwrap().plaintext.expose_secret(), b"old", "still processes");
+    assert_eq!(
+        s.decrypt(&h.caller, &old, &none).await.unwrap().plaintext.expose_secret(),
+        b"old",
+        "still processes"
+    );
     let deactivation = h.audit_of(AuditAction::KeyDeactivate).await.pop().unwrap();
-    assert_eq!((deactivation.event.actor.as_str(), deactivation.event.details["trigger"].as_str()), ("keystead", "originator-usage period ended"));
+    assert_eq!(
+        (deactivation.event.actor.as_str(), deactivation.event.details["trigger"].as_str()),
+        ("keystead", "originator-usage period ended")
+    );
 
     assert_eq!(s.show_key(&h.caller, None, "rotating").await.unwrap().versions.len(), 1);
     h.advance(time::Duration::days(23));
@@ -51,22 +58,48 @@ async fn notifications_are_queued_with_their_change_for_subscribed_webhooks_only
     let h = Harness::dev().await;
     let s = &h.service;
     let admin = h.principal("admin", &["admin"]).await;
-    let added = s.add_webhook(&admin, "http://127.0.0.1:9/hook", &["key.compromised".into(), "approval.*".into()]).await.unwrap();
+    let added = s
+        .add_webhook(&admin, "http://127.0.0.1:9/hook", &["key.compromised".into(), "approval.*".into()])
+        .await
+        .unwrap();
     let secret = String::from_utf8(added.secret.expose_secret().to_vec()).unwrap();
     assert!(secret.starts_with("whsec_") && secret.len() == 6 + 64);
     // Bad input changes nothing.
-    for (url, events) in [("ftp://x", vec!["key.rotated"]), ("http://u:p@127.0.0.1/", vec!["key.rotated"]), ("http://127.0.0.1/", vec!["key.exploded"])] {
+    for (url, events) in [
+        ("ftp://x", vec!["key.rotated"]),
+        ("http://u:p@127.0.0.1/", vec!["key.rotated"]),
+        ("http://127.0.0.1/", vec!["key.exploded"]),
+    ] {
         let events: Vec<String> = events.into_iter().map(str::to_owned).collect();
-        assert_eq!(s.add_webhook(&admin, url, &events).await.unwrap_err().kind(), ErrorKind::InvalidArgument, "{url}");
+        assert_eq!(
+            s.add_webhook(&admin, url, &events).await.unwrap_err().kind(),
+            ErrorKind::InvalidArgument,
+            "{url}"
+        );
     }
-    assert_eq!(s.add_webhook(&h.principal("kc", &["key-custodian"]).await, "http://127.0.0.1/", &["*".into()]).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        s.add_webhook(&h.principal("kc", &["key-custodian"]).await, "http://127.0.0.1/", &["*".into()])
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
 
     h.create("k", "encrypt", "aes-256-gcm").await;
     s.rotate_key(&h.caller, None, "k").await.unwrap();
-    let report = keystead_service::CompromiseReport { version: Some(1), incident: "INC-1".into(), occurred_at: "2026-01-01T00:00:00Z".into(), reason: "r".into() };
+    let report = keystead_service::CompromiseReport {
+        version: Some(1),
+        incident: "INC-1".into(),
+        occurred_at: "2026-01-01T00:00:00Z".into(),
+        reason: "r".into(),
+    };
     s.compromise_key(&h.caller, None, "k", report).await.unwrap();
     let deliveries = s.list_deliveries(&admin, None).await.unwrap();
-    assert_eq!(deliveries.iter().map(|d| d.event_type.as_str()).collect::<Vec<_>>(), ["key.compromised"], "rotation not subscribed");
+    assert_eq!(
+        deliveries.iter().map(|d| d.event_type.as_str()).collect::<Vec<_>>(),
+        ["key.compromised"],
+        "rotation not subscribed"
+    );
     let body: serde_json::Value = serde_json::from_str(&deliveries[0].body).unwrap();
     assert_eq!(body["type"], "key.compromised");
     assert_eq!(body["key_name"], "k");

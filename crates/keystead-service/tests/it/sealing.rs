@@ -92,7 +92,10 @@ async fn init_three_of_five_restart_and_unseal_with_any_three_shares() {
     assert!(service.seal_status().sealed && service.seal_status().initialized);
     unseal_with(&service, &[texts[4].clone(), texts[1].clone(), texts[3].clone()]).await;
     let root = root_caller(&service, &init).await;
-    assert_eq!(service.decrypt(&root, &ciphertext, &none).await.unwrap().plaintext.expose_secret(), b"model weights");
+    assert_eq!(
+        service.decrypt(&root, &ciphertext, &none).await.unwrap().plaintext.expose_secret(),
+        b"model weights"
+    );
 
     // Nothing secret in the audit log: no share, no token.
     let audit = service.audit_list(&root, None, None, None, None, Some(10_000)).await.unwrap();

@@ -140,7 +140,13 @@ async fn with_votes(pool: &AnyPool, mut record: ApprovalRecord) -> Result<Approv
     record.votes = rows
         .into_iter()
         .map(|(principal, role, approve, reason, at_ms)| {
-            Ok(Vote { principal, role: parse(&role, "role")?, approve: approve != 0, reason, at: time_from_ms(at_ms)? })
+            Ok(Vote {
+                principal,
+                role: parse(&role, "role")?,
+                approve: approve != 0,
+                reason,
+                at: time_from_ms(at_ms)?,
+            })
         })
         .collect::<Result<_, Error>>()?;
     Ok(record)

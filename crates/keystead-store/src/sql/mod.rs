@@ -358,8 +358,12 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 .await?;
         }
         Change::CreateApproval(record) => approvals::insert(tx, &record).await?,
-        Change::Vote { approval_id, vote, decides } => approvals::vote(tx, &approval_id, &vote, decides).await?,
-        Change::SetApprovalStatus { id, from, to, at } => approvals::set_status(tx, &id, from, to, at).await?,
+        Change::Vote { approval_id, vote, decides } => {
+            approvals::vote(tx, &approval_id, &vote, decides).await?
+        }
+        Change::SetApprovalStatus { id, from, to, at } => {
+            approvals::set_status(tx, &id, from, to, at).await?
+        }
         Change::AddWebhook(webhook) => webhooks::insert(tx, &webhook).await?,
         Change::Notify(notification) => webhooks::enqueue(tx, &notification).await?,
         Change::CreateKey { key, version } => {
@@ -923,9 +927,7 @@ async fn keys_due_impl(pool: &AnyPool, now: OffsetDateTime) -> Result<Vec<KeyId>
     .bind(unix_ms(now))
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|(id,)| KeyId::parse(&id).map_err(|_| Error::Corrupt { what: "key id" }))
-        .collect()
+    rows.into_iter().map(|(id,)| KeyId::parse(&id).map_err(|_| Error::Corrupt { what: "key id" })).collect()
 }
 
 async fn connect_listener(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {

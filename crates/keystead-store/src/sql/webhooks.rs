@@ -25,7 +25,9 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Any>, webhook: &WebhookRecor
 
 type WebhookRow = (String, String, String, Vec<u8>, i64, String);
 
-fn webhook_from_row((id, url, events, sealed_secret, created_at_ms, created_by): WebhookRow) -> Result<WebhookRecord, Error> {
+fn webhook_from_row(
+    (id, url, events, sealed_secret, created_at_ms, created_by): WebhookRow,
+) -> Result<WebhookRecord, Error> {
     Ok(WebhookRecord {
         id,
         url,
@@ -36,7 +38,8 @@ fn webhook_from_row((id, url, events, sealed_secret, created_at_ms, created_by):
     })
 }
 
-const WEBHOOK_COLUMNS: &str = "SELECT id, url, events, sealed_secret, created_at_ms, created_by FROM webhooks";
+const WEBHOOK_COLUMNS: &str =
+    "SELECT id, url, events, sealed_secret, created_at_ms, created_by FROM webhooks";
 
 /// Queues the notification for every subscribed webhook, in the transaction of its change.
 pub(super) async fn enqueue(tx: &mut Transaction<'_, Any>, notification: &Notification) -> Result<(), Error> {
@@ -74,7 +77,8 @@ const DELIVERY_COLUMNS: &str = "SELECT id, webhook_id, event_type, body, status,
                                 next_attempt_at_ms, expires_at_ms, delivered_at_ms, last_error FROM webhook_outbox";
 
 fn delivery_from_row(row: DeliveryRow) -> Result<Delivery, Error> {
-    let (id, webhook_id, event_type, body, status, attempts, created, next, expires, delivered, last_error) = row;
+    let (id, webhook_id, event_type, body, status, attempts, created, next, expires, delivered, last_error) =
+        row;
     Ok(Delivery {
         id,
         webhook_id,
@@ -98,10 +102,12 @@ pub(super) async fn claim(
     limit: u32,
 ) -> Result<Vec<Delivery>, Error> {
     let now_ms = unix_ms(now);
-    sqlx::query("UPDATE webhook_outbox SET status = 'expired' WHERE status = 'pending' AND expires_at_ms <= $1")
-        .bind(now_ms)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE webhook_outbox SET status = 'expired' WHERE status = 'pending' AND expires_at_ms <= $1",
+    )
+    .bind(now_ms)
+    .execute(pool)
+    .await?;
     let due: Vec<DeliveryRow> = sqlx::query_as(&format!(
         "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= $1 \
          AND (lease_until_ms IS NULL OR lease_until_ms <= $1) ORDER BY next_attempt_at_ms, id LIMIT $2"
@@ -129,7 +135,12 @@ pub(super) async fn claim(
     Ok(claimed)
 }
 
-pub(super) async fn record(pool: &AnyPool, id: &str, result: DeliveryResult, now: OffsetDateTime) -> Result<(), Error> {
+pub(super) async fn record(
+    pool: &AnyPool,
+    id: &str,
+    result: DeliveryResult,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
     match result {
         DeliveryResult::Delivered => {
             sqlx::query(
@@ -158,7 +169,11 @@ pub(super) async fn record(pool: &AnyPool, id: &str, result: DeliveryResult, now
     Ok(())
 }
 
-pub(super) async fn deliveries(pool: &AnyPool, webhook_id: Option<&str>, limit: u32) -> Result<Vec<Delivery>, Error> {
+pub(super) async fn deliveries(
+    pool: &AnyPool,
+    webhook_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Delivery>, Error> {
     let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
         "{DELIVERY_COLUMNS} WHERE ($1 IS NULL OR webhook_id = $1) ORDER BY created_at_ms DESC, id LIMIT $2"
     ))
