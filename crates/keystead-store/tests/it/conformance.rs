@@ -12,11 +12,11 @@ use keystead_store::{AuditFilter, Change, Error, SqlStore, Store, StoredVersion}
 use crate::db::TestDb;
 use time::OffsetDateTime;
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
 }
 
-fn attributes(name: &str) -> KeyAttributes {
+pub(crate) fn attributes(name: &str) -> KeyAttributes {
     KeyAttributes {
         id: KeyId::from_random_bytes(keystead_crypto::random_array().unwrap()),
         tenant: Tenant::default_tenant(),
@@ -38,7 +38,7 @@ fn attributes(name: &str) -> KeyAttributes {
     }
 }
 
-fn version(number: u32) -> StoredVersion {
+pub(crate) fn version(number: u32) -> StoredVersion {
     let provenance = Provenance {
         library: "aws-lc-rs".into(),
         library_version: "1".into(),
@@ -74,7 +74,7 @@ fn version(number: u32) -> StoredVersion {
     }
 }
 
-fn event(action: AuditAction, node: &str) -> AuditEvent {
+pub(crate) fn event(action: AuditAction, node: &str) -> AuditEvent {
     AuditEvent {
         occurred_at: now(),
         node: node.into(),
@@ -254,27 +254,6 @@ async fn changes_reach_the_feed_atomically(db: TestDb) {
     assert!(store.feed_after(entry.seq, 10).await.unwrap().is_empty());
     // A bounded wait returns (on SQLite it only sleeps; on PostgreSQL nothing notifies).
     store.wait_for_feed(std::time::Duration::from_millis(50)).await;
-}
-
-/// Runs one conformance check on every backend, as separate tests.
-macro_rules! on_every_backend {
-    ($($check:ident),+ $(,)?) => {
-        $(
-            mod $check {
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$check(crate::db::TestDb::sqlite().await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    if let Some(db) = crate::db::TestDb::postgres().await {
-                        super::$check(db).await;
-                    }
-                }
-            }
-        )+
-    };
 }
 
 on_every_backend!(
