@@ -155,22 +155,23 @@ fn two_nodes_on_one_database_behave_as_one_service() {
         app.encrypt(&b, "shared").0 == 401
     });
 
-    // The figure: from a state change committed on A (deactivation: the key stops
-    // protecting, as a compromised key does) to node B refusing encryption with it.
+    // The figure (CEK-19 "from that moment on every node"): from a compromise report
+    // committed on A to node B refusing encryption with `key_compromised`.
     let mut figures = Vec::new();
     for i in 0..7 {
         let name = format!("hot-{i}");
         create_key(&root, &a, &name);
         assert_eq!(root.encrypt(&b, &name).0, 200, "B has the key in its cache");
-        root.ok(&a, &format!("/v1/keys/{name}/deactivate"), &json!({}));
-        figures.push(wait_until(Duration::from_secs(10), "deactivation reaching node B", || {
+        let report = json!({ "incident": "INC-1", "occurred_at": "2026-01-01T00:00:00Z", "reason": "drill" });
+        root.ok(&a, &format!("/v1/keys/{name}/compromise"), &report);
+        figures.push(wait_until(Duration::from_secs(10), "the compromise reaching node B", || {
             let (status, out) = root.encrypt(&b, &name);
-            status != 200 && out["error"]["code"] == "invalid_state"
+            status == 409 && out["error"]["code"] == "key_compromised"
         }));
     }
     figures.sort();
     println!(
-        "propagation from node A's commit to node B refusing encryption: median {:.1} ms, max {:.1} ms over {} keys (LISTEN/NOTIFY; re-check every 1000 ms as the fallback)",
+        "propagation from a compromise committed on node A to node B refusing encryption: median {:.1} ms, max {:.1} ms over {} keys (LISTEN/NOTIFY; re-check every 1000 ms as the fallback)",
         figures[figures.len() / 2].as_secs_f64() * 1000.0,
         figures[figures.len() - 1].as_secs_f64() * 1000.0,
         figures.len()
