@@ -50,7 +50,7 @@ fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// Percent-encodes a path segment (names are restricted, but typos must stay in their segment).
-fn seg(text: &str) -> String {
+pub(crate) fn seg(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
@@ -59,7 +59,7 @@ fn seg(text: &str) -> String {
         .collect()
 }
 
-fn print_json(value: &Value) -> Result<()> {
+pub(crate) fn print_json(value: &Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -70,7 +70,7 @@ fn opt(query: &mut Vec<(&'static str, String)>, name: &'static str, value: &Opti
     }
 }
 
-fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "-".to_owned(),

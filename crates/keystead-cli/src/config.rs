@@ -279,7 +279,8 @@ mod tests {
 
     #[test]
     fn policies_apply_over_the_defaults_and_bad_ones_are_refused() {
-        let base = "listen = \"127.0.0.1:1\"\nenvironment = \"production\"\n[storage]\nurl = \"sqlite://k.db\"\n";
+        let base =
+            "listen = \"127.0.0.1:1\"\nenvironment = \"production\"\n[storage]\nurl = \"sqlite://k.db\"\n";
         let config = load(&format!(
             "{base}[scheduler]\ninterval_ms = 250\n[policy]\nminimum_destroy_wait = \"2d\"\napproval_ttl = \"4h\"\n\
              [policy.approvals.destroy-key]\nkey-custodian = 3\n"
@@ -290,10 +291,14 @@ mod tests {
         let mut settings = keystead_service::Config::new(node, keystead_core::Environment::Production);
         assert_eq!(settings.minimum_destroy_wait_seconds, 7 * 86_400, "production default");
         config.policy.apply(&mut settings).unwrap();
-        assert_eq!((settings.minimum_destroy_wait_seconds, settings.approval_ttl_seconds), (2 * 86_400, 4 * 3_600));
+        assert_eq!(
+            (settings.minimum_destroy_wait_seconds, settings.approval_ttl_seconds),
+            (2 * 86_400, 4 * 3_600)
+        );
         let destroy = settings.approval_policy(keystead_core::approval::ApprovalOperation::DestroyKey);
         assert_eq!(destroy.required, [(keystead_core::Role::KeyCustodian, 3)].into());
-        let exception = settings.approval_policy(keystead_core::approval::ApprovalOperation::CompromisedKeyException);
+        let exception =
+            settings.approval_policy(keystead_core::approval::ApprovalOperation::CompromisedKeyException);
         assert_eq!(exception.required.values().sum::<u32>(), 2, "untouched policies keep their default");
 
         for (bad, needle) in [

@@ -10,29 +10,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{ApprovalCommand, ExceptionCommand, JustifyArgs, WebhookCommand};
 use crate::client::{exit, Client};
-use crate::commands::{add_justification, Code};
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-fn print_json(value: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-fn seg(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use crate::commands::{add_justification, print_json, seg, text, Code};
 
 /// Prints one approval request for people.
 pub fn print_approval(a: &Value) {

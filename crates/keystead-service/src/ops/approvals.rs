@@ -274,28 +274,42 @@ impl Service {
 
     /// Records a pending request past its expiry as expired (final), with its event.
     pub(crate) async fn expire(&self, record: &ApprovalRecord) -> Result<(), Error> {
+        self.move_status(
+            record,
+            AuditAction::ApprovalExpire,
+            ApprovalStatus::Pending,
+            ApprovalStatus::Expired,
+            "approval.expired",
+        )
+        .await
+    }
+
+    /// Moves a request's status on the scheduler's behalf, with its event and notification.
+    /// If another node (or a racing vote) moved it first, there is nothing to do.
+    pub(crate) async fn move_status(
+        &self,
+        record: &ApprovalRecord,
+        action: AuditAction,
+        from: ApprovalStatus,
+        to: ApprovalStatus,
+        event_type: &str,
+    ) -> Result<(), Error> {
         let caller = Caller::system("scheduler");
-        let tenant = Tenant::new(record.tenant.as_str())?;
-        let mut event = self.attempt(&caller, AuditAction::ApprovalExpire, &tenant);
+        let mut event = self.attempt(&caller, action, &Tenant::new(record.tenant.as_str())?);
         event.key_id = Some(record.key_id);
         event.key_name = Some(record.key_name.clone());
         event.version = record.version;
         event.details.insert("approval_id".into(), record.id.clone());
         event.details.insert("operation".into(), record.operation.to_string());
-        let notification = self.notification("approval.expired", &event)?;
+        event.details.insert("requester".into(), record.requester.clone());
+        let notification = self.notification(event_type, &event)?;
         let change = Change::Batch(vec![
-            Change::SetApprovalStatus {
-                id: record.id.clone(),
-                from: ApprovalStatus::Pending,
-                to: ApprovalStatus::Expired,
-                at: self.now(),
-            },
+            Change::SetApprovalStatus { id: record.id.clone(), from, to, at: self.now() },
             Change::Notify(notification),
         ]);
         match self.store.commit(change, event).await {
-            // Another node (or a racing vote) got there first: nothing to do.
-            Err(keystead_store::Error::Conflict { .. }) => Ok(()),
-            other => other.map(|_| ()).map_err(Error::from),
+            Ok(_) | Err(keystead_store::Error::Conflict { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
         }
     }
 }

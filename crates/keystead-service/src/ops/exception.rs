@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use keystead_core::approval::{ApprovalOperation, ApprovalStatus};
 use keystead_core::key::parse_duration_seconds;
-use keystead_core::{Action, AuditAction, KeyState, Operation, OperationClass, Tenant};
-use keystead_store::{ApprovalFilter, ApprovalRecord, Change};
+use keystead_core::{Action, AuditAction, KeyState, Operation, OperationClass};
+use keystead_store::{ApprovalFilter, ApprovalRecord};
 
 use super::approvals::{exception_window_end, ApprovalView, NewRequest};
 use crate::cache::CachedKey;
@@ -131,28 +131,14 @@ impl Service {
             if exception_window_end(&record).is_none_or(|end| end > now) {
                 continue;
             }
-            let caller = Caller::system("scheduler");
-            let mut event =
-                self.attempt(&caller, AuditAction::ExceptionClose, &Tenant::new(record.tenant.as_str())?);
-            event.key_id = Some(record.key_id);
-            event.key_name = Some(record.key_name.clone());
-            event.version = record.version;
-            event.details.insert("approval_id".into(), record.id.clone());
-            event.details.insert("requester".into(), record.requester.clone());
-            let notification = self.notification("exception.closed", &event)?;
-            let change = Change::Batch(vec![
-                Change::SetApprovalStatus {
-                    id: record.id.clone(),
-                    from: ApprovalStatus::Approved,
-                    to: ApprovalStatus::Closed,
-                    at: now,
-                },
-                Change::Notify(notification),
-            ]);
-            match self.store.commit(change, event).await {
-                Ok(_) | Err(keystead_store::Error::Conflict { .. }) => {}
-                Err(err) => return Err(err.into()),
-            }
+            self.move_status(
+                &record,
+                AuditAction::ExceptionClose,
+                ApprovalStatus::Approved,
+                ApprovalStatus::Closed,
+                "exception.closed",
+            )
+            .await?;
         }
         Ok(())
     }

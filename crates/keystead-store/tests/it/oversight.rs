@@ -11,7 +11,7 @@ use keystead_store::{
     ApprovalFilter, ApprovalRecord, AuditFilter, Change, DeliveryResult, Error, Notification, Store,
     VersionUpdate, WebhookRecord,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::conformance::{attributes, event, now, version};
 use crate::db::TestDb;
