@@ -269,3 +269,118 @@ fn a_scheduled_destruction_needs_a_quorum_runs_and_leaves_a_tombstone() {
     refused(&as_(&server, &kc2, &["approval", "approve", id], b""), DENIED, "expired");
     server.ok(&["audit", "verify"], b"");
 }
+
+/// Every state × every lifecycle command through the binary: allowed exactly as DESIGN.md's
+/// transition table says (exit 0 and the new state), refused otherwise (exit 5, state kept).
+#[test]
+fn every_transition_and_every_illegal_one_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path());
+    let [kc1, kc2, kc3] = ["kc1", "kc2", "kc3"].map(|name| principal(&server, name, "key-custodian"));
+    let states = [
+        "pre-active",
+        "active",
+        "suspended",
+        "deactivated",
+        "compromised",
+        "destroyed",
+        "destroyed-compromised",
+    ];
+    let commands = ["activate", "suspend", "resume", "deactivate", "compromise", "destroy"];
+    let compromise = ["--incident", "INC-9", "--occurred-at", "2026-01-01T00:00:00Z", "--reason", "drill"];
+    let name = |state: &str, command: &str| format!("t-{state}-{command}");
+
+    // Drive version 1 of one key per (state, command) into the state.
+    for state in states {
+        for command in commands {
+            let key = name(state, command);
+            let mut create =
+                vec!["key", "create", key.as_str(), "--purpose", "encrypt", "--algorithm", "aes-256-gcm"];
+            if state == "pre-active" {
+                create.push("--pre-active");
+            }
+            server.ok(&create, b"");
+            match state {
+                "suspended" => drop(server.ok(&["key", "suspend", &key], b"")),
+                "deactivated" | "destroyed" => drop(server.ok(&["key", "deactivate", &key], b"")),
+                "compromised" | "destroyed-compromised" => {
+                    drop(server.ok(&[&["key", "compromise", key.as_str()][..], &compromise].concat(), b""))
+                }
+                _ => {}
+            }
+            if state.starts_with("destroyed") {
+                let request = json(&ok_as(
+                    &server,
+                    &kc1,
+                    &["--output", "json", "key", "destroy", &key, "--after", "1s"],
+                    b"",
+                ));
+                let id = request["id"].as_str().unwrap();
+                ok_as(&server, &kc2, &["approval", "approve", id], b"");
+                ok_as(&server, &kc3, &["approval", "approve", id], b"");
+            }
+        }
+    }
+    let state_of = |key: &str| {
+        json(&server.ok(&["--output", "json", "key", "show", key], b""))["versions"][0]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for state in ["destroyed", "destroyed-compromised"] {
+        for command in commands {
+            while state_of(&name(state, command)) != state {
+                assert!(Instant::now() < deadline, "{state} setup did not complete");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    fn allowed<'a>(from: &'a str, command: &str) -> Option<&'a str> {
+        match (from, command) {
+            ("pre-active", "activate") => Some("active"),
+            ("active", "suspend") => Some("suspended"),
+            ("suspended", "resume") => Some("active"),
+            ("active" | "suspended", "deactivate") => Some("deactivated"),
+            ("pre-active" | "active" | "suspended" | "deactivated", "compromise") => Some("compromised"),
+            ("destroyed", "compromise") => Some("destroyed-compromised"),
+            // A destruction request leaves the state until approval and the wait.
+            ("pre-active" | "deactivated" | "compromised", "destroy") => Some(from),
+            _ => None,
+        }
+    }
+    for state in states {
+        for command in commands {
+            let key = name(state, command);
+            let mut args = vec!["key", command, key.as_str(), "--version", "1"];
+            match command {
+                "compromise" => args.extend_from_slice(&compromise),
+                "destroy" => args.extend_from_slice(&["--after", "1s"]),
+                _ => {}
+            }
+            let out = as_(&server, &kc1, &args, b"");
+            let after = state_of(&key);
+            match allowed(state, command) {
+                Some(expected) => {
+                    assert!(
+                        out.status.success(),
+                        "{state} × {command}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    assert_eq!(after, expected, "{state} × {command}");
+                }
+                None => {
+                    assert_eq!(
+                        out.status.code(),
+                        Some(DENIED),
+                        "{state} × {command}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    assert_eq!(after, state, "a refused {command} changes nothing");
+                }
+            }
+        }
+    }
+    server.ok(&["audit", "verify"], b"");
+}
