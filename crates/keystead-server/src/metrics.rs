@@ -26,8 +26,14 @@ use prometheus_client::registry::Registry;
 pub(crate) struct ResponseCode(pub &'static str);
 
 /// Error codes that mean "refused by a rule" rather than "failed".
-const DENIAL_CODES: &[&str] =
-    &["unauthenticated", "permission_denied", "purpose_violation", "policy_violation", "invalid_state"];
+const DENIAL_CODES: &[&str] = &[
+    "unauthenticated",
+    "permission_denied",
+    "purpose_violation",
+    "policy_violation",
+    "invalid_state",
+    "key_compromised",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

@@ -120,7 +120,7 @@ impl AccessCache {
         }
     }
 
-    fn granted(&self, principal: &str, key: KeyId, operation: Operation) -> bool {
+    pub(crate) fn granted(&self, principal: &str, key: KeyId, operation: Operation) -> bool {
         self.grants
             .read()
             .ok()

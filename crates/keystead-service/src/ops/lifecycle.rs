@@ -136,6 +136,16 @@ impl Service {
             move |service, stored, event| {
                 Box::pin(async move {
                     let targets = select_versions(&stored, version, from, to)?;
+                    // A version waiting for its approved destruction is not put back into use.
+                    if let Some(v) = targets.iter().find(|v| to == KeyState::Active && v.info.destroy_at.is_some()) {
+                        return Err(crate::error::invalid(
+                            "version",
+                            format!(
+                                "version {} is scheduled for destruction; call it off first with `keystead key destroy {} --cancel`",
+                                v.info.number, stored.attributes.name
+                            ),
+                        ));
+                    }
                     let now = service.now();
                     let updates = targets.iter().map(|v| VersionUpdate {
                         from: v.info.state,

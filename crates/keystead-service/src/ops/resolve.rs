@@ -188,12 +188,7 @@ impl Service {
             .version(number)
             .ok_or_else(|| Error::VersionNotFound { key: name.to_owned(), version: number.get() })?;
         let state = version.info.state;
-        let responder_only = !caller.root
-            && caller.is_incident_responder()
-            && !caller
-                .roles
-                .iter()
-                .any(|r| *r != Role::IncidentResponder && r.allows(Action::Use(operation)));
+        let responder_only = self.responder_access_only(caller, cached, operation);
         if responder_only && !matches!(state, KeyState::Compromised) {
             return Err(Error::PermissionDenied {
                 reason: format!(
@@ -230,6 +225,28 @@ impl Service {
             event.details.insert("post_compromise_data".into(), suspect);
         }
         Ok((loaded, warning))
+    }
+}
+
+impl Service {
+    /// Whether the caller may use this key for `operation` only as an incident responder:
+    /// no other role of its allows it here (with the grant that role needs). Such access
+    /// covers compromised versions only, so holding a second role never widens it.
+    pub(crate) fn responder_access_only(
+        &self,
+        caller: &Caller,
+        cached: &CachedKey,
+        operation: Operation,
+    ) -> bool {
+        if caller.root || !caller.is_incident_responder() {
+            return false;
+        }
+        let key = cached.stored.attributes.id;
+        !caller.roles.iter().any(|role| {
+            *role != Role::IncidentResponder
+                && role.allows(Action::Use(operation))
+                && (!role.needs_grant() || self.access.granted(&caller.principal, key, operation))
+        })
     }
 }
 

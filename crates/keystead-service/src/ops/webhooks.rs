@@ -54,6 +54,9 @@ pub struct OutgoingDelivery {
     pub secret: SecretBytes,
 }
 
+/// Why a tenant-confined principal cannot manage webhooks.
+const TENANT_CONFINED: &str = "webhooks cover every tenant; a tenant-confined principal cannot manage them";
+
 /// How long a claimed delivery is reserved for the node that claimed it.
 const LEASE: time::Duration = time::Duration::seconds(60);
 /// The longest pause between two attempts.
@@ -115,9 +118,7 @@ impl Service {
         let result = async {
             self.authorize(caller, Action::ManageWebhooks, None)?;
             if caller.tenant.is_some() {
-                return Err(Error::PermissionDenied {
-                    reason: "webhooks cover every tenant; a tenant-confined principal cannot add one".into(),
-                });
+                return Err(Error::PermissionDenied { reason: TENANT_CONFINED.into() });
             }
             check_url(url)?;
             let events = check_events(events)?;
@@ -145,7 +146,7 @@ impl Service {
 
     /// Every webhook with its delivery counts.
     pub async fn list_webhooks(&self, caller: &Caller) -> Result<Vec<WebhookView>, Error> {
-        self.guard(caller, AuditAction::WebhookRead, Action::ManageWebhooks).await?;
+        self.guard_webhooks(caller).await?;
         let mut views = Vec::new();
         for record in self.store.webhooks().await? {
             let deliveries = self.store.deliveries(Some(&record.id), 1000).await?;
@@ -160,8 +161,19 @@ impl Service {
         caller: &Caller,
         webhook: Option<&str>,
     ) -> Result<Vec<Delivery>, Error> {
-        self.guard(caller, AuditAction::WebhookRead, Action::ManageWebhooks).await?;
+        self.guard_webhooks(caller).await?;
         Ok(self.store.deliveries(webhook, 200).await?)
+    }
+
+    /// Webhooks span every tenant: reading them needs the role and no tenant confinement.
+    async fn guard_webhooks(&self, caller: &Caller) -> Result<(), Error> {
+        self.guard(caller, AuditAction::WebhookRead, Action::ManageWebhooks).await?;
+        if caller.tenant.is_some() {
+            let err = Error::PermissionDenied { reason: TENANT_CONFINED.into() };
+            let event = self.attempt(caller, AuditAction::WebhookRead, &Tenant::default_tenant());
+            return Err(self.refuse(event, err).await);
+        }
+        Ok(())
     }
 
     /// Claims due deliveries for this node, each with its webhook's unsealed secret. Nothing

@@ -133,11 +133,16 @@ async fn a_scheduled_destruction_can_be_cancelled_until_it_runs() {
     );
     s.vote_approval(&kc2, &id, true, None).await.unwrap();
     s.vote_approval(&kc3, &id, true, None).await.unwrap();
+    // A version waiting for destruction is not put back into use.
+    let err = s.activate_key(&kc1, None, "staged", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("--cancel"), "{err}");
     let cancelled = s.cancel_destruction(&kc1, None, "staged", None).await.unwrap();
     assert!(cancelled.versions[0].destroy_at.is_none());
     h.advance(time::Duration::hours(2));
     s.run_due_work().await.unwrap();
     assert_eq!(s.show_key(&h.caller, None, "staged").await.unwrap().versions[0].state, KeyState::PreActive);
+    s.activate_key(&kc1, None, "staged", None).await.unwrap();
     let cancels = h.audit_of(AuditAction::KeyDestroyCancel).await;
     let outcomes: Vec<_> = cancels.iter().map(|r| r.event.outcome).collect();
     assert_eq!(outcomes, [Outcome::Failed, Outcome::Success], "the early cancel is refused and audited");

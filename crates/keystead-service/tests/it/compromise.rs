@@ -258,6 +258,31 @@ async fn a_compromised_key_never_protects_and_processes_only_for_justified_respo
     assert_eq!(s.rewrap(&app, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
 }
 
+/// Holding the responder role beside another never widens access: without a grant, a
+/// crypto user who is also a responder processes only compromised versions.
+#[tokio::test]
+async fn a_second_role_does_not_lift_the_responder_limit_or_the_grant_check() {
+    let h = Harness::dev().await;
+    let s = &h.service;
+    let none = BTreeMap::new();
+    h.create("healthy", "encrypt", "aes-256-gcm").await;
+    h.create("leaked", "encrypt", "aes-256-gcm").await;
+    let healthy = s.encrypt(&h.caller, None, "healthy", b"h", &none).await.unwrap();
+    let leaked = s.encrypt(&h.caller, None, "leaked", b"l", &none).await.unwrap();
+    s.compromise_key(&h.caller, None, "leaked", report("2026-01-01T00:00:00Z")).await.unwrap();
+    let both = justified(&h.principal("both", &["crypto-user", "incident-responder"]).await);
+
+    let err = s.decrypt(&both, &healthy, &none).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "no grant, not compromised: {err}");
+    assert_eq!(s.rewrap(&both, &healthy, &none).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(s.decrypt(&both, &leaked, &none).await.unwrap().plaintext.expose_secret(), b"l");
+    // With a grant, the crypto-user role reaches the healthy key as usual.
+    h.grant("both", "healthy", &["decrypt"]).await;
+    assert_eq!(s.decrypt(&both, &healthy, &none).await.unwrap().plaintext.expose_secret(), b"h");
+    // Rewrapping healthy data needs encrypt as well.
+    assert_eq!(s.rewrap(&both, &healthy, &none).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+}
+
 #[tokio::test]
 async fn compromise_reports_are_validated_and_change_nothing_when_refused() {
     let h = Harness::dev().await;

@@ -85,6 +85,17 @@ async fn notifications_are_queued_with_their_change_for_subscribed_webhooks_only
         ErrorKind::PermissionDenied
     );
 
+    // Webhooks span tenants: a tenant-confined admin can neither add nor read them.
+    let roles = vec!["admin".to_owned()];
+    let confined = s.create_principal(&h.caller, "acme-admin", &roles, Some("acme")).await.unwrap();
+    let confined = s.authenticate(Some(confined.token.expose_secret()), "test").await.unwrap();
+    assert_eq!(s.list_webhooks(&confined).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(s.list_deliveries(&confined, None).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        s.add_webhook(&confined, "http://127.0.0.1/", &["*".into()]).await.unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+
     h.create("k", "encrypt", "aes-256-gcm").await;
     s.rotate_key(&h.caller, None, "k").await.unwrap();
     let report = keystead_service::CompromiseReport {
