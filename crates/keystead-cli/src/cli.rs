@@ -159,6 +159,10 @@ pub enum Command {
         /// Bulk: where the new ciphertexts go, line for line (must not exist; stdout by default).
         #[arg(long, value_name = "FILE", requires = "file")]
         out: Option<PathBuf>,
+        /// Also rewrap data protected after a reported compromise (it may be the attacker's);
+        /// without it such data is refused and, in bulk, kept unchanged.
+        #[arg(long = "accept-suspect")]
+        accept_suspect: bool,
         #[command(flatten)]
         justify: JustifyArgs,
     },

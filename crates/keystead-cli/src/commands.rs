@@ -252,13 +252,15 @@ pub fn run(cli: Cli) -> Result<Code> {
             Ok(0)
         }
         Command::Operator(command) => operator(&client, command, json_out),
-        Command::Rewrap { context, input, file, out, justify } => {
-            let context = pairs(&context, "context")?;
+        Command::Rewrap { context, input, file, out, accept_suspect, justify } => {
+            let request = crate::oversight::RewrapRequest {
+                context: pairs(&context, "context")?,
+                accept_suspect,
+                justify,
+            };
             match file {
-                Some(file) => {
-                    crate::oversight::rewrap_file(&client, &file, out, &context, &justify, json_out)
-                }
-                None => crate::oversight::rewrap_one(&client, input.as_deref(), &context, &justify, json_out),
+                Some(file) => crate::oversight::rewrap_file(&client, &file, out, &request, json_out),
+                None => crate::oversight::rewrap_one(&client, input.as_deref(), &request, json_out),
             }
         }
         Command::Approval(command) => crate::oversight::approval(&client, command, json_out),

@@ -173,9 +173,19 @@ pub fn webhook(client: &Client, command: WebhookCommand, json_out: bool) -> Resu
     Ok(0)
 }
 
-fn rewrap_body(ciphertext: &str, context: &BTreeMap<String, String>, justify: &JustifyArgs) -> Value {
-    let mut body = json!({ "ciphertext": ciphertext, "context": context });
-    add_justification(&mut body, justify);
+/// What every rewrap of one command sends besides the ciphertext.
+pub struct RewrapRequest {
+    /// The encryption context.
+    pub context: BTreeMap<String, String>,
+    /// Rewrap data that may be an attacker's.
+    pub accept_suspect: bool,
+    /// `--justification`, `--affected-systems`.
+    pub justify: JustifyArgs,
+}
+
+fn rewrap_body(ciphertext: &str, request: &RewrapRequest) -> Value {
+    let mut body = json!({ "ciphertext": ciphertext, "context": request.context, "accept_suspect": request.accept_suspect });
+    add_justification(&mut body, &request.justify);
     body
 }
 
@@ -183,8 +193,7 @@ fn rewrap_body(ciphertext: &str, context: &BTreeMap<String, String>, justify: &J
 pub fn rewrap_one(
     client: &Client,
     input: Option<&Path>,
-    context: &BTreeMap<String, String>,
-    justify: &JustifyArgs,
+    request: &RewrapRequest,
     json_out: bool,
 ) -> Result<Code> {
     let mut ciphertext = String::new();
@@ -197,7 +206,7 @@ pub fn rewrap_one(
             std::io::stdin().lock().read_line(&mut ciphertext).context("cannot read standard input")?;
         }
     }
-    let out = client.post("/v1/rewrap", &rewrap_body(ciphertext.trim(), context, justify))?;
+    let out = client.post("/v1/rewrap", &rewrap_body(ciphertext.trim(), request))?;
     if json_out {
         print_json(&out)?;
     } else {
@@ -256,8 +265,7 @@ pub fn rewrap_file(
     client: &Client,
     file: &Path,
     out: Option<PathBuf>,
-    context: &BTreeMap<String, String>,
-    justify: &JustifyArgs,
+    request: &RewrapRequest,
     json_out: bool,
 ) -> Result<Code> {
     let input = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -288,7 +296,7 @@ pub fn rewrap_file(
             writeln!(sink)?;
             continue;
         }
-        match client.post("/v1/rewrap", &rewrap_body(ciphertext, context, justify)) {
+        match client.post("/v1/rewrap", &rewrap_body(ciphertext, request)) {
             Ok(result) => {
                 warnings += u64::from(result["warning"].is_string());
                 writeln!(sink, "{}", text(&result["ciphertext"]))?;
@@ -309,7 +317,7 @@ pub fn rewrap_file(
     } else {
         eprintln!("rewrapped {rewrapped} of {total} ciphertexts");
         if warnings > 0 {
-            eprintln!("warning: {warnings} came from data protected after a reported compromise (see the audit log)");
+            eprintln!("warning: {warnings} came from data protected after a reported compromise, rewrapped with --accept-suspect (see the audit log)");
         }
         for failure in &failures {
             eprintln!("failed: {failure} (kept unchanged)");

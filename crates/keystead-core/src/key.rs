@@ -242,14 +242,21 @@ pub struct CompromiseRecord {
     pub reason: String,
 }
 
-/// Parses a duration such as `90d`, `12h`, `30m` or `3600s` into seconds.
+/// The longest duration accepted anywhere: 100 years. Times computed from it stay far inside
+/// the representable range, on every backend.
+pub const MAX_DURATION_SECONDS: i64 = 36_525 * 86_400;
+
+/// Parses a duration such as `90d`, `12h`, `30m` or `3600s` into seconds (at most 100 years).
 pub fn parse_duration_seconds(text: &str) -> Result<i64, Error> {
     let invalid = || Error::InvalidValue {
         what: "duration",
         value: text.chars().take(40).collect(),
-        expected: "a positive number followed by s, m, h or d, such as 90d",
+        expected: "a positive number followed by s, m, h or d, such as 90d, of at most 36525d",
     };
     let split = text.len().checked_sub(1).ok_or_else(invalid)?;
+    if !text.is_char_boundary(split) {
+        return Err(invalid());
+    }
     let (number, unit) = text.split_at(split);
     let number: i64 = number.parse().map_err(|_| invalid())?;
     let scale = match unit {
@@ -260,7 +267,7 @@ pub fn parse_duration_seconds(text: &str) -> Result<i64, Error> {
         _ => return Err(invalid()),
     };
     match number.checked_mul(scale) {
-        Some(seconds) if number > 0 => Ok(seconds),
+        Some(seconds) if number > 0 && seconds <= MAX_DURATION_SECONDS => Ok(seconds),
         _ => Err(invalid()),
     }
 }
@@ -273,7 +280,8 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration_seconds("90d"), Ok(90 * 86_400));
         assert_eq!(parse_duration_seconds("2h"), Ok(7_200));
-        for bad in ["", "d", "0d", "-1d", "5w", "99999999999999999d"] {
+        assert_eq!(parse_duration_seconds("36525d"), Ok(MAX_DURATION_SECONDS));
+        for bad in ["", "d", "0d", "-1d", "5w", "99999999999999999d", "36526d", "3000000d", "5é"] {
             assert!(parse_duration_seconds(bad).is_err(), "{bad}");
         }
     }

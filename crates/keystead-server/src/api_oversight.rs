@@ -114,6 +114,10 @@ pub struct Rewrap {
     /// The systems whose data is processed (with `justification`).
     #[serde(default)]
     pub affected_systems: Vec<String>,
+    /// Rewrap data that may be an attacker's (protected after the compromise); refused
+    /// otherwise.
+    #[serde(default)]
+    pub accept_suspect: bool,
 }
 
 impl std::fmt::Debug for AddedWebhook {

@@ -25,8 +25,14 @@ pub fn spawn(service: Arc<Service>, scheduler_interval: Duration) -> std::io::Re
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             timer.tick().await;
-            if let Err(err) = scheduler.run_due_work().await {
-                tracing::warn!(error = %err, "scheduled work failed; retrying on the next run");
+            // Each run in its own task: even a panic in one run does not stop the scheduler.
+            let service = scheduler.clone();
+            match tokio::spawn(async move { service.run_due_work().await }).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "scheduled work failed; retrying on the next run")
+                }
+                Err(_) => tracing::error!("a scheduler run panicked; retrying on the next run"),
             }
         }
     });

@@ -159,6 +159,14 @@ pub enum Error {
         /// Whether the database was out of reach (retry later) rather than refusing the write.
         unavailable: bool,
     },
+    /// Rewrapping data that may be an attacker's would give it a clean version's trust.
+    #[error("key {key} version {version} is compromised and this data was protected after the reported compromise (or at an unknown time), so it may be the attacker's; rewrapping it under a clean version would hide that. Check it, then pass --accept-suspect")]
+    SuspectData {
+        /// The key.
+        key: String,
+        /// The compromised version.
+        version: u32,
+    },
     /// A version in use cannot be destroyed.
     #[error("key {key} version {version} is {state} and cannot be destroyed; deactivate it first (`keystead key deactivate`)")]
     NotDestroyable {
@@ -207,6 +215,7 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
+            Error::SuspectData { .. } => ErrorKind::PolicyViolation,
             Error::Vote(keystead_core::approval::VoteError::AlreadyVoted { .. }) => ErrorKind::Conflict,
             Error::Vote(_) => ErrorKind::PermissionDenied,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,

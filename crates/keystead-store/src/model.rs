@@ -122,11 +122,15 @@ pub enum Change {
     },
     /// A new approval request.
     CreateApproval(ApprovalRecord),
-    /// An approver's vote, refused if the request is no longer pending or the principal has
-    /// voted already; `decides` is the status the vote moves the request to, if it decides it.
+    /// An approver's vote, refused if the request is no longer pending, the principal has
+    /// voted already, or the request no longer has `expected_votes` votes (another vote came
+    /// in since the decision was worked out: read again and retry); `decides` is the status
+    /// the vote moves the request to, if it decides it.
     Vote {
         /// The request.
         approval_id: String,
+        /// How many votes the request had when `decides` was worked out.
+        expected_votes: usize,
         /// The vote.
         vote: Vote,
         /// The request's new status when this vote decides it.
@@ -192,15 +196,32 @@ impl Change {
     }
 }
 
-/// A version's new attributes in [`Change::UpdateVersions`].
+/// A version's new attributes in [`Change::UpdateVersions`], applied only if the version is
+/// still as it was read: in state `from` with destruction schedule `from_destroy_at` (the
+/// attributes that change on their own; all others change only with the state).
 #[derive(Clone, Debug)]
 pub struct VersionUpdate {
     /// The state the version must be in now.
     pub from: KeyState,
+    /// The destruction schedule it must have now.
+    pub from_destroy_at: Option<OffsetDateTime>,
     /// Its new attributes (number, state, times, compromise, destruction schedule).
     pub info: VersionInfo,
     /// Delete the sealed material (destruction).
     pub destroy_material: bool,
+}
+
+impl VersionUpdate {
+    /// Moves a version read as `current` to `info`.
+    pub fn of(current: &VersionInfo, info: VersionInfo) -> Self {
+        Self { from: current.state, from_destroy_at: current.destroy_at, info, destroy_material: false }
+    }
+
+    /// The same update, also deleting the sealed material.
+    pub fn destroying_material(mut self) -> Self {
+        self.destroy_material = true;
+        self
+    }
 }
 
 /// An approval request with its votes.
@@ -252,6 +273,8 @@ pub struct ApprovalFilter {
     pub operation: Option<ApprovalOperation>,
     /// Only by this requester.
     pub requester: Option<String>,
+    /// Only those expiring at or before this time.
+    pub expires_before: Option<OffsetDateTime>,
 }
 
 /// A webhook subscription.

@@ -155,20 +155,36 @@ fn compromise_exception_and_rewrap_through_the_cli() {
     let output = dir.path().join("rewrapped.txt");
     std::fs::write(&input, format!("{}\n\n{}\n{}\n", before.trim(), after.trim(), exceptional.trim()))
         .unwrap();
-    let bulk = as_(
-        &server,
-        &ir,
-        &[&["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..], &justify]
-            .concat(),
-        b"",
-    );
-    let progress = String::from_utf8_lossy(&bulk.stderr);
-    assert!(bulk.status.success(), "{progress}");
-    assert!(progress.contains("rewrapped 3/3") && progress.contains("rewrapped 3 of 3"), "{progress}");
-    assert!(progress.contains("2 came from data protected after a reported compromise"), "{progress}");
+    let bulk_rewrap = |output: &std::path::Path, extra: &[&str]| {
+        let args = [
+            &["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..],
+            &justify,
+            extra,
+        ];
+        as_(&server, &ir, &args.concat(), b"")
+    };
+    // Without --accept-suspect, data protected after the compromise (it may be the attacker's)
+    // is not given a clean version's trust: those lines stay as they were and are reported.
+    let cautious = bulk_rewrap(&output, &[]);
+    let progress = String::from_utf8_lossy(&cautious.stderr);
+    assert_eq!(cautious.status.code(), Some(1), "{progress}");
+    assert!(progress.contains("rewrapped 3/3") && progress.contains("rewrapped 1 of 3"), "{progress}");
+    assert!(progress.contains("failed: line 3") && progress.contains("failed: line 4"), "{progress}");
+    assert!(progress.contains("--accept-suspect"), "{progress}");
     let lines: Vec<String> = std::fs::read_to_string(&output).unwrap().lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 4, "line for line, blank kept");
-    assert!(lines[1].is_empty());
+    assert!(lines[0].contains(":v2:") && lines[1].is_empty(), "{lines:?}");
+    assert_eq!((lines[2].as_str(), lines[3].as_str()), (after.trim(), exceptional.trim()), "kept unchanged");
+
+    // Accepted after checking: everything moves to v2 and the count of suspect lines is shown.
+    let accepted_output = dir.path().join("rewrapped-accepted.txt");
+    let accepted = bulk_rewrap(&accepted_output, &["--accept-suspect"]);
+    let progress = String::from_utf8_lossy(&accepted.stderr);
+    assert!(accepted.status.success(), "{progress}");
+    assert!(progress.contains("rewrapped 3 of 3"), "{progress}");
+    assert!(progress.contains("2 came from data protected after a reported compromise"), "{progress}");
+    let lines: Vec<String> =
+        std::fs::read_to_string(&accepted_output).unwrap().lines().map(str::to_owned).collect();
     let plaintexts: Vec<String> = [&lines[0], &lines[2], &lines[3]]
         .iter()
         .map(|line| {
@@ -178,14 +194,7 @@ fn compromise_exception_and_rewrap_through_the_cli() {
         .collect();
     assert_eq!(plaintexts, ["before the leak", "maybe the attacker's", "exceptional"]);
     // The output file is never overwritten.
-    let again = as_(
-        &server,
-        &ir,
-        &[&["rewrap", "--file", input.to_str().unwrap(), "--out", output.to_str().unwrap()][..], &justify]
-            .concat(),
-        b"",
-    );
-    refused(&again, 1, "must not exist");
+    refused(&bulk_rewrap(&output, &[]), 1, "must not exist");
     server.ok(&["audit", "verify"], b"");
 }
 

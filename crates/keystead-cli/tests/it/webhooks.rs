@@ -167,9 +167,13 @@ fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
     assert_eq!(body["details"]["incident"], "INC-7");
     assert_ne!(compromised.header("keystead-delivery"), rotated.header("keystead-delivery"));
 
-    let webhooks: Value =
-        serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
-    assert_eq!((webhooks[0]["delivered"].as_u64(), webhooks[0]["pending"].as_u64()), (Some(2), Some(0)));
+    // The server records a delivery once the receiver has answered: wait for the counts.
+    wait_for("both deliveries recorded", Duration::from_secs(20), || {
+        let webhooks: Value =
+            serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
+        (webhooks[0]["delivered"].as_u64() == Some(2) && webhooks[0]["pending"].as_u64() == Some(0))
+            .then_some(())
+    });
     // No signing secret in the server log, the audit log or a listing.
     let audit = server.ok(&["--output", "json", "audit", "list"], b"");
     for text in [server.log(), audit, server.ok(&["--output", "json", "webhook", "list"], b"")] {

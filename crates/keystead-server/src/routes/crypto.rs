@@ -201,5 +201,5 @@ pub(super) async fn rewrap(
     Body(body): Body<Rewrap>,
 ) -> ApiResult<keystead_service::RewrapView> {
     let caller = justified(caller, body.justification, body.affected_systems)?;
-    Ok(Json(service.rewrap(&caller, &body.ciphertext, &body.context).await?))
+    Ok(Json(service.rewrap(&caller, &body.ciphertext, &body.context, body.accept_suspect).await?))
 }

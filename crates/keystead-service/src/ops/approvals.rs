@@ -187,6 +187,27 @@ impl Service {
         event: &mut AuditEvent,
     ) -> Result<ApprovalView, Error> {
         self.authorize(caller, Action::ReadApprovals, None)?;
+        // A vote decided on a stale read (another vote committed in between) is refused by the
+        // store as a conflict: read the request again and decide again. A retry that finds the
+        // request decided or the vote cast reports that instead.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.vote_once(caller, id, approve, reason, event).await {
+                Err(Error::Store(keystead_store::Error::Conflict { .. })) if attempts < 3 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn vote_once(
+        &self,
+        caller: &Caller,
+        id: &str,
+        approve: bool,
+        reason: Option<&str>,
+        event: &mut AuditEvent,
+    ) -> Result<ApprovalView, Error> {
         let record = self.approval_record(caller, id).await?;
         event.tenant = record.tenant.clone();
         event.key_id = Some(record.key_id);
@@ -241,7 +262,12 @@ impl Service {
             after.decided_at = Some(vote.at);
             event.details.insert("decision".into(), status.to_string());
         }
-        let mut changes = vec![Change::Vote { approval_id: record.id.clone(), vote, decides }];
+        let mut changes = vec![Change::Vote {
+            approval_id: record.id.clone(),
+            expected_votes: record.votes.len(),
+            vote,
+            decides,
+        }];
         match decides {
             Some(ApprovalStatus::Approved) => {
                 changes.extend(self.run_approved(&after, event).await?);

@@ -73,7 +73,7 @@ impl Service {
                     .map(|v| {
                         let mut info = moved(&v.info, target_state(v.info.state, KeyState::Compromised), now);
                         info.compromise = Some(record.clone());
-                        VersionUpdate { from: v.info.state, info, destroy_material: false }
+                        VersionUpdate::of(&v.info, info)
                     })
                     .collect();
                 let view = service.commit_versions(stored.clone(), updates, event, "key.compromised").await?;

@@ -66,6 +66,14 @@ impl Service {
             request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
         let protect_period_seconds =
             request.protect_period.as_deref().map(parse_duration_seconds).transpose()?;
+        if let (Some(protect), Some(rotation)) = (protect_period_seconds, rotation_period_seconds) {
+            if protect < rotation {
+                return Err(invalid(
+                    "protect-period",
+                    "must be at least the rotation period, or each version stops protecting before the next is rotated in",
+                ));
+            }
+        }
         if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {
             return Err(keystead_store::Error::NameTaken {
                 tenant: tenant.to_string(),

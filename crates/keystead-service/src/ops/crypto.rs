@@ -132,12 +132,15 @@ impl Service {
 
     /// Re-encrypts a ciphertext under its key's primary version; the plaintext never leaves
     /// the service. Crypto users need decrypt and encrypt on the key; incident responders
-    /// rewrap data of compromised versions (with a justification) onto a clean version.
+    /// rewrap data of compromised versions (with a justification) onto a clean version. Data
+    /// that may be an attacker's (protected after the compromise, or at an unknown time) is
+    /// refused unless `accept_suspect`: a clean version would otherwise vouch for it.
     pub async fn rewrap(
         &self,
         caller: &Caller,
         ciphertext: &str,
         context: &BTreeMap<String, String>,
+        accept_suspect: bool,
     ) -> Result<RewrapView, Error> {
         let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::Rewrap).await?;
         let result = async {
@@ -155,6 +158,15 @@ impl Service {
             let opened =
                 self.decrypt_envelope(caller, &cached, &envelope, context, Operation::Decrypt, &mut event)?;
             event.details.insert("from_version".into(), envelope.version.to_string());
+            if opened.warning.is_some() {
+                if !accept_suspect {
+                    return Err(Error::SuspectData {
+                        key: cached.stored.attributes.name.to_string(),
+                        version: envelope.version.get(),
+                    });
+                }
+                event.details.insert("accepted_suspect".into(), "true".into());
+            }
             let (version, loaded) = cached.primary_for(Operation::Encrypt, &mut event)?;
             event.details.insert("to_version".into(), version.info.number.to_string());
             let ciphertext =

@@ -65,6 +65,7 @@ impl Service {
                         key_id: Some(stored.attributes.id),
                         operation: Some(ApprovalOperation::DestroyKey),
                         requester: None,
+                        expires_before: None,
                     })
                     .await?;
                 if let Some(open) = pending.iter().find(|r| service.now() < r.expires_at) {
@@ -122,7 +123,7 @@ impl Service {
                         .map(|v| {
                             let mut info = v.info.clone();
                             info.destroy_at = None;
-                            VersionUpdate { from: v.info.state, info, destroy_material: false }
+                            VersionUpdate::of(&v.info, info)
                         })
                         .collect();
                     service.commit_versions(stored.clone(), updates, event, "key.state_changed").await
@@ -154,11 +155,13 @@ impl Service {
         let updates: Vec<VersionUpdate> = stored
             .versions
             .iter()
+            // A version already scheduled (by another approved request) keeps its schedule.
             .filter(|v| wanted.contains(&v.info.number.get()) && DESTROYABLE.contains(&v.info.state))
+            .filter(|v| v.info.destroy_at.is_none())
             .map(|v| {
                 let mut info = v.info.clone();
                 info.destroy_at = Some(destroy_at);
-                VersionUpdate { from: v.info.state, info, destroy_material: false }
+                VersionUpdate::of(&v.info, info)
             })
             .collect();
         let scheduled: Vec<String> = updates.iter().map(|u| u.info.number.to_string()).collect();
@@ -179,10 +182,9 @@ impl Service {
             .iter()
             .filter(|v| v.info.destroy_at.is_some_and(|at| at <= now) && v.info.state.has_material())
             .filter(|v| DESTROYABLE.contains(&v.info.state))
-            .map(|v| VersionUpdate {
-                from: v.info.state,
-                info: moved(&v.info, target_state(v.info.state, KeyState::Destroyed), now),
-                destroy_material: true,
+            .map(|v| {
+                let info = moved(&v.info, target_state(v.info.state, KeyState::Destroyed), now);
+                VersionUpdate::of(&v.info, info).destroying_material()
             })
             .collect();
         if due.is_empty() {

@@ -109,6 +109,7 @@ impl Service {
             key_id: Some(cached.stored.attributes.id),
             operation: Some(ApprovalOperation::CompromisedKeyException),
             requester: Some(caller.principal.clone()),
+            ..ApprovalFilter::default()
         };
         let now = self.now();
         let open = self.store.approvals(&filter).await?.into_iter().find(|record| {

@@ -147,11 +147,7 @@ impl Service {
                         ));
                     }
                     let now = service.now();
-                    let updates = targets.iter().map(|v| VersionUpdate {
-                        from: v.info.state,
-                        info: moved(&v.info, to, now),
-                        destroy_material: false,
-                    });
+                    let updates = targets.iter().map(|v| VersionUpdate::of(&v.info, moved(&v.info, to, now)));
                     service
                         .commit_versions(stored.clone(), updates.collect(), event, "key.state_changed")
                         .await

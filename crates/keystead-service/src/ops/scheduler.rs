@@ -36,13 +36,22 @@ impl Service {
         }
         let mut work = DueWork::default();
         let now = self.now();
-        let pending = ApprovalFilter { status: Some(ApprovalStatus::Pending), ..ApprovalFilter::default() };
-        for record in self.store.approvals(&pending).await? {
-            if now >= record.expires_at {
-                self.expire(&record).await?;
+        // Each step is logged and retried on the next run if it fails; the others still run.
+        let due = ApprovalFilter {
+            status: Some(ApprovalStatus::Pending),
+            expires_before: Some(now),
+            ..ApprovalFilter::default()
+        };
+        for record in self.store.approvals(&due).await? {
+            if let Err(err) = self.expire(&record).await {
+                work.failures += 1;
+                tracing::warn!(approval = %record.id, error = %err, "cannot record an expiry; retrying on the next run");
             }
         }
-        self.close_ended_exceptions().await?;
+        if let Err(err) = self.close_ended_exceptions().await {
+            work.failures += 1;
+            tracing::warn!(error = %err, "cannot close ended exceptions; retrying on the next run");
+        }
         for key_id in self.store.keys_due(now).await? {
             work.keys += 1;
             for step in [Step::Destroy, Step::Rotate, Step::Deactivate] {
@@ -88,11 +97,7 @@ impl Service {
             .iter()
             .filter(|v| v.info.state == KeyState::Active)
             .filter(|v| v.info.activated_at.is_some_and(|at| at + time::Duration::seconds(period) <= now))
-            .map(|v| VersionUpdate {
-                from: v.info.state,
-                info: moved(&v.info, KeyState::Deactivated, now),
-                destroy_material: false,
-            })
+            .map(|v| VersionUpdate::of(&v.info, moved(&v.info, KeyState::Deactivated, now)))
             .collect();
         if due.is_empty() {
             return Ok(());

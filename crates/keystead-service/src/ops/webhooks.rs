@@ -189,8 +189,16 @@ impl Service {
         let mut out = Vec::with_capacity(claimed.len());
         for delivery in claimed {
             let Some(webhook) = webhooks.iter().find(|w| w.id == delivery.webhook_id) else { continue };
-            let secret = root.open(&secret_aad(&webhook.id), &webhook.sealed_secret)?;
-            out.push(OutgoingDelivery { delivery, url: webhook.url.clone(), secret });
+            match root.open(&secret_aad(&webhook.id), &webhook.sealed_secret) {
+                Ok(secret) => out.push(OutgoingDelivery { delivery, url: webhook.url.clone(), secret }),
+                Err(_) => {
+                    // Never sent unsigned: recorded as a failed attempt and retried, so the
+                    // other deliveries of the batch go out.
+                    tracing::error!(webhook = %webhook.id, "a webhook's sealed secret failed its integrity check");
+                    let failure = Err("the webhook's signing secret failed its integrity check".to_owned());
+                    self.record_delivery(&delivery, failure).await?;
+                }
+            }
         }
         Ok(out)
     }

@@ -148,6 +148,35 @@ async fn a_scheduled_destruction_can_be_cancelled_until_it_runs() {
     assert_eq!(outcomes, [Outcome::Failed, Outcome::Success], "the early cancel is refused and audited");
 }
 
+/// Two approvals at the same moment: neither is decided on a stale read, so the request ends
+/// approved (and its destruction scheduled) instead of full of votes but still pending.
+#[tokio::test]
+async fn concurrent_approvals_complete_the_quorum() {
+    let h = Harness::dev().await;
+    let s = &h.service;
+    let kc1 = h.principal("kc1", &["key-custodian"]).await;
+    let kc2 = h.principal("kc2", &["key-custodian"]).await;
+    let kc3 = h.principal("kc3", &["key-custodian"]).await;
+    for round in 0..5 {
+        let name = format!("k{round}");
+        let mut request = crate::harness::request(&name, "encrypt", "aes-256-gcm");
+        request.pre_active = true;
+        s.create_key(&h.caller, request).await.unwrap();
+        let id = s.request_destruction(&kc1, None, &name, destroy_in("1h")).await.unwrap().record.id;
+        let (a, b) =
+            tokio::join!(s.vote_approval(&kc2, &id, true, None), s.vote_approval(&kc3, &id, true, None));
+        a.unwrap();
+        b.unwrap();
+        let decided = s.show_approval(&kc1, &id).await.unwrap();
+        assert_eq!(
+            (decided.record.status, decided.record.votes.len()),
+            (ApprovalStatus::Approved, 2),
+            "round {round}"
+        );
+        assert!(s.show_key(&h.caller, None, &name).await.unwrap().versions[0].destroy_at.is_some());
+    }
+}
+
 #[tokio::test]
 async fn rejections_and_expiries_are_final() {
     let h = Harness::dev().await;

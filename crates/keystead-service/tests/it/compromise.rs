@@ -247,15 +247,29 @@ async fn a_compromised_key_never_protects_and_processes_only_for_justified_respo
     assert_eq!(s.decrypt(&app, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
 
     // Remediation: the responder rewraps old data onto v2 without seeing it.
-    let rewrapped = s.rewrap(&justified(&responder), &before, &none).await.unwrap();
+    let rewrapped = s.rewrap(&justified(&responder), &before, &none, false).await.unwrap();
     assert_eq!((rewrapped.from_version, rewrapped.to_version), (1, 2));
     assert_eq!(
         s.decrypt(&app, &rewrapped.ciphertext, &none).await.unwrap().plaintext.expose_secret(),
         b"before"
     );
+    // Data that may be the attacker's is not rewrapped onto a clean version unless accepted.
+    let err = s.rewrap(&justified(&responder), &suspect, &none, false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyViolation);
+    assert!(err.to_string().contains("--accept-suspect"), "{err}");
+    let accepted = s.rewrap(&justified(&responder), &suspect, &none, true).await.unwrap();
+    assert!(accepted.warning.is_some());
+    let event = h.audit_of(AuditAction::Rewrap).await.pop().unwrap().event;
+    assert_eq!(
+        (event.details["accepted_suspect"].as_str(), event.details["post_compromise_data"].as_str()),
+        ("true", "true")
+    );
     // Without a justification the responder cannot; the app cannot rewrap compromised data.
-    assert_eq!(s.rewrap(&responder, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
-    assert_eq!(s.rewrap(&app, &before, &none).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
+    assert_eq!(
+        s.rewrap(&responder, &before, &none, false).await.unwrap_err().kind(),
+        ErrorKind::KeyCompromised
+    );
+    assert_eq!(s.rewrap(&app, &before, &none, false).await.unwrap_err().kind(), ErrorKind::KeyCompromised);
 }
 
 /// Holding the responder role beside another never widens access: without a grant, a
@@ -274,13 +288,19 @@ async fn a_second_role_does_not_lift_the_responder_limit_or_the_grant_check() {
 
     let err = s.decrypt(&both, &healthy, &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "no grant, not compromised: {err}");
-    assert_eq!(s.rewrap(&both, &healthy, &none).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        s.rewrap(&both, &healthy, &none, false).await.unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
     assert_eq!(s.decrypt(&both, &leaked, &none).await.unwrap().plaintext.expose_secret(), b"l");
     // With a grant, the crypto-user role reaches the healthy key as usual.
     h.grant("both", "healthy", &["decrypt"]).await;
     assert_eq!(s.decrypt(&both, &healthy, &none).await.unwrap().plaintext.expose_secret(), b"h");
     // Rewrapping healthy data needs encrypt as well.
-    assert_eq!(s.rewrap(&both, &healthy, &none).await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    assert_eq!(
+        s.rewrap(&both, &healthy, &none, false).await.unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
 }
 
 #[tokio::test]

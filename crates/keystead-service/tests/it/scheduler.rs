@@ -16,6 +16,14 @@ async fn rotation_and_originator_usage_periods_act_on_their_own() {
     let mut rotating = request("rotating", "encrypt", "aes-256-gcm");
     rotating.rotation_period = Some("30d".into());
     s.create_key(&h.caller, rotating).await.unwrap();
+    // A version that stopped protecting before the next rotation would leave the key unusable.
+    let mut unusable = request("unusable", "encrypt", "aes-256-gcm");
+    unusable.rotation_period = Some("90d".into());
+    unusable.protect_period = Some("30d".into());
+    assert_eq!(s.create_key(&h.caller, unusable).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let mut too_long = request("too-long", "encrypt", "aes-256-gcm");
+    too_long.rotation_period = Some("3000000d".into());
+    assert_eq!(s.create_key(&h.caller, too_long).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
     let mut expiring = request("expiring", "encrypt", "aes-256-gcm");
     expiring.protect_period = Some("7d".into());
     s.create_key(&h.caller, expiring).await.unwrap();

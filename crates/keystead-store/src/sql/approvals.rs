@@ -52,17 +52,26 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Any>, record: &ApprovalRecor
 pub(super) async fn vote(
     tx: &mut Transaction<'_, Any>,
     approval_id: &str,
+    expected_votes: usize,
     vote: &Vote,
     decides: Option<ApprovalStatus>,
 ) -> Result<(), Error> {
-    // The status check and the insert share the transaction; the primary key refuses a second
-    // vote by the same principal even if two nodes race.
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM approvals WHERE id = $1")
+    // A no-op update takes the request's row lock (portable: PostgreSQL locks the row, SQLite
+    // the database), so concurrent votes on one request are counted one after the other.
+    let locked = sqlx::query("UPDATE approvals SET status = status WHERE id = $1 AND status = $2")
         .bind(approval_id)
-        .fetch_optional(&mut **tx)
+        .bind(ApprovalStatus::Pending.as_str())
+        .execute(&mut **tx)
         .await?;
-    if status.as_deref() != Some(ApprovalStatus::Pending.as_str()) {
+    if locked.rows_affected() != 1 {
         return Err(Error::Conflict { what: "the approval request (it is no longer pending)" });
+    }
+    let votes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM approval_votes WHERE approval_id = $1")
+        .bind(approval_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if usize::try_from(votes).ok() != Some(expected_votes) {
+        return Err(Error::Conflict { what: "the approval request (another vote came in meanwhile)" });
     }
     let inserted = sqlx::query(
         "INSERT INTO approval_votes (approval_id, principal, role, approve, reason, at_ms) \
@@ -164,12 +173,14 @@ pub(super) async fn list(pool: &AnyPool, filter: &ApprovalFilter) -> Result<Vec<
     let rows = sqlx::query(
         "SELECT * FROM approvals WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR key_id = $2) \
          AND ($3 IS NULL OR operation = $3) AND ($4 IS NULL OR requester = $4) \
+         AND ($5 IS NULL OR expires_at_ms <= $5) \
          ORDER BY created_at_ms DESC, id LIMIT 500",
     )
     .bind(filter.status.map(|s| s.as_str()))
     .bind(filter.key_id.map(|id| id.to_string()))
     .bind(filter.operation.map(|o| o.as_str()))
     .bind(filter.requester.as_deref())
+    .bind(filter.expires_before.map(unix_ms))
     .fetch_all(pool)
     .await?;
     let mut records = Vec::with_capacity(rows.len());

@@ -317,7 +317,7 @@ async fn update_version(
     let sql = format!(
         "UPDATE key_versions SET state = $1, activated_at_ms = $2, suspended_at_ms = $3, \
          deactivated_at_ms = $4, compromise = $5, destroy_at_ms = $6, destroyed_at_ms = $7{material} \
-         WHERE key_id = $8 AND number = $9 AND state = $10"
+         WHERE key_id = $8 AND number = $9 AND state = $10 AND destroy_at_ms IS NOT DISTINCT FROM $11"
     );
     let updated = sqlx::query(&sql)
         .bind(info.state.as_str())
@@ -330,6 +330,7 @@ async fn update_version(
         .bind(key_id)
         .bind(i64::from(info.number.get()))
         .bind(update.from.as_str())
+        .bind(update.from_destroy_at.map(unix_ms))
         .execute(&mut **tx)
         .await?;
     if updated.rows_affected() != 1 {
@@ -358,8 +359,8 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 .await?;
         }
         Change::CreateApproval(record) => approvals::insert(tx, &record).await?,
-        Change::Vote { approval_id, vote, decides } => {
-            approvals::vote(tx, &approval_id, &vote, decides).await?
+        Change::Vote { approval_id, expected_votes, vote, decides } => {
+            approvals::vote(tx, &approval_id, expected_votes, &vote, decides).await?
         }
         Change::SetApprovalStatus { id, from, to, at } => {
             approvals::set_status(tx, &id, from, to, at).await?

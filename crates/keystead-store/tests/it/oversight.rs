@@ -43,7 +43,7 @@ async fn versions_carry_compromise_and_destruction(db: TestDb) {
     info.destroy_at = Some(now() + Duration::days(7));
     let update = |from, info| Change::UpdateVersions {
         key_id: key.id,
-        updates: vec![VersionUpdate { from, info, destroy_material: false }],
+        updates: vec![VersionUpdate { from, from_destroy_at: None, info, destroy_material: false }],
         at: now(),
     };
     store
@@ -75,11 +75,40 @@ async fn versions_carry_compromise_and_destruction(db: TestDb) {
         key_id: key.id,
         updates: vec![VersionUpdate {
             from: KeyState::Compromised,
+            from_destroy_at: info.destroy_at,
             info: destroyed.clone(),
             destroy_material: true,
         }],
         at: now(),
     };
+    // A destruction read before a cancel does not run after it: the schedule is compared too.
+    let mut cancelled = info.clone();
+    cancelled.destroy_at = None;
+    let cancel = Change::UpdateVersions {
+        key_id: key.id,
+        updates: vec![VersionUpdate {
+            from: KeyState::Compromised,
+            from_destroy_at: info.destroy_at,
+            info: cancelled.clone(),
+            destroy_material: false,
+        }],
+        at: now(),
+    };
+    store.commit(cancel, event(AuditAction::KeyDestroyCancel, "n1")).await.unwrap();
+    let err = store.commit(destroy.clone(), event(AuditAction::KeyDestroy, "n1")).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert!(store.key_by_id(key.id).await.unwrap().unwrap().versions[0].sealed_material.is_some());
+    let reschedule = Change::UpdateVersions {
+        key_id: key.id,
+        updates: vec![VersionUpdate {
+            from: KeyState::Compromised,
+            from_destroy_at: None,
+            info: info.clone(),
+            destroy_material: false,
+        }],
+        at: now(),
+    };
+    store.commit(reschedule, event(AuditAction::ApprovalApprove, "n1")).await.unwrap();
     store.commit(destroy, event(AuditAction::KeyDestroy, "n1")).await.unwrap();
     let tombstone = store.key_by_id(key.id).await.unwrap().unwrap();
     assert_eq!(tombstone.versions[0].sealed_material, None);
@@ -152,21 +181,30 @@ async fn approvals_and_votes_are_compare_and_set(db: TestDb) {
         .commit(Change::CreateApproval(request(&key, "apr_1")), event(AuditAction::KeyDestroyRequest, "n1"))
         .await
         .unwrap();
-    let cast = |principal, minutes, decides| Change::Vote {
+    let cast = |principal, minutes, expected_votes, decides| Change::Vote {
         approval_id: "apr_1".into(),
+        expected_votes,
         vote: vote(principal, minutes),
         decides,
     };
-    store.commit(cast("bob", 1, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap();
+    store.commit(cast("bob", 1, 0, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap();
     let err =
-        store.commit(cast("bob", 2, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap_err();
+        store.commit(cast("bob", 2, 1, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "one vote per principal: {err}");
+    // A vote decided on a stale count (no votes seen, one there) is refused: nothing stored.
+    let err =
+        store.commit(cast("carol", 3, 0, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_eq!(store.approval("apr_1").await.unwrap().unwrap().votes.len(), 1);
     store
-        .commit(cast("carol", 3, Some(ApprovalStatus::Approved)), event(AuditAction::ApprovalApprove, "n1"))
+        .commit(
+            cast("carol", 3, 1, Some(ApprovalStatus::Approved)),
+            event(AuditAction::ApprovalApprove, "n1"),
+        )
         .await
         .unwrap();
     let err =
-        store.commit(cast("dave", 4, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap_err();
+        store.commit(cast("dave", 4, 2, None), event(AuditAction::ApprovalApprove, "n1")).await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "decided requests take no votes: {err}");
 
     let record = store.approval("apr_1").await.unwrap().unwrap();
@@ -200,7 +238,7 @@ async fn approvals_and_votes_are_compare_and_set(db: TestDb) {
 
     // A batch fails as a whole: a new request with a vote on a closed one leaves nothing.
     let events_before = store.audit_events(&AuditFilter::default()).await.unwrap().len();
-    let batch = Change::Batch(vec![Change::CreateApproval(request(&key, "apr_2")), cast("erin", 5, None)]);
+    let batch = Change::Batch(vec![Change::CreateApproval(request(&key, "apr_2")), cast("erin", 5, 2, None)]);
     assert!(store.commit(batch, event(AuditAction::KeyDestroyRequest, "n1")).await.is_err());
     assert!(store.approval("apr_2").await.unwrap().is_none());
     assert_eq!(store.audit_events(&AuditFilter::default()).await.unwrap().len(), events_before);
