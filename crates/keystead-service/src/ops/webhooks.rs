@@ -81,6 +81,14 @@ fn check_url(url: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `scheme://host[:port]` of a URL, without path or query.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{authority}").chars().take(200).collect()
+}
+
 fn check_events(events: &[String]) -> Result<Vec<String>, Error> {
     let events: Vec<String> = events.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect();
     if events.is_empty() {
@@ -114,7 +122,8 @@ impl Service {
     ) -> Result<NewWebhookView, Error> {
         let tenant = Tenant::default_tenant();
         let mut event = self.attempt(caller, AuditAction::WebhookAdd, &tenant);
-        event.details.insert("url".into(), url.chars().take(200).collect());
+        // Only the origin: a path or query may be a capability (a secret) of the receiver.
+        event.details.insert("url_origin".into(), origin(url));
         let result = async {
             self.authorize(caller, Action::ManageWebhooks, None)?;
             if caller.tenant.is_some() {

@@ -67,9 +67,17 @@ async fn notifications_are_queued_with_their_change_for_subscribed_webhooks_only
     let s = &h.service;
     let admin = h.principal("admin", &["admin"]).await;
     let added = s
-        .add_webhook(&admin, "http://127.0.0.1:9/hook", &["key.compromised".into(), "approval.*".into()])
+        .add_webhook(
+            &admin,
+            "http://127.0.0.1:9/hook/T0KEN?sig=abc",
+            &["key.compromised".into(), "approval.*".into()],
+        )
         .await
         .unwrap();
+    // The audit event keeps the origin only: a path or query may be the receiver's secret.
+    let recorded = h.audit_of(AuditAction::WebhookAdd).await.pop().unwrap().event;
+    assert_eq!(recorded.details["url_origin"], "http://127.0.0.1:9");
+    assert!(!serde_json::to_string(&recorded).unwrap().contains("T0KEN"));
     let secret = String::from_utf8(added.secret.expose_secret().to_vec()).unwrap();
     assert!(secret.starts_with("whsec_") && secret.len() == 6 + 64);
     // Bad input changes nothing.
