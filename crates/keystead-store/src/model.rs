@@ -99,17 +99,6 @@ pub enum Change {
         /// The new version; its number must be the next one.
         version: StoredVersion,
     },
-    /// Versions move to one state, each from the state it must be in now (compare-and-set).
-    SetVersionStates {
-        /// The key.
-        key_id: KeyId,
-        /// Each version with the state it must be in now.
-        versions: Vec<(VersionNumber, KeyState)>,
-        /// The state they move to.
-        to: KeyState,
-        /// When.
-        at: OffsetDateTime,
-    },
     /// Versions take new attributes (state, times, compromise report, destruction schedule),
     /// each only if it is still in the state it was read in (compare-and-set).
     UpdateVersions {
@@ -185,9 +174,9 @@ impl Change {
             | Change::SetApprovalStatus { .. }
             | Change::AddWebhook(_)
             | Change::Notify(_) => Vec::new(),
-            Change::AddVersion { key_id, .. }
-            | Change::SetVersionStates { key_id, .. }
-            | Change::UpdateVersions { key_id, .. } => vec![(FeedKind::Key, key_id.to_string())],
+            Change::AddVersion { key_id, .. } | Change::UpdateVersions { key_id, .. } => {
+                vec![(FeedKind::Key, key_id.to_string())]
+            }
             Change::DisablePrincipal { name } => vec![(FeedKind::Principal, name.clone())],
             Change::AddGrant(grant) => vec![(FeedKind::Grant, grant.principal.clone())],
             Change::Initialize { .. } => vec![(FeedKind::Seal, String::new())],

@@ -421,43 +421,6 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 .execute(&mut **tx)
                 .await?;
         }
-        Change::SetVersionStates { key_id, versions, to, at } => {
-            let id = key_id.to_string();
-            let set_time = match to {
-                // A resumed version keeps its first activation time.
-                KeyState::Active => {
-                    ", suspended_at_ms = NULL, activated_at_ms = COALESCE(activated_at_ms, $5)"
-                }
-                KeyState::Suspended => ", suspended_at_ms = $5",
-                KeyState::Deactivated => ", deactivated_at_ms = $5",
-                KeyState::PreActive
-                | KeyState::Compromised
-                | KeyState::Destroyed
-                | KeyState::DestroyedCompromised => "",
-            };
-            let sql = format!(
-                "UPDATE key_versions SET state = $1{set_time} WHERE key_id = $2 AND number = $3 AND state = $4"
-            );
-            for (number, from) in versions {
-                let mut query = sqlx::query(&sql)
-                    .bind(to.as_str())
-                    .bind(&id)
-                    .bind(i64::from(number.get()))
-                    .bind(from.as_str());
-                if !set_time.is_empty() {
-                    query = query.bind(unix_ms(at));
-                }
-                let updated = query.execute(&mut **tx).await?;
-                if updated.rows_affected() != 1 {
-                    return Err(Error::Conflict { what: "the version's state" });
-                }
-            }
-            sqlx::query("UPDATE keys SET updated_at_ms = $1 WHERE id = $2")
-                .bind(unix_ms(at))
-                .bind(&id)
-                .execute(&mut **tx)
-                .await?;
-        }
         Change::Initialize { meta, root } => {
             for (name, value) in &meta {
                 sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2)")

@@ -74,6 +74,23 @@ pub(crate) fn version(number: u32) -> StoredVersion {
     }
 }
 
+/// Version `number` moves to deactivated at `now()`, if it is still in `from` (and unscheduled).
+fn deactivation(key_id: KeyId, number: VersionNumber, from: KeyState) -> Change {
+    let mut info = version(number.get()).info;
+    info.state = KeyState::Deactivated;
+    info.deactivated_at = Some(now());
+    Change::UpdateVersions {
+        key_id,
+        updates: vec![keystead_store::VersionUpdate {
+            from,
+            from_destroy_at: None,
+            info,
+            destroy_material: false,
+        }],
+        at: now(),
+    }
+}
+
 pub(crate) fn event(action: AuditAction, node: &str) -> AuditEvent {
     AuditEvent {
         occurred_at: now(),
@@ -179,12 +196,7 @@ async fn state_change_is_compare_and_set(db: TestDb) {
         .await
         .unwrap();
     let v1 = VersionNumber::FIRST;
-    let deactivate = |from| Change::SetVersionStates {
-        key_id: key.id,
-        versions: vec![(v1, from)],
-        to: KeyState::Deactivated,
-        at: now(),
-    };
+    let deactivate = |from| deactivation(key.id, v1, from);
     store.commit(deactivate(KeyState::Active), event(AuditAction::KeyDeactivate, "n1")).await.unwrap();
     // The same change again expects Active but finds Deactivated: refused, nothing written.
     let err = store
@@ -234,12 +246,7 @@ async fn changes_reach_the_feed_atomically(db: TestDb) {
         .unwrap();
     store.commit(Change::AuditOnly, event(AuditAction::KeyRead, "n1")).await.unwrap();
     assert_eq!(store.feed_head().await.unwrap(), 0, "creations and audit-only events need no refresh");
-    let deactivate = Change::SetVersionStates {
-        key_id: key.id,
-        versions: vec![(VersionNumber::FIRST, KeyState::Active)],
-        to: KeyState::Deactivated,
-        at: now(),
-    };
+    let deactivate = deactivation(key.id, VersionNumber::FIRST, KeyState::Active);
     store.commit(deactivate.clone(), event(AuditAction::KeyDeactivate, "n2")).await.unwrap();
     // The same change again conflicts: neither the change nor its feed entry is written.
     assert!(store.commit(deactivate, event(AuditAction::KeyDeactivate, "n2")).await.is_err());
