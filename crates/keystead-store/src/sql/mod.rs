@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use keystead_core::envelope::unix_ms;
 use keystead_core::key::{KeyAttributes, Labels, VersionInfo};
-use keystead_core::{AuditEvent, KeyId, KeyName, KeyRef, KeyState, Tenant, UsageContext, VersionNumber};
+use keystead_core::{AuditEvent, KeyId, KeyName, KeyRef, Tenant, UsageContext, VersionNumber};
 use keystead_crypto::TokenHash;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
