@@ -489,8 +489,35 @@ pub enum AuditCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// Recompute every hash chain; exits 6 if one is broken.
-    Verify,
+    /// Recompute every hash chain and check every signed checkpoint; exits 6 if one is
+    /// broken. With --file, checks an export offline (no server) against the audit signing
+    /// key's public key(s).
+    Verify {
+        /// An export written by `audit export` to check offline.
+        #[arg(long, requires = "public_keys")]
+        file: Option<PathBuf>,
+        /// PEM public key of the audit signing key (`keystead key public keystead-audit-signing
+        /// [--version N]`), once per version; only with --file.
+        #[arg(long = "public-key", value_name = "PEM", requires = "file")]
+        public_keys: Vec<PathBuf>,
+    },
+    /// Write every audit event exactly as stored, one JSON object per line, for an offline
+    /// verifier.
+    Export {
+        /// The export format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Formats of `audit export`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
 }
 
 /// `keystead operator ...`.

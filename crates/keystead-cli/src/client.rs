@@ -198,7 +198,19 @@ impl Client {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
     }
 
+    /// GET a path and decode the answer as `T` (for answers whose exact bytes matter, such
+    /// as embedded raw JSON, which a generic [`Value`] would reorder).
+    pub fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+        let body = self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))?;
+        serde_json::from_slice(&body).context("the server sent an answer this client cannot read")
+    }
+
     fn send(&self, request: reqwest::blocking::RequestBuilder) -> Result<Value> {
+        let body = self.send_raw(request)?;
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    fn send_raw(&self, request: reqwest::blocking::RequestBuilder) -> Result<Vec<u8>> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -206,10 +218,12 @@ impl Client {
         let response =
             request.send().map_err(|err| anyhow!(Unreachable(self.base.clone(), root_cause(&err))))?;
         let status = response.status();
-        let body: Value = response.json().unwrap_or(Value::Null);
+        let bytes =
+            response.bytes().map_err(|err| anyhow!(Unreachable(self.base.clone(), root_cause(&err))))?;
         if status.is_success() {
-            return Ok(body);
+            return Ok(bytes.to_vec());
         }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let error = &body["error"];
         Err(anyhow!(ApiFailure {
             code: error["code"].as_str().unwrap_or("internal").to_owned(),

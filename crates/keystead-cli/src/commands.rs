@@ -10,9 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::cli::{
-    AuditCommand, Cli, Command, GrantCommand, KeyCommand, OperatorCommand, Output, PrincipalCommand,
-};
+use crate::cli::{Cli, Command, GrantCommand, KeyCommand, OperatorCommand, Output, PrincipalCommand};
 use crate::client::{exit, Client, TlsOptions};
 
 /// Outcome of a command: the exit code to return.
@@ -64,7 +62,7 @@ pub(crate) fn print_json(value: &Value) -> Result<()> {
     Ok(())
 }
 
-fn opt(query: &mut Vec<(&'static str, String)>, name: &'static str, value: &Option<String>) {
+pub(crate) fn opt(query: &mut Vec<(&'static str, String)>, name: &'static str, value: &Option<String>) {
     if let Some(value) = value {
         query.push((name, value.clone()));
     }
@@ -237,7 +235,7 @@ pub fn run(cli: Cli) -> Result<Code> {
             }
             Ok(0)
         }
-        Command::Audit(command) => audit(&client, command, json_out),
+        Command::Audit(command) => crate::audit::run(&client, command, json_out),
         Command::Principal(command) => principal(&client, command, json_out),
         Command::Grant(GrantCommand::Add { principal, key, ops, tenant }) => {
             let out = client.post(
@@ -556,63 +554,6 @@ fn tenant_query(tenant: &Option<String>) -> Vec<(&'static str, String)> {
 
 fn tenant_suffix(tenant: &Option<String>) -> String {
     tenant.as_ref().map(|t| format!("?tenant={}", seg(t))).unwrap_or_default()
-}
-
-fn audit(client: &Client, command: AuditCommand, json_out: bool) -> Result<Code> {
-    match command {
-        AuditCommand::List { key, actor, since, limit, tenant } => {
-            let mut query = Vec::new();
-            opt(&mut query, "key", &key);
-            opt(&mut query, "actor", &actor);
-            opt(&mut query, "since", &since);
-            opt(&mut query, "tenant", &tenant);
-            if let Some(limit) = limit {
-                query.push(("limit", limit.to_string()));
-            }
-            let out = client.get("/v1/audit", &query)?;
-            if json_out {
-                print_json(&out)?;
-                return Ok(0);
-            }
-            println!(
-                "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}REASON",
-                "SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "KEY", "VER"
-            );
-            for e in out.as_array().into_iter().flatten() {
-                println!(
-                    "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}{}",
-                    text(&e["sequence"]),
-                    text(&e["occurred_at"]),
-                    text(&e["actor"]),
-                    text(&e["action"]),
-                    text(&e["outcome"]),
-                    text(&e["key_name"]),
-                    text(&e["version"]),
-                    e["reason"].as_str().unwrap_or(""),
-                );
-            }
-            Ok(0)
-        }
-        AuditCommand::Verify => {
-            let out = client.get("/v1/audit/verify", &[])?;
-            let intact = out["breaks"].as_array().is_some_and(Vec::is_empty);
-            if json_out {
-                print_json(&out)?;
-            } else if intact {
-                println!(
-                    "audit log intact: {} events in {} chain(s)",
-                    text(&out["events"]),
-                    text(&out["chains"])
-                );
-            } else {
-                eprintln!(
-                    "audit log broken (first break of each chain: node, sequence, reason): {}",
-                    out["breaks"]
-                );
-            }
-            Ok(if intact { 0 } else { exit::NOT_VALID })
-        }
-    }
 }
 
 fn principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Result<Code> {

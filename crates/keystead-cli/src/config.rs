@@ -33,6 +33,40 @@ pub struct ServerConfig {
     /// Approval, destruction, exception and notification policies.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Signed audit checkpoints.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: when each node signs a checkpoint over its audit chain.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Sign after this many events (default 1000).
+    pub checkpoint_events: Option<i64>,
+    /// Sign at least this often, e.g. `5m` (default 5m).
+    pub checkpoint_interval: Option<String>,
+}
+
+impl AuditConfig {
+    /// Applies the checkpoint settings to the service's settings.
+    pub fn apply(&self, config: &mut keystead_service::Config) -> Result<()> {
+        if let Some(events) = self.checkpoint_events {
+            if !(1..=1_000_000).contains(&events) {
+                bail!("audit.checkpoint_events must be between 1 and 1000000");
+            }
+            config.checkpoint_events = events;
+        }
+        if let Some(text) = &self.checkpoint_interval {
+            let seconds =
+                keystead_core::key::parse_duration_seconds(text).context("audit.checkpoint_interval")?;
+            if !(1..=86_400).contains(&seconds) {
+                bail!("audit.checkpoint_interval must be between 1s and 1d");
+            }
+            config.checkpoint_interval_seconds = seconds;
+        }
+        Ok(())
+    }
 }
 
 /// `[scheduler]`.
@@ -275,6 +309,25 @@ mod tests {
         assert!(
             matches!(config.storage().unwrap(), Storage::Sqlite(p) if p.is_absolute() && p.ends_with("data/keystead.db"))
         );
+    }
+
+    #[test]
+    fn checkpoint_settings_apply_and_bad_ones_are_refused() {
+        let base =
+            "listen = \"127.0.0.1:1\"\nenvironment = \"production\"\n[storage]\nurl = \"sqlite://k.db\"\n";
+        let node = keystead_core::NodeName::new("a").unwrap();
+        let mut settings = keystead_service::Config::new(node, keystead_core::Environment::Production);
+        assert_eq!((settings.checkpoint_events, settings.checkpoint_interval_seconds), (1_000, 300));
+        let config =
+            load(&format!("{base}[audit]\ncheckpoint_events = 50\ncheckpoint_interval = \"30s\"\n")).unwrap();
+        config.audit.apply(&mut settings).unwrap();
+        assert_eq!((settings.checkpoint_events, settings.checkpoint_interval_seconds), (50, 30));
+        for bad in ["checkpoint_events = 0", "checkpoint_interval = \"2d\"", "checkpoint_interval = \"soon\""]
+        {
+            let config = load(&format!("{base}[audit]\n{bad}\n")).unwrap();
+            assert!(config.audit.apply(&mut settings).is_err(), "{bad}");
+        }
+        assert!(load(&format!("{base}[audit]\nsign_every = 3\n")).is_err(), "unknown keys are refused");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! client of its REST API.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cli;
 mod client;
 mod commands;

@@ -121,6 +121,7 @@ fn run_configured(path: &Path) -> Result<()> {
     let node = node_name(config.node.clone())?;
     let mut settings = Config::new(node, environment);
     config.policy.apply(&mut settings).with_context(|| format!("invalid policy in {}", path.display()))?;
+    config.audit.apply(&mut settings).with_context(|| format!("invalid [audit] in {}", path.display()))?;
     let SealKind::Shamir = config.seal.kind;
     // Certificates first: a typo in a path must stop the server before it touches the store.
     let tls = match &config.tls {

@@ -7,6 +7,7 @@
 pub mod algorithm;
 pub mod approval;
 pub mod audit;
+pub mod checkpoint;
 pub mod envelope;
 pub mod error;
 pub mod ids;

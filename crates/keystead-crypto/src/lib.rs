@@ -22,3 +22,11 @@ pub use provenance::{fips_mode, generation_provenance, library_description};
 pub use seal::{RootKey, UnsealKey};
 pub use secret::SecretBytes;
 pub use token::{ct_eq_str, hmac_sha256, random_array, sha256, AccessToken, TokenHash};
+
+/// Verifies an Ed25519 signature with a public key given as DER SubjectPublicKeyInfo (what
+/// `keystead key public` prints as PEM): the offline audit verifier's check.
+pub fn verify_ed25519(public_key_der: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, public_key_der)
+        .verify(message, signature)
+        .is_ok()
+}

@@ -381,4 +381,18 @@ mod tests {
         let hmac = generate(Algorithm::HmacSha256).unwrap();
         assert!(LoadedKey::load(Algorithm::HmacSha512, &hmac.material).is_err());
     }
+
+    #[test]
+    fn ed25519_signatures_verify_with_the_exported_public_key() {
+        let generated = generate(Algorithm::Ed25519).unwrap();
+        let key = LoadedKey::load(Algorithm::Ed25519, &generated.material).unwrap();
+        let der = key.public_key_der().unwrap().unwrap();
+        let sig = key.sign(b"checkpoint").unwrap();
+        assert!(crate::verify_ed25519(&der, b"checkpoint", &sig));
+        assert!(!crate::verify_ed25519(&der, b"checkpoinT", &sig));
+        let other = generate(Algorithm::Ed25519).unwrap();
+        let other = LoadedKey::load(Algorithm::Ed25519, &other.material).unwrap();
+        assert!(!crate::verify_ed25519(&other.public_key_der().unwrap().unwrap(), b"checkpoint", &sig));
+        assert!(!crate::verify_ed25519(b"not a key", b"checkpoint", &sig));
+    }
 }

@@ -143,6 +143,18 @@ pub struct AuditQuery {
     pub tenant: Option<String>,
 }
 
+/// Query of `GET /v1/audit/export`: the page after a (node, node sequence) position.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// The node of the last row already read.
+    pub after_node: Option<String>,
+    /// The node sequence of the last row already read.
+    pub after_node_seq: Option<i64>,
+    /// Rows per page (at most 10,000; default 1,000).
+    pub limit: Option<u32>,
+}
+
 /// Query of `GET /v1/keys/{key}/public`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

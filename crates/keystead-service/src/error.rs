@@ -167,6 +167,12 @@ pub enum Error {
         /// The compromised version.
         version: u32,
     },
+    /// The audit signing key signs only Keystead's checkpoints.
+    #[error("key {key} has usage context audit-log-signing: it signs Keystead's audit checkpoints, and no principal may sign with such a key or create one")]
+    ReservedKey {
+        /// The key.
+        key: String,
+    },
     /// A version in use cannot be destroyed.
     #[error("key {key} version {version} is {state} and cannot be destroyed; deactivate it first (`keystead key deactivate`)")]
     NotDestroyable {
@@ -215,7 +221,7 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
-            Error::SuspectData { .. } => ErrorKind::PolicyViolation,
+            Error::SuspectData { .. } | Error::ReservedKey { .. } => ErrorKind::PolicyViolation,
             Error::Vote(keystead_core::approval::VoteError::AlreadyVoted { .. }) => ErrorKind::Conflict,
             Error::Vote(_) => ErrorKind::PermissionDenied,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,

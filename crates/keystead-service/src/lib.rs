@@ -28,8 +28,9 @@ pub use cache::KeyCacheStats;
 pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
+pub use keystead_store::export::ExportLine;
 pub use keystead_store::Delivery;
-pub use keystead_store::{AuditRecord, ChainReport};
+pub use keystead_store::{AuditRecord, ChainReport, ChainStatus, StoredAuditRow};
 pub use keystead_store::{Grant, StoredPrincipal};
 pub use notify::EVENT_TYPES;
 pub use ops::approvals::ApprovalView;
@@ -65,13 +66,17 @@ pub struct Config {
     pub maximum_exception_seconds: i64,
     /// How long the outbox retries an undelivered webhook notification.
     pub webhook_retry_seconds: i64,
+    /// A node signs an audit checkpoint after this many events of its chain...
+    pub checkpoint_events: i64,
+    /// ...or after this many seconds, whichever comes first.
+    pub checkpoint_interval_seconds: i64,
 }
 
 impl Config {
     /// Settings with the environment's defaults: its strength policy, the default approval
     /// policies, 24-hour approval requests, a destruction wait of 7 days in production (1 day
     /// in staging, 1 second elsewhere), exceptions of at most 24 hours, webhooks retried for
-    /// 24 hours.
+    /// 24 hours, audit checkpoints every 1000 events or 5 minutes.
     pub fn new(node: NodeName, environment: Environment) -> Self {
         let approval_policies =
             ApprovalOperation::ALL.iter().map(|op| (*op, ApprovalPolicy::default_for(*op))).collect();
@@ -89,6 +94,8 @@ impl Config {
             minimum_destroy_wait_seconds,
             maximum_exception_seconds: 86_400,
             webhook_retry_seconds: 86_400,
+            checkpoint_events: 1_000,
+            checkpoint_interval_seconds: 300,
         }
     }
 

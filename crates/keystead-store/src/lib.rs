@@ -8,14 +8,16 @@
 pub mod barrier;
 pub mod chain;
 mod error;
+pub mod export;
 mod model;
 mod sql;
 
+pub use chain::{ChainReport, ChainStatus, SignatureCheck};
 pub use error::Error;
 pub use model::{
-    ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainReport, Change, Delivery, DeliveryResult,
-    FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal, Notification, StoredKey, StoredPrincipal,
-    StoredVersion, VersionUpdate, WebhookRecord,
+    ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead, Change, Delivery, DeliveryResult,
+    FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal, Notification, StoredAuditRow, StoredKey,
+    StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -46,8 +48,19 @@ pub trait Store: Send + Sync + 'static {
     /// Audit events matching the filter, oldest first.
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Error>;
 
-    /// Recomputes every node's hash chain.
-    async fn verify_audit_chain(&self) -> Result<ChainReport, Error>;
+    /// Recomputes every node's hash chain and checks its checkpoints with `signatures`.
+    async fn verify_audit_chain(&self, signatures: &dyn SignatureCheck) -> Result<ChainReport, Error>;
+
+    /// Up to `limit` audit rows exactly as stored, ordered by node and node sequence, after
+    /// the given (node, node sequence) position: the pages of an export.
+    async fn audit_rows(
+        &self,
+        after: Option<(String, i64)>,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditRow>, Error>;
+
+    /// Where `node`'s chain ends and its newest checkpoint.
+    async fn chain_head(&self, node: &str) -> Result<ChainHead, Error>;
 
     /// The principal holding a token with this hash, if any and not disabled.
     async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error>;

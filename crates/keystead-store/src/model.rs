@@ -466,20 +466,43 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
-/// The result of checking every chain.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct ChainReport {
-    /// Events checked.
-    pub events: u64,
-    /// Chains (nodes) checked.
-    pub chains: u64,
-    /// Where each broken chain first breaks: (node, node sequence, what is wrong).
-    pub breaks: Vec<(String, i64, String)>,
+/// An audit row exactly as stored: what verification and export read.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredAuditRow {
+    /// Global order of insertion.
+    pub sequence: i64,
+    /// The node whose chain holds it.
+    pub node: String,
+    /// Its position in that chain, from 1.
+    pub node_seq: i64,
+    /// The canonical event JSON as stored.
+    pub event_json: String,
+    /// The stored previous hash.
+    pub prev_hash: String,
+    /// The stored hash.
+    pub hash: String,
 }
 
-impl ChainReport {
-    /// Whether every chain is intact.
-    pub fn intact(&self) -> bool {
-        self.breaks.is_empty()
+impl StoredAuditRow {
+    /// The row as the chain verifier reads it.
+    pub fn as_chain_row(&self) -> crate::chain::ChainRow<'_> {
+        crate::chain::ChainRow {
+            node: &self.node,
+            node_seq: self.node_seq,
+            event_json: &self.event_json,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
     }
+}
+
+/// Where a node's chain ends, and its newest checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The newest event's position (0 for an empty chain).
+    pub node_seq: i64,
+    /// The newest event's hash ([`crate::chain::GENESIS`] for an empty chain).
+    pub hash: String,
+    /// The newest checkpoint event: its position and time.
+    pub last_checkpoint: Option<(i64, OffsetDateTime)>,
 }

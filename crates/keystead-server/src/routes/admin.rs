@@ -39,6 +39,28 @@ pub(super) async fn audit_verify(
 }
 
 #[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    tag = "audit",
+    summary = "A page of the audit log exactly as stored, in chain order, for an offline verifier",
+    params(ExportQuery),
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn audit_export(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<ExportQuery>,
+) -> ApiResult<Vec<keystead_service::ExportLine>> {
+    let after = match (q.after_node, q.after_node_seq) {
+        (Some(node), Some(seq)) => Some((node, seq)),
+        (None, None) => None,
+        _ => return Err(ApiError::bad_request("give after_node and after_node_seq together")),
+    };
+    let rows = service.audit_export_page(&caller, after, q.limit.unwrap_or(1000)).await?;
+    Ok(Json(rows.into_iter().map(keystead_service::ExportLine::from_row).collect()))
+}
+
+#[utoipa::path(
     post,
     path = "/v1/principals",
     tag = "principals",

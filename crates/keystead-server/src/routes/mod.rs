@@ -73,6 +73,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(crypto::unwrap))
         .routes(routes!(admin::audit_list))
         .routes(routes!(admin::audit_verify))
+        .routes(routes!(admin::audit_export))
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))

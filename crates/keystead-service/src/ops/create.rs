@@ -54,6 +54,9 @@ impl Service {
             });
         }
         let usage_context = UsageContext::new(request.usage_context.as_deref().unwrap_or(UNSPECIFIED_USAGE))?;
+        if usage_context.as_str() == keystead_core::checkpoint::SIGNING_USAGE_CONTEXT {
+            return Err(Error::ReservedKey { key: name.to_string() });
+        }
         let owner = request.owner.unwrap_or_else(|| caller.principal.clone());
         if owner.is_empty() || owner.len() > 128 || owner.chars().any(char::is_control) {
             return Err(invalid("owner", "must be 1 to 128 printable characters"));

@@ -1,6 +1,7 @@
 //! One module per group of operations.
 
 pub mod approvals;
+mod checkpoint;
 pub mod compromise;
 mod create;
 mod crypto;

@@ -43,7 +43,7 @@ impl Service {
     /// Unseals every version that still has material and caches the key. Any version that
     /// fails its integrity check makes the whole key unusable. `epoch` is the cache epoch read
     /// before `stored` was: if the key changed since, the copy is used once but not cached.
-    async fn load(&self, stored: StoredKey, epoch: u64) -> Result<Arc<CachedKey>, Error> {
+    pub(crate) async fn load(&self, stored: StoredKey, epoch: u64) -> Result<Arc<CachedKey>, Error> {
         self.check_environment(&stored)?;
         let root = self.root()?;
         let mut loaded = BTreeMap::new();

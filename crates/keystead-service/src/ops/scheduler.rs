@@ -27,7 +27,7 @@ fn ignore_conflict(result: Result<(), Error>) -> Result<(), Error> {
 }
 
 impl Service {
-    /// Expires undecided approval requests, closes ended exception windows, runs due
+    /// Signs an audit checkpoint when one is due, expires undecided approval requests, closes ended exception windows, runs due
     /// destructions, rotates keys whose rotation period has passed, and deactivates versions
     /// past their originator-usage period. Does nothing while sealed.
     pub async fn run_due_work(&self) -> Result<DueWork, Error> {
@@ -47,6 +47,10 @@ impl Service {
                 work.failures += 1;
                 tracing::warn!(approval = %record.id, error = %err, "cannot record an expiry; retrying on the next run");
             }
+        }
+        if let Err(err) = self.checkpoint_if_due().await {
+            work.failures += 1;
+            tracing::warn!(error = %err, "cannot sign an audit checkpoint; retrying on the next run");
         }
         if let Err(err) = self.close_ended_exceptions().await {
             work.failures += 1;

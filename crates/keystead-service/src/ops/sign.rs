@@ -73,6 +73,9 @@ impl Service {
                 return Err(invalid("message", "larger than 16 MiB; sign a digest of large files instead"));
             }
             let cached = self.key_for_use(caller, &tenant, key, operation, &mut event).await?;
+            if super::checkpoint::is_audit_signing(&cached.stored.attributes) {
+                return Err(Error::ReservedKey { key: cached.stored.attributes.name.to_string() });
+            }
             let (version, loaded) = self.protect_version(caller, &cached, operation, &mut event).await?;
             let payload = match operation {
                 Operation::Mac => loaded.mac(message)?,

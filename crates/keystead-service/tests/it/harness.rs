@@ -19,44 +19,56 @@ pub struct Harness {
     pub environment: Environment,
     /// Milliseconds added to the wall clock: tests move time forward (or back).
     offset_ms: Arc<AtomicI64>,
+    /// Changes to the default settings, applied again on every restart.
+    tweak: Tweak,
 }
+
+/// Changes a test makes to the service's default settings.
+pub type Tweak = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
 async fn service_on(
     path: &std::path::Path,
     root: &SecretBytes,
     environment: Environment,
     offset_ms: Arc<AtomicI64>,
+    tweak: &Tweak,
 ) -> Result<Service, keystead_service::Error> {
     let store = SqlStore::open_sqlite(path).await.expect("the store opens");
     let root = RootKey::from_material(root).expect("a 32-byte root key");
     let clock: keystead_service::Clock = Arc::new(move || {
         time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset_ms.load(Ordering::SeqCst))
     });
-    Service::new(
-        Arc::new(store),
-        SealSetup::File(root),
-        Config::new(NodeName::new(NODE).expect("valid"), environment),
-        clock,
-    )
-    .await
+    let mut config = Config::new(NodeName::new(NODE).expect("valid"), environment);
+    tweak(&mut config);
+    Service::new(Arc::new(store), SealSetup::File(root), config, clock).await
 }
 
 impl Harness {
     pub async fn new(environment: Environment) -> Self {
+        Self::with(environment, Arc::new(|_: &mut Config| {})).await
+    }
+
+    /// A harness whose settings `tweak` changes.
+    pub async fn with(environment: Environment, tweak: Tweak) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (_, root_material) = RootKey::generate().expect("a root key");
         let offset_ms = Arc::new(AtomicI64::new(0));
-        let service =
-            service_on(&dir.path().join("keystead.db"), &root_material, environment, offset_ms.clone())
-                .await
-                .expect("the service starts");
+        let service = service_on(
+            &dir.path().join("keystead.db"),
+            &root_material,
+            environment,
+            offset_ms.clone(),
+            &tweak,
+        )
+        .await
+        .expect("the service starts");
         let token =
             service.bootstrap_root().await.expect("bootstrap").expect("a fresh store gives a root token");
         let caller = service
             .authenticate(Some(token.expose_secret()), "test")
             .await
             .expect("the root token authenticates");
-        Self { dir, root_material, service, caller, environment, offset_ms }
+        Self { dir, root_material, service, caller, environment, offset_ms, tweak }
     }
 
     /// Moves the service's clock by `by` (negative: back).
@@ -81,7 +93,8 @@ impl Harness {
 
     /// A service over the same file and root key, with any environment.
     pub async fn reopen(&self, environment: Environment) -> Result<Service, keystead_service::Error> {
-        service_on(&self.db_path(), &self.root_material, environment, self.offset_ms.clone()).await
+        service_on(&self.db_path(), &self.root_material, environment, self.offset_ms.clone(), &self.tweak)
+            .await
     }
 
     /// A raw connection for editing the file behind the service's back.

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod bad_input;
+mod checkpoints;
 mod compromise;
 mod generation;
 mod harness;

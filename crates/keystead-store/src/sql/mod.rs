@@ -15,12 +15,13 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 mod approvals;
+mod audit;
 mod webhooks;
 
-use crate::chain::{first_break, link, GENESIS};
+use crate::chain::{link, ChainReport, SignatureCheck, GENESIS};
 use crate::{
-    AuditFilter, AuditRecord, ChainReport, Change, Error, FeedEntry, Grant, KeyFilter, Store, StoredKey,
-    StoredPrincipal, StoredVersion,
+    AuditFilter, AuditRecord, ChainHead, Change, Error, FeedEntry, Grant, KeyFilter, Store, StoredAuditRow,
+    StoredKey, StoredPrincipal, StoredVersion,
 };
 
 /// `name, roles, tenant, disabled, expires_at_ms` of the principals table.
@@ -679,21 +680,20 @@ impl Store for SqlStore {
         Ok(records)
     }
 
-    async fn verify_audit_chain(&self) -> Result<ChainReport, Error> {
-        let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(
-            "SELECT node, node_seq, event_json, prev_hash, hash FROM audit_events ORDER BY node, node_seq",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut report = ChainReport { events: rows.len() as u64, chains: 0, breaks: Vec::new() };
-        for chain in rows.chunk_by(|a, b| a.0 == b.0) {
-            report.chains += 1;
-            let links = chain.iter().map(|r| (r.1, r.2.as_str(), r.3.as_str(), r.4.as_str()));
-            if let Some((seq, why)) = first_break(links) {
-                report.breaks.push((chain[0].0.clone(), seq, why));
-            }
-        }
-        Ok(report)
+    async fn verify_audit_chain(&self, signatures: &dyn SignatureCheck) -> Result<ChainReport, Error> {
+        audit::verify(&self.pool, signatures).await
+    }
+
+    async fn audit_rows(
+        &self,
+        after: Option<(String, i64)>,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditRow>, Error> {
+        audit::rows(&self.pool, after, limit).await
+    }
+
+    async fn chain_head(&self, node: &str) -> Result<ChainHead, Error> {
+        audit::head(&self.pool, node).await
     }
 
     async fn principal_by_token(&self, hash: &TokenHash) -> Result<Option<StoredPrincipal>, Error> {

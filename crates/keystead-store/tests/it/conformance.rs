@@ -162,7 +162,7 @@ async fn chain_verification_detects_edits(db: TestDb) {
     for node in ["n1", "n2", "n1", "n1"] {
         store.commit(Change::AuditOnly, event(AuditAction::ServerStart, node)).await.unwrap();
     }
-    let report = store.verify_audit_chain().await.unwrap();
+    let report = store.verify_audit_chain(&keystead_store::chain::NoSignatureKeys).await.unwrap();
     assert!(report.intact(), "{report:?}");
     assert_eq!((report.events, report.chains), (4, 2));
 
@@ -173,7 +173,7 @@ async fn chain_verification_detects_edits(db: TestDb) {
         .execute(&pool)
         .await
         .unwrap();
-    let report = store.verify_audit_chain().await.unwrap();
+    let report = store.verify_audit_chain(&keystead_store::chain::NoSignatureKeys).await.unwrap();
     assert_eq!(report.breaks.len(), 1, "{report:?}");
     assert_eq!((report.breaks[0].0.as_str(), report.breaks[0].1), ("n1", 2));
 
@@ -181,8 +181,60 @@ async fn chain_verification_detects_edits(db: TestDb) {
     sqlx::query(&db.drop_trigger("audit_events_no_delete")).execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM audit_events WHERE node = 'n2'").execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM audit_events WHERE node = 'n1' AND node_seq = 1").execute(&pool).await.unwrap();
-    let report = store.verify_audit_chain().await.unwrap();
+    let report = store.verify_audit_chain(&keystead_store::chain::NoSignatureKeys).await.unwrap();
     assert!(report.breaks.iter().any(|b| b.2.contains("missing")), "{report:?}");
+}
+
+async fn reordered_events_are_detected(db: TestDb) {
+    let store = db.open().await;
+    for _ in 0..4 {
+        store.commit(Change::AuditOnly, event(AuditAction::ServerStart, "n1")).await.unwrap();
+    }
+    // Swap events 2 and 3 whole (content, links and hashes): each is intact on its own, but
+    // the chain no longer links.
+    let pool = db.raw().await;
+    sqlx::query(&db.drop_trigger("audit_events_no_update")).execute(&pool).await.unwrap();
+    for (from, to) in [(2, -2), (3, 2), (-2, 3)] {
+        sqlx::query("UPDATE audit_events SET node_seq = $1 WHERE node = 'n1' AND node_seq = $2")
+            .bind(to)
+            .bind(from)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let report = store.verify_audit_chain(&keystead_store::chain::NoSignatureKeys).await.unwrap();
+    assert_eq!(report.breaks.len(), 1, "{report:?}");
+    assert_eq!(report.breaks[0].1, 2, "{report:?}");
+    assert!(report.breaks[0].2.contains("previous hash"), "{report:?}");
+}
+
+async fn audit_rows_page_in_chain_order(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.chain_head("n1").await.unwrap().node_seq, 0);
+    for node in ["n2", "n1", "n2", "n1", "n1"] {
+        store.commit(Change::AuditOnly, event(AuditAction::ServerStart, node)).await.unwrap();
+    }
+    let mut checkpoint = event(AuditAction::AuditCheckpoint, "n1");
+    checkpoint.occurred_at = now() + time::Duration::seconds(5);
+    store.commit(Change::AuditOnly, checkpoint).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.audit_rows(after.clone(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.node.clone(), last.node_seq));
+        seen.extend(page.iter().map(|r| (r.node.clone(), r.node_seq)));
+    }
+    let expected: Vec<(String, i64)> = [("n1", 1), ("n1", 2), ("n1", 3), ("n1", 4), ("n2", 1), ("n2", 2)]
+        .map(|(n, s)| (n.to_owned(), s))
+        .into();
+    assert_eq!(seen, expected);
+    let head = store.chain_head("n1").await.unwrap();
+    assert_eq!(head.node_seq, 4);
+    assert_eq!(head.last_checkpoint, Some((4, now() + time::Duration::seconds(5))));
+    let rows = store.audit_rows(None, 10).await.unwrap();
+    assert_eq!(head.hash, rows[3].hash);
+    assert_eq!(store.chain_head("n2").await.unwrap().last_checkpoint, None);
 }
 
 async fn state_change_is_compare_and_set(db: TestDb) {
@@ -267,6 +319,8 @@ on_every_backend!(
     create_and_audit_are_atomic,
     audit_log_is_append_only,
     chain_verification_detects_edits,
+    reordered_events_are_detected,
+    audit_rows_page_in_chain_order,
     state_change_is_compare_and_set,
     keys_filter_and_principals,
     changes_reach_the_feed_atomically,

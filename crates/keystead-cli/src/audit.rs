@@ -1,0 +1,171 @@
+//! `keystead audit list | verify | export`. `verify --file` runs offline: it reads an export
+//! and public keys and never contacts a server.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use keystead_store::export::{verify_export, ExportLine, PublicKeys};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::SubjectPublicKeyInfoDer;
+use serde_json::Value;
+
+use crate::cli::{AuditCommand, ExportFormat};
+use crate::client::{exit, Client};
+use crate::commands::{opt, print_json, text, Code};
+
+/// Rows per export page.
+const EXPORT_PAGE: u32 = 5_000;
+
+/// Runs an `audit` subcommand.
+pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<Code> {
+    match command {
+        AuditCommand::List { key, actor, since, limit, tenant } => {
+            let mut query = Vec::new();
+            opt(&mut query, "key", &key);
+            opt(&mut query, "actor", &actor);
+            opt(&mut query, "since", &since);
+            opt(&mut query, "tenant", &tenant);
+            if let Some(limit) = limit {
+                query.push(("limit", limit.to_string()));
+            }
+            let out = client.get("/v1/audit", &query)?;
+            if json_out {
+                print_json(&out)?;
+            } else {
+                print_events(&out);
+            }
+            Ok(0)
+        }
+        AuditCommand::Verify { file: None, .. } => {
+            let report = client.get("/v1/audit/verify", &[])?;
+            show_report(&report, "audit log", json_out)
+        }
+        AuditCommand::Verify { file: Some(file), public_keys } => {
+            let report = verify_offline(&file, &public_keys)?;
+            show_report(
+                &serde_json::to_value(&report)?,
+                &format!("audit export {}", file.display()),
+                json_out,
+            )
+        }
+        AuditCommand::Export { format: ExportFormat::Jsonl, out } => export(client, out.as_deref(), json_out),
+    }
+}
+
+fn print_events(out: &Value) {
+    println!(
+        "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}REASON",
+        "SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "KEY", "VER"
+    );
+    for e in out.as_array().into_iter().flatten() {
+        println!(
+            "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}{}",
+            text(&e["sequence"]),
+            text(&e["occurred_at"]),
+            text(&e["actor"]),
+            text(&e["action"]),
+            text(&e["outcome"]),
+            text(&e["key_name"]),
+            text(&e["version"]),
+            e["reason"].as_str().unwrap_or(""),
+        );
+    }
+}
+
+/// Prints a chain report; exit 6 when a chain is broken.
+fn show_report(report: &Value, what: &str, json_out: bool) -> Result<Code> {
+    let breaks = report["breaks"].as_array().cloned().unwrap_or_default();
+    if json_out {
+        print_json(report)?;
+    } else {
+        let verdict = if breaks.is_empty() { "intact" } else { "BROKEN" };
+        println!(
+            "{what} {verdict}: {} events in {} chain(s), {} signed checkpoint(s) verified",
+            text(&report["events"]),
+            text(&report["chains"]),
+            text(&report["checkpoints"])
+        );
+        for node in report["nodes"].as_array().into_iter().flatten() {
+            match node["signed_through"].as_i64() {
+                Some(seq) => println!(
+                    "  node {}: signed through event {seq} (at {}); {} later event(s) not yet signed",
+                    text(&node["node"]),
+                    text(&node["signed_at"]),
+                    text(&node["unsigned_events"])
+                ),
+                None => println!("  node {}: no verified checkpoint", text(&node["node"])),
+            }
+        }
+        for b in &breaks {
+            eprintln!("first bad event of node {}: event {}: {}", text(&b[0]), text(&b[1]), text(&b[2]));
+        }
+        for warning in report["warnings"].as_array().into_iter().flatten() {
+            eprintln!("warning: {}", text(warning));
+        }
+    }
+    Ok(if breaks.is_empty() { 0 } else { exit::NOT_VALID })
+}
+
+fn verify_offline(file: &Path, public_keys: &[PathBuf]) -> Result<keystead_store::ChainReport> {
+    let mut keys = Vec::new();
+    for path in public_keys {
+        let der = SubjectPublicKeyInfoDer::from_pem_file(path).map_err(|_| {
+            anyhow!("cannot read {}: not a PEM public key (get one with `keystead key public keystead-audit-signing`)", path.display())
+        })?;
+        keys.push(der.as_ref().to_vec());
+    }
+    let reader = File::open(file).with_context(|| format!("cannot open the export {}", file.display()))?;
+    verify_export(BufReader::new(reader), &PublicKeys(keys))
+        .map_err(|err| anyhow!("{}: {err}", file.display()))
+}
+
+/// Pages through the export endpoint. A file is written beside its target and renamed when
+/// complete, so an interrupted export never looks like a whole one.
+fn export(client: &Client, out: Option<&Path>, json_out: bool) -> Result<Code> {
+    let partial = out.map(|path| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".partial");
+        PathBuf::from(name)
+    });
+    let mut sink: Box<dyn Write> = match &partial {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut after: Option<(String, i64)> = None;
+    let mut count = 0u64;
+    loop {
+        let mut query = vec![("limit", EXPORT_PAGE.to_string())];
+        if let Some((node, seq)) = &after {
+            query.push(("after_node", node.clone()));
+            query.push(("after_node_seq", seq.to_string()));
+        }
+        let page: Vec<ExportLine> = client.get_as("/v1/audit/export", &query)?;
+        for line in &page {
+            serde_json::to_writer(&mut sink, line)?;
+            sink.write_all(b"\n")?;
+        }
+        count += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == EXPORT_PAGE as usize => {
+                after = Some((last.node.clone(), last.node_seq))
+            }
+            _ => break,
+        }
+    }
+    sink.flush()?;
+    drop(sink);
+    if let (Some(partial), Some(out)) = (&partial, out) {
+        std::fs::rename(partial, out)
+            .with_context(|| format!("cannot move the export to {}", out.display()))?;
+        if json_out {
+            print_json(&serde_json::json!({ "events": count, "file": out.display().to_string() }))?;
+        } else {
+            println!("exported {count} events to {}", out.display());
+        }
+    }
+    Ok(0)
+}
