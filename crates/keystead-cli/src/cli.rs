@@ -175,6 +175,9 @@ pub enum Command {
     /// Webhooks for key and approval events.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// The key inventory: list with filters, owners' reviews.
+    #[command(subcommand)]
+    Inventory(crate::inventory::InventoryCommand),
 }
 
 /// Why a compromised key is used (incident responders must give both).

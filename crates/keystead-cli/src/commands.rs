@@ -264,6 +264,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Approval(command) => crate::oversight::approval(&client, command, json_out),
         Command::Exception(command) => crate::oversight::exception(&client, command, json_out),
         Command::Webhook(command) => crate::oversight::webhook(&client, command, json_out),
+        Command::Inventory(command) => crate::inventory::run(&client, command, json_out),
     }
 }
 

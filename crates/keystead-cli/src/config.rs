@@ -102,6 +102,8 @@ pub struct PolicyConfig {
     pub maximum_exception: Option<String>,
     /// How long an undelivered webhook notification is retried (default 24h).
     pub webhook_retry_for: Option<String>,
+    /// How often each key's owner must review it (default 180d).
+    pub review_interval: Option<String>,
     /// Approvals per operation (`destroy-key`, `compromised-key-exception`): role = count.
     #[serde(default)]
     pub approvals: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u32>>,
@@ -125,6 +127,7 @@ impl PolicyConfig {
         )?;
         seconds("maximum_exception", &self.maximum_exception, &mut config.maximum_exception_seconds)?;
         seconds("webhook_retry_for", &self.webhook_retry_for, &mut config.webhook_retry_seconds)?;
+        seconds("review_interval", &self.review_interval, &mut config.review_interval_seconds)?;
         for (operation, roles) in &self.approvals {
             let operation: keystead_core::approval::ApprovalOperation =
                 operation.parse().with_context(|| "policy.approvals")?;

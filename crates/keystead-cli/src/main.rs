@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod commands;
 mod config;
+mod inventory;
 mod oversight;
 mod server;
 

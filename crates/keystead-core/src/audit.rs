@@ -36,6 +36,10 @@ pub enum AuditAction {
     KeyDestroyRequest,
     KeyDestroyCancel,
     KeyDestroy,
+    KeyReview,
+    InventoryRead,
+    AnomalyDetected,
+    ComplianceReport,
     ApprovalRead,
     ApprovalApprove,
     ApprovalReject,
@@ -81,6 +85,10 @@ named_enum!(AuditAction, "audit action", [
     KeyDestroyRequest => "key.destroy-request",
     KeyDestroyCancel => "key.destroy-cancel",
     KeyDestroy => "key.destroy",
+    KeyReview => "key.review",
+    InventoryRead => "inventory.read",
+    AnomalyDetected => "anomaly.detected",
+    ComplianceReport => "compliance.report",
     ApprovalRead => "approval.read",
     ApprovalApprove => "approval.approve",
     ApprovalReject => "approval.reject",
@@ -100,6 +108,24 @@ named_enum!(AuditAction, "audit action", [
     Unwrap => "crypto.unwrap",
     DataKey => "crypto.datakey",
 ]);
+
+impl AuditAction {
+    /// The events that change a key version's status (or record its review): a key's
+    /// history in `key show`.
+    pub const STATUS_CHANGES: &'static [AuditAction] = &[
+        AuditAction::KeyCreate,
+        AuditAction::KeyRotate,
+        AuditAction::KeyActivate,
+        AuditAction::KeyDeactivate,
+        AuditAction::KeySuspend,
+        AuditAction::KeyResume,
+        AuditAction::KeyCompromise,
+        AuditAction::KeyDestroyRequest,
+        AuditAction::KeyDestroyCancel,
+        AuditAction::KeyDestroy,
+        AuditAction::KeyReview,
+    ];
+}
 
 impl From<crate::Operation> for AuditAction {
     fn from(op: crate::Operation) -> Self {

@@ -59,6 +59,8 @@ pub enum Action {
     ManageWebhooks,
     /// Re-encrypt a ciphertext under the key's primary version without revealing plaintext.
     Rewrap,
+    /// Record a periodic review of any key (a key's owner may review their own keys too).
+    ReviewKey,
 }
 
 impl Action {
@@ -77,6 +79,7 @@ impl Action {
             Action::ReadApprovals,
             Action::ManageWebhooks,
             Action::Rewrap,
+            Action::ReviewKey,
         ];
         all.extend(Operation::ALL.iter().map(|op| Action::Use(*op)));
         all
@@ -99,6 +102,7 @@ impl std::fmt::Display for Action {
             Action::ReadApprovals => f.write_str("read approval requests"),
             Action::ManageWebhooks => f.write_str("manage webhooks"),
             Action::Rewrap => f.write_str("rewrap"),
+            Action::ReviewKey => f.write_str("review keys"),
         }
     }
 }
@@ -117,7 +121,13 @@ impl Role {
             }
             Role::KeyCustodian => matches!(
                 action,
-                CreateKey | ManageKeyLifecycle | ReadKeys | ReadStatus | ReportCompromise | ReadApprovals
+                CreateKey
+                    | ManageKeyLifecycle
+                    | ReadKeys
+                    | ReadStatus
+                    | ReportCompromise
+                    | ReadApprovals
+                    | ReviewKey
             ),
             Role::CryptoUser => {
                 matches!(action, Use(_) | ReadKeys | ReadStatus | RequestException | ReadApprovals | Rewrap)
@@ -161,7 +171,15 @@ mod tests {
                     vec![ManagePrincipals, ReadKeys, ReadStatus, Seal, ReadApprovals, ManageWebhooks]
                 }
                 Role::KeyCustodian => {
-                    vec![CreateKey, ManageKeyLifecycle, ReadKeys, ReadStatus, ReportCompromise, ReadApprovals]
+                    vec![
+                        CreateKey,
+                        ManageKeyLifecycle,
+                        ReadKeys,
+                        ReadStatus,
+                        ReportCompromise,
+                        ReadApprovals,
+                        ReviewKey,
+                    ]
                 }
                 Role::CryptoUser => {
                     [vec![ReadKeys, ReadStatus, RequestException, ReadApprovals, Rewrap], crypto.clone()]

@@ -125,3 +125,14 @@ impl std::fmt::Debug for AddedWebhook {
         f.write_str("AddedWebhook(redacted)")
     }
 }
+
+/// Body of `POST /v1/keys/{key}/reviews`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// What the owner checked and attests (the key is still needed, its owner, purpose and
+    /// labels are right).
+    pub attestation: String,
+    /// The key's tenant.
+    pub tenant: Option<String>,
+}

@@ -29,6 +29,7 @@ pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
 pub use keystead_store::export::ExportLine;
+pub use keystead_store::inventory::{AnomalyRecord, ReviewRecord};
 pub use keystead_store::Delivery;
 pub use keystead_store::{AuditRecord, ChainReport, ChainStatus, StoredAuditRow};
 pub use keystead_store::{Grant, StoredPrincipal};
@@ -37,6 +38,7 @@ pub use ops::approvals::ApprovalView;
 pub use ops::compromise::CompromiseReport;
 pub use ops::destroy::DestroyRequest;
 pub use ops::exception::ExceptionRequest;
+pub use ops::inventory::{InventoryItem, InventoryRequest, InventoryView};
 pub use ops::principals::NewPrincipalView;
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use ops::scheduler::DueWork;
@@ -70,13 +72,15 @@ pub struct Config {
     pub checkpoint_events: i64,
     /// ...or after this many seconds, whichever comes first.
     pub checkpoint_interval_seconds: i64,
+    /// How often each key's owner reviews it (the review policy).
+    pub review_interval_seconds: i64,
 }
 
 impl Config {
     /// Settings with the environment's defaults: its strength policy, the default approval
     /// policies, 24-hour approval requests, a destruction wait of 7 days in production (1 day
     /// in staging, 1 second elsewhere), exceptions of at most 24 hours, webhooks retried for
-    /// 24 hours, audit checkpoints every 1000 events or 5 minutes.
+    /// 24 hours, audit checkpoints every 1000 events or 5 minutes, key reviews every 180 days.
     pub fn new(node: NodeName, environment: Environment) -> Self {
         let approval_policies =
             ApprovalOperation::ALL.iter().map(|op| (*op, ApprovalPolicy::default_for(*op))).collect();
@@ -96,6 +100,7 @@ impl Config {
             webhook_retry_seconds: 86_400,
             checkpoint_events: 1_000,
             checkpoint_interval_seconds: 300,
+            review_interval_seconds: 180 * 86_400,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct KeyView {
     /// The key's audit events, oldest first (`key show` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AuditRecord>,
+    /// The key's reviews, oldest first (`key show` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<keystead_store::inventory::ReviewRecord>,
 }
 
 impl From<&StoredKey> for KeyView {
@@ -28,6 +31,7 @@ impl From<&StoredKey> for KeyView {
             primary_version: stored.primary().map(|v| v.info.number.get()),
             versions: stored.versions.iter().map(|v| v.info.clone()).collect(),
             history: Vec::new(),
+            reviews: Vec::new(),
         }
     }
 }

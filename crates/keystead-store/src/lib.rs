@@ -9,6 +9,7 @@ pub mod barrier;
 pub mod chain;
 mod error;
 pub mod export;
+pub mod inventory;
 mod model;
 mod sql;
 
@@ -58,6 +59,21 @@ pub trait Store: Send + Sync + 'static {
         after: Option<(String, i64)>,
         limit: u32,
     ) -> Result<Vec<StoredAuditRow>, Error>;
+
+    /// One page of the filtered, sorted inventory, with the total matching.
+    async fn inventory(&self, query: &inventory::InventoryQuery) -> Result<inventory::InventoryPage, Error>;
+
+    /// Every review of a key, oldest first.
+    async fn reviews(&self, key_id: KeyId) -> Result<Vec<inventory::ReviewRecord>, Error>;
+
+    /// Anomalies matching the filter, newest first.
+    async fn anomalies(
+        &self,
+        filter: &inventory::AnomalyFilter,
+    ) -> Result<Vec<inventory::AnomalyRecord>, Error>;
+
+    /// Whether an anomaly with this dedupe key was raised already.
+    async fn anomaly_exists(&self, dedupe: &str) -> Result<bool, Error>;
 
     /// Where `node`'s chain ends and its newest checkpoint.
     async fn chain_head(&self, node: &str) -> Result<ChainHead, Error>;

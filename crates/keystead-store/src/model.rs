@@ -142,6 +142,10 @@ pub enum Change {
     Notify(Notification),
     /// Several changes in one transaction.
     Batch(Vec<Change>),
+    /// An owner's review of a key.
+    RecordReview(crate::inventory::ReviewRecord),
+    /// An anomaly raised by a rule; a second one with the same `dedupe` is a conflict.
+    RaiseAnomaly(crate::inventory::AnomalyRecord),
     /// A new principal.
     CreatePrincipal(NewPrincipal),
     /// A principal can no longer authenticate.
@@ -173,6 +177,8 @@ impl Change {
             | Change::Vote { .. }
             | Change::SetApprovalStatus { .. }
             | Change::AddWebhook(_)
+            | Change::RecordReview(_)
+            | Change::RaiseAnomaly(_)
             | Change::Notify(_) => Vec::new(),
             Change::AddVersion { key_id, .. } | Change::UpdateVersions { key_id, .. } => {
                 vec![(FeedKind::Key, key_id.to_string())]
@@ -446,8 +452,12 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// Only events at or after this time.
     pub since: Option<OffsetDateTime>,
-    /// At most this many (the newest), default 1000.
+    /// At most this many (the newest, or with `after_sequence` the oldest), default 1000.
     pub limit: Option<u32>,
+    /// Only these actions (all when empty).
+    pub actions: Vec<keystead_core::AuditAction>,
+    /// Only events after this global sequence, oldest first: a scanner's cursor.
+    pub after_sequence: Option<i64>,
 }
 
 /// An audit event as stored in the chain.

@@ -23,6 +23,7 @@ use crate::api_oversight::*;
 
 mod admin;
 mod crypto;
+mod inventory;
 mod keys;
 mod lifecycle;
 mod oversight;
@@ -74,6 +75,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(admin::audit_list))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(admin::audit_export))
+        .routes(routes!(inventory::list))
+        .routes(routes!(inventory::review))
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))

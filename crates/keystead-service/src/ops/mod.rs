@@ -7,6 +7,7 @@ mod create;
 mod crypto;
 pub mod destroy;
 pub mod exception;
+pub mod inventory;
 pub(crate) mod lifecycle;
 pub mod principals;
 pub(crate) mod read;

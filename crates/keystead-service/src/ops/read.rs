@@ -114,15 +114,23 @@ impl Service {
         Ok(())
     }
 
-    /// A key with its versions, provenance, KCVs and history (its newest 200 audit events).
+    /// A key with its versions, provenance, KCVs, reviews and history: every status change
+    /// of every version (its newest 1,000, however many uses came between), with time,
+    /// actor, source and reason. `audit list --key` shows the uses as well.
     pub async fn show_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
         self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
         let stored = self.stored_key(&tenant, key).await?;
         let mut view = KeyView::from(&stored);
-        let filter =
-            AuditFilter { key_id: Some(stored.attributes.id), limit: Some(200), ..AuditFilter::default() };
+        let filter = AuditFilter {
+            key_id: Some(stored.attributes.id),
+            limit: Some(1_000),
+            actions: AuditAction::STATUS_CHANGES.to_vec(),
+            ..AuditFilter::default()
+        };
         view.history = self.store.audit_events(&filter).await?;
+        view.history.retain(|r| r.event.outcome == keystead_core::Outcome::Success);
+        view.reviews = self.store.reviews(stored.attributes.id).await?;
         Ok(view)
     }
 
@@ -205,7 +213,7 @@ impl Service {
                 }
             },
         };
-        let filter = AuditFilter { key_id, actor, since, limit };
+        let filter = AuditFilter { key_id, actor, since, limit, ..AuditFilter::default() };
         let mut records = self.store.audit_events(&filter).await?;
         if let Some(own) = &caller.tenant {
             records.retain(|r| r.event.tenant == own.as_str());

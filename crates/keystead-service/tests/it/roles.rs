@@ -109,6 +109,7 @@ async fn every_role_is_allowed_exactly_what_the_table_says() {
                 Action::ReadApprovals => s.list_approvals(c, None).await.map(drop),
                 Action::ManageWebhooks => s.list_webhooks(c).await.map(drop),
                 Action::Rewrap => s.rewrap(c, &ct, &none, false).await.map(drop),
+                Action::ReviewKey => s.review_key(c, None, "enc", "still needed").await.map(drop),
             };
             // Responders hold process operations and rewrap only for compromised versions:
             // with the active keys here they pass the role check and are refused after it.

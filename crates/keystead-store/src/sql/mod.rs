@@ -16,6 +16,8 @@ use tokio::sync::Mutex;
 
 mod approvals;
 mod audit;
+mod inventory;
+mod query;
 mod webhooks;
 
 use crate::chain::{link, ChainReport, SignatureCheck, GENESIS};
@@ -367,6 +369,8 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
             approvals::set_status(tx, &id, from, to, at).await?
         }
         Change::AddWebhook(webhook) => webhooks::insert(tx, &webhook).await?,
+        Change::RecordReview(review) => inventory::insert_review(tx, &review).await?,
+        Change::RaiseAnomaly(anomaly) => inventory::insert_anomaly(tx, &anomaly).await?,
         Change::Notify(notification) => webhooks::enqueue(tx, &notification).await?,
         Change::CreateKey { key, version } => {
             let labels = serde_json::to_string(&key.labels).map_err(|_| Error::Corrupt { what: "labels" })?;
@@ -665,19 +669,62 @@ impl Store for SqlStore {
     }
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Error> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_events WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR actor = $2) \
-             AND ($3 IS NULL OR occurred_at_ms >= $3) ORDER BY seq DESC LIMIT $4",
-        )
-        .bind(filter.key_id.map(|id| id.to_string()))
-        .bind(filter.actor.as_deref())
-        .bind(filter.since.map(unix_ms))
-        .bind(i64::from(filter.limit.unwrap_or(1000)))
-        .fetch_all(&self.pool)
-        .await?;
+        let mut clause = query::Clause::default();
+        if let Some(id) = filter.key_id {
+            let arg = clause.text(id.to_string());
+            clause.push(format!("key_id = {arg}"));
+        }
+        if let Some(actor) = &filter.actor {
+            let arg = clause.text(actor.as_str());
+            clause.push(format!("actor = {arg}"));
+        }
+        if let Some(since) = filter.since {
+            let arg = clause.int(unix_ms(since));
+            clause.push(format!("occurred_at_ms >= {arg}"));
+        }
+        if !filter.actions.is_empty() {
+            let args: Vec<String> = filter.actions.iter().map(|a| clause.text(a.as_str())).collect();
+            clause.push(format!("action IN ({})", args.join(", ")));
+        }
+        let newest_first = filter.after_sequence.is_none();
+        if let Some(after) = filter.after_sequence {
+            let arg = clause.int(after);
+            clause.push(format!("seq > {arg}"));
+        }
+        let sql = format!(
+            "SELECT * FROM audit_events{} ORDER BY seq {} LIMIT {}",
+            clause.sql(),
+            if newest_first { "DESC" } else { "ASC" },
+            filter.limit.unwrap_or(1000).clamp(1, 100_000)
+        );
+        let rows = query::bind_all(sqlx::query(&sql), &clause.binds).fetch_all(&self.pool).await?;
         let mut records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
-        records.reverse();
+        if newest_first {
+            records.reverse();
+        }
         Ok(records)
+    }
+
+    async fn inventory(
+        &self,
+        query: &crate::inventory::InventoryQuery,
+    ) -> Result<crate::inventory::InventoryPage, Error> {
+        inventory::list(self, query).await
+    }
+
+    async fn reviews(&self, key_id: KeyId) -> Result<Vec<crate::inventory::ReviewRecord>, Error> {
+        inventory::reviews(&self.pool, key_id).await
+    }
+
+    async fn anomalies(
+        &self,
+        filter: &crate::inventory::AnomalyFilter,
+    ) -> Result<Vec<crate::inventory::AnomalyRecord>, Error> {
+        inventory::anomalies(&self.pool, filter).await
+    }
+
+    async fn anomaly_exists(&self, dedupe: &str) -> Result<bool, Error> {
+        inventory::anomaly_exists(&self.pool, dedupe).await
     }
 
     async fn verify_audit_chain(&self, signatures: &dyn SignatureCheck) -> Result<ChainReport, Error> {

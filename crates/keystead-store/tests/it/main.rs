@@ -24,4 +24,5 @@ macro_rules! on_every_backend {
 
 mod conformance;
 mod db;
+mod inventory;
 mod oversight;

@@ -1,0 +1,282 @@
+//! Inventory queries: filters and sorts run in the database (indexes on owner, creation
+//! time and version state), so a filter over 100,000 keys answers without loading them.
+
+use keystead_core::envelope::unix_ms;
+use keystead_core::KeyId;
+use sqlx::{Any, AnyPool, Transaction};
+
+use super::query::{bind_all, Bind, Clause};
+use super::{key_from_row, time_from_ms, SqlStore};
+use crate::inventory::{
+    AnomalyFilter, AnomalyRecord, InventoryEntry, InventoryPage, InventoryQuery, InventorySort, ReviewRecord,
+};
+use crate::{Error, StoredKey};
+
+/// `"key":"value"` as it appears in the stored labels JSON, escaped for LIKE with `!`.
+fn label_pattern(key: &str, value: &str) -> String {
+    let pair = format!(
+        "{}:{}",
+        serde_json::to_string(key).unwrap_or_default(),
+        serde_json::to_string(value).unwrap_or_default()
+    );
+    let escaped: String = pair
+        .chars()
+        .flat_map(|c| match c {
+            '!' | '%' | '_' => vec!['!', c],
+            other => vec![other],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// The newest version's creation time of key `k`.
+const ROTATED_MS: &str = "(SELECT MAX(v.created_at_ms) FROM key_versions v WHERE v.key_id = k.id)";
+
+fn where_clause(query: &InventoryQuery) -> Clause {
+    let filter = &query.filter;
+    let mut clause = Clause::default();
+    if let Some(tenant) = &filter.tenant {
+        let arg = clause.text(tenant.as_str());
+        clause.push(format!("k.tenant = {arg}"));
+    }
+    if !filter.states.is_empty() {
+        let args: Vec<String> = filter.states.iter().map(|s| clause.text(s.as_str())).collect();
+        clause.push(format!(
+            "EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id AND v.state IN ({}))",
+            args.join(", ")
+        ));
+    }
+    let equal = |clause: &mut Clause, column: &str, value: Option<String>| {
+        if let Some(value) = value {
+            let arg = clause.text(value);
+            clause.push(format!("k.{column} = {arg}"));
+        }
+    };
+    equal(&mut clause, "purpose", filter.purpose.map(|p| p.as_str().to_owned()));
+    equal(&mut clause, "algorithm", filter.algorithm.map(|a| a.as_str().to_owned()));
+    equal(&mut clause, "owner", filter.owner.clone());
+    equal(&mut clause, "environment", filter.environment.map(|e| e.as_str().to_owned()));
+    equal(&mut clause, "usage_context", filter.usage_context.as_ref().map(|u| u.as_str().to_owned()));
+    for (key, value) in &filter.labels {
+        let arg = clause.text(label_pattern(key, value));
+        clause.push(format!("k.labels LIKE {arg} ESCAPE '!'"));
+    }
+    if let Some(at) = filter.created_before {
+        let arg = clause.int(unix_ms(at));
+        clause.push(format!("k.created_at_ms < {arg}"));
+    }
+    if let Some(at) = filter.created_after {
+        let arg = clause.int(unix_ms(at));
+        clause.push(format!("k.created_at_ms >= {arg}"));
+    }
+    if let Some(at) = filter.rotated_before {
+        let arg = clause.int(unix_ms(at));
+        clause.push(format!("{ROTATED_MS} < {arg}"));
+    }
+    if let Some(at) = filter.rotated_after {
+        let arg = clause.int(unix_ms(at));
+        clause.push(format!("{ROTATED_MS} >= {arg}"));
+    }
+    if let Some(at) = filter.past_cryptoperiod_at {
+        let now = clause.int(unix_ms(at));
+        clause.push(format!(
+            "((k.rotation_period_seconds IS NOT NULL \
+               AND {ROTATED_MS} + k.rotation_period_seconds * 1000 <= {now} \
+               AND EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id AND v.state = 'active')) \
+              OR (k.protect_period_seconds IS NOT NULL AND EXISTS (SELECT 1 FROM key_versions v \
+               WHERE v.key_id = k.id AND v.state = 'active' AND v.activated_at_ms IS NOT NULL \
+               AND v.activated_at_ms + k.protect_period_seconds * 1000 <= {now})))"
+        ));
+    }
+    if let Some(at) = filter.no_owner_at {
+        let now = clause.int(unix_ms(at));
+        clause.push(format!(
+            "(k.owner = '' OR k.owner IN (SELECT p.name FROM principals p WHERE p.disabled <> 0 \
+              OR (p.expires_at_ms IS NOT NULL AND p.expires_at_ms <= {now})))"
+        ));
+    }
+    if let Some(at) = filter.not_reviewed_since {
+        let since = clause.int(unix_ms(at));
+        clause.push(format!(
+            "NOT EXISTS (SELECT 1 FROM key_reviews r WHERE r.key_id = k.id AND r.reviewed_at_ms >= {since})"
+        ));
+    }
+    clause
+}
+
+fn order_by(query: &InventoryQuery) -> String {
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    match query.sort {
+        InventorySort::Name => format!("k.tenant {direction}, k.name {direction}"),
+        InventorySort::Created => format!("k.created_at_ms {direction}, k.id {direction}"),
+        InventorySort::Rotated => format!("{ROTATED_MS} {direction}, k.id {direction}"),
+        InventorySort::Owner => format!("k.owner {direction}, k.tenant {direction}, k.name {direction}"),
+    }
+}
+
+pub(super) async fn list(store: &SqlStore, query: &InventoryQuery) -> Result<InventoryPage, Error> {
+    let clause = where_clause(query);
+    let where_sql = clause.sql();
+    let count_sql = format!("SELECT COUNT(*) FROM keys k{where_sql}");
+    let total: i64 = {
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for bind in &clause.binds {
+            count = match bind {
+                Bind::Text(text) => count.bind(text.as_str()),
+                Bind::Int(int) => count.bind(*int),
+            };
+        }
+        count.fetch_one(&store.pool).await?
+    };
+    let page_sql = format!(
+        "SELECT k.* FROM keys k{where_sql} ORDER BY {} LIMIT {} OFFSET {}",
+        order_by(query),
+        query.limit.clamp(1, 10_000),
+        query.offset
+    );
+    let rows = bind_all(sqlx::query(&page_sql), &clause.binds).fetch_all(&store.pool).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attributes = key_from_row(&row)?;
+        let id = attributes.id.to_string();
+        let versions = store.load_versions(&id).await?;
+        let last_review = last_review(&store.pool, attributes.id).await?;
+        entries.push(InventoryEntry { key: StoredKey { attributes, versions }, last_review });
+    }
+    Ok(InventoryPage { total: u64::try_from(total).unwrap_or(0), entries })
+}
+
+type ReviewRow = (String, i64, String, i64, String);
+
+fn review_from_row((key_id, at, reviewer, as_owner, attestation): ReviewRow) -> Result<ReviewRecord, Error> {
+    Ok(ReviewRecord {
+        key_id: KeyId::parse(&key_id).map_err(|_| Error::Corrupt { what: "review key id" })?,
+        reviewed_at: time_from_ms(at)?,
+        reviewer,
+        as_owner: as_owner != 0,
+        attestation,
+    })
+}
+
+async fn last_review(pool: &AnyPool, key_id: KeyId) -> Result<Option<ReviewRecord>, Error> {
+    let row: Option<ReviewRow> = sqlx::query_as(
+        "SELECT key_id, reviewed_at_ms, reviewer, as_owner, attestation FROM key_reviews \
+         WHERE key_id = $1 ORDER BY reviewed_at_ms DESC LIMIT 1",
+    )
+    .bind(key_id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(review_from_row).transpose()
+}
+
+pub(super) async fn reviews(pool: &AnyPool, key_id: KeyId) -> Result<Vec<ReviewRecord>, Error> {
+    let rows: Vec<ReviewRow> = sqlx::query_as(
+        "SELECT key_id, reviewed_at_ms, reviewer, as_owner, attestation FROM key_reviews \
+         WHERE key_id = $1 ORDER BY reviewed_at_ms",
+    )
+    .bind(key_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(review_from_row).collect()
+}
+
+pub(super) async fn insert_review(tx: &mut Transaction<'_, Any>, review: &ReviewRecord) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO key_reviews (key_id, reviewed_at_ms, reviewer, as_owner, attestation) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(review.key_id.to_string())
+    .bind(unix_ms(review.reviewed_at))
+    .bind(&review.reviewer)
+    .bind(i64::from(review.as_owner))
+    .bind(&review.attestation)
+    .execute(&mut **tx)
+    .await
+    .map_err(|err| {
+        let unique = err.as_database_error().is_some_and(|e| e.is_unique_violation());
+        if unique {
+            Error::Conflict { what: "the review (one per reviewer and millisecond)" }
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(())
+}
+
+pub(super) async fn insert_anomaly(
+    tx: &mut Transaction<'_, Any>,
+    anomaly: &AnomalyRecord,
+) -> Result<(), Error> {
+    let evidence =
+        serde_json::to_string(&anomaly.evidence).map_err(|_| Error::Corrupt { what: "anomaly evidence" })?;
+    sqlx::query(
+        "INSERT INTO anomalies (id, rule, dedupe, severity, detected_at_ms, occurred_at_ms, actor, tenant, key_id, \
+         summary, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&anomaly.id)
+    .bind(&anomaly.rule)
+    .bind(&anomaly.dedupe)
+    .bind(&anomaly.severity)
+    .bind(unix_ms(anomaly.detected_at))
+    .bind(unix_ms(anomaly.occurred_at))
+    .bind(&anomaly.actor)
+    .bind(&anomaly.tenant)
+    .bind(anomaly.key_id.map(|id| id.to_string()))
+    .bind(&anomaly.summary)
+    .bind(evidence)
+    .execute(&mut **tx)
+    .await
+    .map_err(|err| {
+        let unique = err.as_database_error().is_some_and(|e| e.is_unique_violation());
+        if unique {
+            Error::Conflict { what: "the anomaly (already raised)" }
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(())
+}
+
+type AnomalyRow = (String, String, String, String, i64, i64, String, String, Option<String>, String, String);
+
+pub(super) async fn anomalies(pool: &AnyPool, filter: &AnomalyFilter) -> Result<Vec<AnomalyRecord>, Error> {
+    let rows: Vec<AnomalyRow> = sqlx::query_as(
+        "SELECT id, rule, dedupe, severity, detected_at_ms, occurred_at_ms, actor, tenant, key_id, summary, evidence \
+         FROM anomalies WHERE ($1 IS NULL OR rule = $1) AND ($2 IS NULL OR key_id = $2) \
+         AND ($3 IS NULL OR detected_at_ms >= $3) ORDER BY detected_at_ms DESC, id LIMIT $4",
+    )
+    .bind(filter.rule.as_deref())
+    .bind(filter.key_id.map(|id| id.to_string()))
+    .bind(filter.since.map(unix_ms))
+    .bind(i64::from(filter.limit.unwrap_or(1000).clamp(1, 100_000)))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, rule, dedupe, severity, detected, occurred, actor, tenant, key_id, summary, evidence)| {
+            Ok(AnomalyRecord {
+                id,
+                rule,
+                dedupe,
+                severity,
+                detected_at: time_from_ms(detected)?,
+                occurred_at: time_from_ms(occurred)?,
+                actor,
+                tenant,
+                key_id: key_id
+                    .map(|k| KeyId::parse(&k))
+                    .transpose()
+                    .map_err(|_| Error::Corrupt { what: "anomaly key id" })?,
+                summary,
+                evidence: serde_json::from_str(&evidence)
+                    .map_err(|_| Error::Corrupt { what: "anomaly evidence" })?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn anomaly_exists(pool: &AnyPool, dedupe: &str) -> Result<bool, Error> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM anomalies WHERE dedupe = $1")
+        .bind(dedupe)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
