@@ -7,6 +7,7 @@ mod checkpoints;
 mod compromise;
 mod generation;
 mod harness;
+mod inventory;
 mod lifecycle;
 mod purpose;
 mod roles;

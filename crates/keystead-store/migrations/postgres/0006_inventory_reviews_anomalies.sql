@@ -32,3 +32,11 @@ CREATE INDEX anomalies_detected ON anomalies (detected_at_ms);
 CREATE INDEX keys_owner ON keys (owner);
 CREATE INDEX keys_created ON keys (created_at_ms);
 CREATE INDEX audit_events_time ON audit_events (occurred_at_ms);
+
+-- The newest version's and the newest review's times, kept on the key row so the inventory
+-- filters and sorts on them without a subquery per key.
+ALTER TABLE keys ADD COLUMN rotated_at_ms BIGINT;
+ALTER TABLE keys ADD COLUMN reviewed_at_ms BIGINT;
+UPDATE keys SET rotated_at_ms = (SELECT MAX(v.created_at_ms) FROM key_versions v WHERE v.key_id = keys.id);
+CREATE INDEX keys_rotated ON keys (rotated_at_ms);
+CREATE INDEX keys_reviewed ON keys (reviewed_at_ms);

@@ -2,15 +2,17 @@
 //! time and version state), so a filter over 100,000 keys answers without loading them.
 
 use keystead_core::envelope::unix_ms;
+use std::collections::HashMap;
+
 use keystead_core::KeyId;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::query::{bind_all, Bind, Clause};
-use super::{key_from_row, time_from_ms, SqlStore};
+use super::{key_from_row, time_from_ms, version_from_row, SqlStore};
 use crate::inventory::{
     AnomalyFilter, AnomalyRecord, InventoryEntry, InventoryPage, InventoryQuery, InventorySort, ReviewRecord,
 };
-use crate::{Error, StoredKey};
+use crate::{Error, StoredKey, StoredVersion};
 
 /// `"key":"value"` as it appears in the stored labels JSON, escaped for LIKE with `!`.
 fn label_pattern(key: &str, value: &str) -> String {
@@ -29,8 +31,8 @@ fn label_pattern(key: &str, value: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// The newest version's creation time of key `k`.
-const ROTATED_MS: &str = "(SELECT MAX(v.created_at_ms) FROM key_versions v WHERE v.key_id = k.id)";
+/// The newest version's creation time of key `k`, kept on the key row by every version insert.
+const ROTATED_MS: &str = "k.rotated_at_ms";
 
 fn where_clause(query: &InventoryQuery) -> Clause {
     let filter = &query.filter;
@@ -41,8 +43,9 @@ fn where_clause(query: &InventoryQuery) -> Clause {
     }
     if !filter.states.is_empty() {
         let args: Vec<String> = filter.states.iter().map(|s| clause.text(s.as_str())).collect();
+        // IN over the (state, key_id) index: one pass over the few versions in those states.
         clause.push(format!(
-            "EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id AND v.state IN ({}))",
+            "k.id IN (SELECT v.key_id FROM key_versions v WHERE v.state IN ({}))",
             args.join(", ")
         ));
     }
@@ -97,9 +100,8 @@ fn where_clause(query: &InventoryQuery) -> Clause {
     }
     if let Some(at) = filter.not_reviewed_since {
         let since = clause.int(unix_ms(at));
-        clause.push(format!(
-            "NOT EXISTS (SELECT 1 FROM key_reviews r WHERE r.key_id = k.id AND r.reviewed_at_ms >= {since})"
-        ));
+        // The newest review's time is kept on the key row by every review insert.
+        clause.push(format!("(k.reviewed_at_ms IS NULL OR k.reviewed_at_ms < {since})"));
     }
     clause
 }
@@ -135,14 +137,44 @@ pub(super) async fn list(store: &SqlStore, query: &InventoryQuery) -> Result<Inv
         query.offset
     );
     let rows = bind_all(sqlx::query(&page_sql), &clause.binds).fetch_all(&store.pool).await?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let attributes = key_from_row(&row)?;
-        let id = attributes.id.to_string();
-        let versions = store.load_versions(&id).await?;
-        let last_review = last_review(&store.pool, attributes.id).await?;
-        entries.push(InventoryEntry { key: StoredKey { attributes, versions }, last_review });
+    let keys = rows.iter().map(key_from_row).collect::<Result<Vec<_>, _>>()?;
+    // One query each for the page's versions and reviews, not one per key.
+    let mut ids = Clause::default();
+    let placeholders: Vec<String> = keys.iter().map(|k| ids.text(k.id.to_string())).collect();
+    let mut versions: HashMap<String, Vec<StoredVersion>> = HashMap::new();
+    let mut reviews: HashMap<KeyId, ReviewRecord> = HashMap::new();
+    if !keys.is_empty() {
+        let list = placeholders.join(", ");
+        let sql = format!("SELECT * FROM key_versions WHERE key_id IN ({list}) ORDER BY key_id, number");
+        for row in bind_all(sqlx::query(&sql), &ids.binds).fetch_all(&store.pool).await? {
+            let key_id: String = row.try_get("key_id")?;
+            versions.entry(key_id).or_default().push(version_from_row(&row)?);
+        }
+        let sql = format!(
+            "SELECT key_id, reviewed_at_ms, reviewer, as_owner, attestation FROM key_reviews \
+             WHERE key_id IN ({list}) ORDER BY reviewed_at_ms"
+        );
+        let mut query = sqlx::query_as::<_, ReviewRow>(&sql);
+        for bind in &ids.binds {
+            if let Bind::Text(text) = bind {
+                query = query.bind(text.as_str());
+            }
+        }
+        for row in query.fetch_all(&store.pool).await? {
+            let review = review_from_row(row)?;
+            reviews.insert(review.key_id, review);
+        }
     }
+    let entries = keys
+        .into_iter()
+        .map(|attributes| InventoryEntry {
+            last_review: reviews.remove(&attributes.id),
+            key: StoredKey {
+                versions: versions.remove(&attributes.id.to_string()).unwrap_or_default(),
+                attributes,
+            },
+        })
+        .collect();
     Ok(InventoryPage { total: u64::try_from(total).unwrap_or(0), entries })
 }
 
@@ -156,17 +188,6 @@ fn review_from_row((key_id, at, reviewer, as_owner, attestation): ReviewRow) -> 
         as_owner: as_owner != 0,
         attestation,
     })
-}
-
-async fn last_review(pool: &AnyPool, key_id: KeyId) -> Result<Option<ReviewRecord>, Error> {
-    let row: Option<ReviewRow> = sqlx::query_as(
-        "SELECT key_id, reviewed_at_ms, reviewer, as_owner, attestation FROM key_reviews \
-         WHERE key_id = $1 ORDER BY reviewed_at_ms DESC LIMIT 1",
-    )
-    .bind(key_id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    row.map(review_from_row).transpose()
 }
 
 pub(super) async fn reviews(pool: &AnyPool, key_id: KeyId) -> Result<Vec<ReviewRecord>, Error> {
@@ -199,6 +220,13 @@ pub(super) async fn insert_review(tx: &mut Transaction<'_, Any>, review: &Review
             err.into()
         }
     })?;
+    sqlx::query(
+        "UPDATE keys SET reviewed_at_ms = $1 WHERE id = $2 AND (reviewed_at_ms IS NULL OR reviewed_at_ms < $1)",
+    )
+    .bind(unix_ms(review.reviewed_at))
+    .bind(review.key_id.to_string())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -298,6 +298,14 @@ async fn insert_version(
     .bind(info.destroyed_at.map(unix_ms))
     .execute(&mut **tx)
     .await?;
+    // The inventory sorts and filters by the newest version's time; kept on the key row.
+    sqlx::query(
+        "UPDATE keys SET rotated_at_ms = $1 WHERE id = $2 AND (rotated_at_ms IS NULL OR rotated_at_ms < $1)",
+    )
+    .bind(unix_ms(info.created_at))
+    .bind(key_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
