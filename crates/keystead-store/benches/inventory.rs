@@ -72,7 +72,7 @@ fn key(i: usize) -> (KeyAttributes, StoredVersion) {
     let attributes = KeyAttributes {
         id: KeyId::from_random_bytes(keystead_crypto::random_array().expect("randomness")),
         tenant: Tenant::default_tenant(),
-        name: KeyName::new(&format!("key-{i:06}")).expect("a valid name"),
+        name: KeyName::new(format!("key-{i:06}")).expect("a valid name"),
         purpose,
         algorithm,
         usage_context: UsageContext::new("model-weights-encryption").expect("valid"),
@@ -82,7 +82,7 @@ fn key(i: usize) -> (KeyAttributes, StoredVersion) {
         labels: Labels::new([("team".to_owned(), format!("team-{}", i % 10))].into()).expect("valid"),
         origin: Origin::Generated,
         // 1% have a 30-day rotation period; those created over 30 days ago are overdue.
-        rotation_period_seconds: (i % 100 == 0).then_some(30 * 86_400),
+        rotation_period_seconds: i.is_multiple_of(100).then_some(30 * 86_400),
         protect_period_seconds: None,
         recoverable: true,
         criticality: Criticality::Medium,
