@@ -11,7 +11,7 @@ use crate::commands::{opt, print_json, seg, text, Code};
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// Every key and version, destroyed tombstones included, filtered, sorted and paginated.
-    List(ListArgs),
+    List(Box<ListArgs>),
     /// Record your periodic review of a key you own (key custodians may review any key).
     Review {
         /// The key's name or id.
