@@ -36,6 +36,67 @@ pub struct ServerConfig {
     /// Signed audit checkpoints.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Anomaly rules over the audit stream.
+    #[serde(default)]
+    pub anomaly: AnomalyConfig,
+}
+
+/// `[anomaly]`: each rule on or off, with its thresholds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// Requests for an operation the key's purpose does not allow (default on).
+    pub purpose_violation: Option<bool>,
+    /// Any use of a compromised key (default on).
+    pub compromised_key_use: Option<bool>,
+    /// Compromise or destruction by a principal who never managed the key (default on).
+    pub unfamiliar_destroyer: Option<bool>,
+    /// Use of a version past its cryptoperiod (default on).
+    pub past_cryptoperiod_use: Option<bool>,
+    /// Denied requests from one principal: `count` within `window` (default 10 in 60s);
+    /// `count = 0` turns the rule off.
+    pub denial_burst: Option<DenialBurstConfig>,
+    /// Lifecycle changes outside this window are anomalies, e.g. "mon-fri 08:00-18:00" (UTC).
+    pub change_window: Option<String>,
+}
+
+/// `[anomaly.denial_burst]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenialBurstConfig {
+    /// Denials that make a burst (0: rule off).
+    pub count: usize,
+    /// Within this long, e.g. `60s`.
+    pub window: String,
+}
+
+impl AnomalyConfig {
+    /// Applies the rules to the service's settings.
+    pub fn apply(&self, config: &mut keystead_service::Config) -> Result<()> {
+        let rules = &mut config.anomaly_rules;
+        for (value, target) in [
+            (self.purpose_violation, &mut rules.purpose_violation),
+            (self.compromised_key_use, &mut rules.compromised_key_use),
+            (self.unfamiliar_destroyer, &mut rules.unfamiliar_destroyer),
+            (self.past_cryptoperiod_use, &mut rules.past_cryptoperiod_use),
+        ] {
+            if let Some(on) = value {
+                *target = on;
+            }
+        }
+        if let Some(burst) = &self.denial_burst {
+            let window = keystead_core::key::parse_duration_seconds(&burst.window)
+                .context("anomaly.denial_burst.window")?;
+            if !(1..=86_400).contains(&window) {
+                bail!("anomaly.denial_burst.window must be between 1s and 1d");
+            }
+            rules.denial_burst = (burst.count > 0).then_some((burst.count, window));
+        }
+        if let Some(text) = &self.change_window {
+            rules.change_window = Some(text.parse().map_err(|why: String| anyhow::anyhow!(why))?);
+        }
+        Ok(())
+    }
 }
 
 /// `[audit]`: when each node signs a checkpoint over its audit chain.
@@ -312,6 +373,35 @@ mod tests {
         assert!(
             matches!(config.storage().unwrap(), Storage::Sqlite(p) if p.is_absolute() && p.ends_with("data/keystead.db"))
         );
+    }
+
+    #[test]
+    fn anomaly_rules_apply_and_bad_ones_are_refused() {
+        let base =
+            "listen = \"127.0.0.1:1\"\nenvironment = \"production\"\n[storage]\nurl = \"sqlite://k.db\"\n";
+        let node = keystead_core::NodeName::new("a").unwrap();
+        let mut settings = keystead_service::Config::new(node, keystead_core::Environment::Production);
+        let config = load(&format!(
+            "{base}[anomaly]\npurpose_violation = false\nchange_window = \"mon-fri 08:00-18:00\"\n\
+             [anomaly.denial_burst]\ncount = 5\nwindow = \"30s\"\n"
+        ))
+        .unwrap();
+        config.anomaly.apply(&mut settings).unwrap();
+        let rules = &settings.anomaly_rules;
+        assert!(!rules.purpose_violation && rules.compromised_key_use);
+        assert_eq!(rules.denial_burst, Some((5, 30)));
+        assert!(rules.change_window.is_some());
+        let off = load(&format!("{base}[anomaly.denial_burst]\ncount = 0\nwindow = \"1m\"\n")).unwrap();
+        off.anomaly.apply(&mut settings).unwrap();
+        assert_eq!(settings.anomaly_rules.denial_burst, None);
+        for bad in ["change_window = \"weekdays\"", "[anomaly.denial_burst]\ncount = 3\nwindow = \"2d\""] {
+            let text = if bad.starts_with('[') {
+                format!("{base}{bad}\n")
+            } else {
+                format!("{base}[anomaly]\n{bad}\n")
+            };
+            assert!(load(&text).unwrap().anomaly.apply(&mut settings).is_err(), "{bad}");
+        }
     }
 
     #[test]

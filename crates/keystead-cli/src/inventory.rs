@@ -12,6 +12,18 @@ use crate::commands::{opt, print_json, seg, text, Code};
 pub enum InventoryCommand {
     /// Every key and version, destroyed tombstones included, filtered, sorted and paginated.
     List(Box<ListArgs>),
+    /// Anomalies raised by the rules over the audit stream, newest first.
+    Anomalies {
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only raised at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Record your periodic review of a key you own (key custodians may review any key).
     Review {
         /// The key's name or id.
@@ -190,6 +202,31 @@ pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result
                 None => String::new(),
             };
             println!("keys {shown}–{} of {}{next}", offset + keys.len() as u64, text(&out["total"]));
+            Ok(0)
+        }
+        InventoryCommand::Anomalies { rule, since, limit } => {
+            let mut query = Vec::new();
+            opt(&mut query, "rule", &rule);
+            opt(&mut query, "since", &since);
+            if let Some(limit) = limit {
+                query.push(("limit", limit.to_string()));
+            }
+            let out = client.get("/v1/anomalies", &query)?;
+            if json_out {
+                print_json(&out)?;
+                return Ok(0);
+            }
+            println!("{:<26}{:<24}{:<9}{:<16}SUMMARY", "DETECTED", "RULE", "SEVERITY", "ACTOR");
+            for a in out.as_array().into_iter().flatten() {
+                println!(
+                    "{:<26}{:<24}{:<9}{:<16}{}",
+                    text(&a["detected_at"]),
+                    text(&a["rule"]),
+                    text(&a["severity"]),
+                    text(&a["actor"]),
+                    text(&a["summary"])
+                );
+            }
             Ok(0)
         }
         InventoryCommand::Review { key, attest, tenant } => {

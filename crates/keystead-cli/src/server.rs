@@ -122,6 +122,10 @@ fn run_configured(path: &Path) -> Result<()> {
     let mut settings = Config::new(node, environment);
     config.policy.apply(&mut settings).with_context(|| format!("invalid policy in {}", path.display()))?;
     config.audit.apply(&mut settings).with_context(|| format!("invalid [audit] in {}", path.display()))?;
+    config
+        .anomaly
+        .apply(&mut settings)
+        .with_context(|| format!("invalid [anomaly] in {}", path.display()))?;
     let SealKind::Shamir = config.seal.kind;
     // Certificates first: a typo in a path must stop the server before it touches the store.
     let tls = match &config.tls {

@@ -136,3 +136,16 @@ pub struct Review {
     /// The key's tenant.
     pub tenant: Option<String>,
 }
+
+/// Query of `GET /v1/anomalies`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnomalyQuery {
+    /// Only this rule (purpose-violation, compromised-key-use, unfamiliar-destroyer,
+    /// denial-burst, past-cryptoperiod-use, outside-change-window).
+    pub rule: Option<String>,
+    /// Only raised at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// At most this many (newest first; default 1000).
+    pub limit: Option<u32>,
+}

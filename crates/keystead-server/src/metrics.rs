@@ -118,6 +118,17 @@ impl Collector for ServiceCollector {
             "Unsealed keys in memory",
             i64::try_from(cache.entries).unwrap_or(i64::MAX),
         )?;
+        let raised = self.0.anomaly_counts();
+        let mut family = encoder.encode_descriptor(
+            "keystead_anomalies",
+            "Anomalies this node raised over the audit stream, by rule",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for rule in keystead_service::ANOMALY_RULES {
+            let metric = ConstCounter::new(raised.get(rule).copied().unwrap_or(0));
+            metric.encode(family.encode_family(&[("rule", *rule)])?)?;
+        }
         Ok(())
     }
 }

@@ -34,6 +34,7 @@ pub use keystead_store::Delivery;
 pub use keystead_store::{AuditRecord, ChainReport, ChainStatus, StoredAuditRow};
 pub use keystead_store::{Grant, StoredPrincipal};
 pub use notify::EVENT_TYPES;
+pub use ops::anomaly::{AnomalyRules, AnomalyScan, ChangeWindow, ANOMALY_RULES};
 pub use ops::approvals::ApprovalView;
 pub use ops::compromise::CompromiseReport;
 pub use ops::destroy::DestroyRequest;
@@ -74,6 +75,8 @@ pub struct Config {
     pub checkpoint_interval_seconds: i64,
     /// How often each key's owner reviews it (the review policy).
     pub review_interval_seconds: i64,
+    /// The anomaly rules over the audit stream.
+    pub anomaly_rules: AnomalyRules,
 }
 
 impl Config {
@@ -101,6 +104,7 @@ impl Config {
             checkpoint_events: 1_000,
             checkpoint_interval_seconds: 300,
             review_interval_seconds: 180 * 86_400,
+            anomaly_rules: AnomalyRules::default(),
         }
     }
 
@@ -126,6 +130,8 @@ pub struct Service {
     self_tests: Vec<&'static str>,
     /// The change feed's head when the service was built (`follow.rs`).
     feed_start: i64,
+    /// Anomalies raised by this process, by rule.
+    anomaly_counts: ops::anomaly::AnomalyCounts,
 }
 
 impl std::fmt::Debug for Service {
@@ -177,6 +183,7 @@ impl Service {
             clock,
             self_tests,
             feed_start,
+            anomaly_counts: ops::anomaly::AnomalyCounts::default(),
         })
     }
 

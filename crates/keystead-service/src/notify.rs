@@ -19,6 +19,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "approval.expired",
     "exception.opened",
     "exception.closed",
+    "anomaly.detected",
 ];
 
 impl Service {

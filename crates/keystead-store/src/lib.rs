@@ -96,6 +96,10 @@ pub trait Store: Send + Sync + 'static {
     /// Sets a metadata value if it is not set yet; returns the value now stored.
     async fn init_meta(&self, name: &str, value: &str) -> Result<String, Error>;
 
+    /// Sets a metadata value only if it is still `expected` (`None`: not set): a shared
+    /// cursor several nodes advance. Returns whether it was set.
+    async fn swap_meta(&self, name: &str, expected: Option<&str>, value: &str) -> Result<bool, Error>;
+
     /// The newest position of the change feed (0 when empty).
     async fn feed_head(&self) -> Result<i64, Error>;
 

@@ -249,6 +249,9 @@ fn check_openapi(addr: &str) {
         "get /v1/webhooks",
         "get /v1/webhooks/deliveries",
         "post /v1/rewrap",
+        "get /v1/inventory",
+        "post /v1/keys/{key}/reviews",
+        "get /v1/anomalies",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

@@ -37,3 +37,23 @@ pub(super) async fn review(
 ) -> ApiResult<ReviewRecord> {
     Ok(Json(service.review_key(&caller, body.tenant.as_deref(), &key, &body.attestation).await?))
 }
+
+#[utoipa::path(
+    get,
+    path = "/v1/anomalies",
+    tag = "inventory",
+    summary = "Anomalies raised by the rules over the audit stream, newest first",
+    params(AnomalyQuery),
+    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn anomalies(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<AnomalyQuery>,
+) -> ApiResult<Vec<keystead_service::AnomalyRecord>> {
+    let since =
+        q.since.as_deref().map(|s| OffsetDateTime::parse(s, &Rfc3339)).transpose().map_err(|_| {
+            ApiError::bad_request("since must be an RFC 3339 time such as 2026-11-23T10:00:00Z")
+        })?;
+    Ok(Json(service.list_anomalies(&caller, q.rule, since, q.limit).await?))
+}

@@ -1,5 +1,6 @@
 //! One module per group of operations.
 
+pub mod anomaly;
 pub mod approvals;
 mod checkpoint;
 pub mod compromise;

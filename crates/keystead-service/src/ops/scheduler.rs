@@ -27,7 +27,7 @@ fn ignore_conflict(result: Result<(), Error>) -> Result<(), Error> {
 }
 
 impl Service {
-    /// Signs an audit checkpoint when one is due, expires undecided approval requests, closes ended exception windows, runs due
+    /// Signs an audit checkpoint when one is due, scans new audit events for anomalies, expires undecided approval requests, closes ended exception windows, runs due
     /// destructions, rotates keys whose rotation period has passed, and deactivates versions
     /// past their originator-usage period. Does nothing while sealed.
     pub async fn run_due_work(&self) -> Result<DueWork, Error> {
@@ -51,6 +51,10 @@ impl Service {
         if let Err(err) = self.checkpoint_if_due().await {
             work.failures += 1;
             tracing::warn!(error = %err, "cannot sign an audit checkpoint; retrying on the next run");
+        }
+        if let Err(err) = self.detect_anomalies().await {
+            work.failures += 1;
+            tracing::warn!(error = %err, "anomaly detection failed; retrying on the next run");
         }
         if let Err(err) = self.close_ended_exceptions().await {
             work.failures += 1;

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 //! Service tests through the real path: a real SQLite file, the real barrier, the real audit chain.
 
+mod anomalies;
 mod approvals;
 mod bad_input;
 mod checkpoints;

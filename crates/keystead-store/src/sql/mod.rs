@@ -834,6 +834,28 @@ impl Store for SqlStore {
         self.meta(name).await?.ok_or(Error::Corrupt { what: "metadata" })
     }
 
+    async fn swap_meta(&self, name: &str, expected: Option<&str>, value: &str) -> Result<bool, Error> {
+        let _writer = self.write_lock.lock().await;
+        let done = match expected {
+            None => {
+                sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?
+            }
+            Some(old) => {
+                sqlx::query("UPDATE meta SET value = $1 WHERE name = $2 AND value = $3")
+                    .bind(value)
+                    .bind(name)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn feed_head(&self) -> Result<i64, Error> {
         let head: Option<i64> =
             sqlx::query_scalar("SELECT MAX(seq) FROM changes").fetch_one(&self.pool).await?;
