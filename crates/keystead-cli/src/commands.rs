@@ -132,14 +132,27 @@ fn print_key(key: &Value) {
             println!("        material destroyed at {} (metadata kept)", text(&v["destroyed_at"]));
         }
     }
-    let history = key["history"].as_array().into_iter().flatten().collect::<Vec<_>>();
-    if !history.is_empty() {
-        println!("\nHISTORY");
-        for e in history {
+    for review in key["reviews"].as_array().into_iter().flatten() {
+        let role = if review["as_owner"] == true { "owner" } else { "custodian" };
+        println!(
+            "reviewed {} by {} ({role}): {}",
+            text(&review["reviewed_at"]),
+            text(&review["reviewer"]),
+            text(&review["attestation"])
+        );
+    }
+    for (title, field) in [("HISTORY (status changes)", "history"), ("RECENT EVENTS", "recent_events")] {
+        let events = key[field].as_array().into_iter().flatten().collect::<Vec<_>>();
+        if events.is_empty() {
+            continue;
+        }
+        println!("\n{title}");
+        for e in events {
             println!(
-                "  {:<26}{:<12}{:<22}{:<9}{}",
+                "  {:<26}{:<12}{:<16}{:<22}{:<9}{}",
                 text(&e["occurred_at"]),
                 text(&e["actor"]),
+                text(&e["source"]).chars().take(15).collect::<String>(),
                 text(&e["action"]),
                 text(&e["outcome"]),
                 e["reason"].as_str().unwrap_or(""),

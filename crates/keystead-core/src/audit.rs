@@ -110,8 +110,8 @@ named_enum!(AuditAction, "audit action", [
 ]);
 
 impl AuditAction {
-    /// The events that change a key version's status (or record its review): a key's
-    /// history in `key show`.
+    /// The events that change a key version's status, decide on it (approvals, exceptions)
+    /// or record its review: a key's history in `key show`.
     pub const STATUS_CHANGES: &'static [AuditAction] = &[
         AuditAction::KeyCreate,
         AuditAction::KeyRotate,
@@ -124,6 +124,11 @@ impl AuditAction {
         AuditAction::KeyDestroyCancel,
         AuditAction::KeyDestroy,
         AuditAction::KeyReview,
+        AuditAction::ApprovalApprove,
+        AuditAction::ApprovalReject,
+        AuditAction::ApprovalExpire,
+        AuditAction::ExceptionRequest,
+        AuditAction::ExceptionClose,
     ];
 }
 

@@ -19,6 +19,9 @@ pub struct KeyView {
     /// The key's audit events, oldest first (`key show` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AuditRecord>,
+    /// The key's newest 50 audit events of any kind, oldest first (`key show` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recent_events: Vec<AuditRecord>,
     /// The key's reviews, oldest first (`key show` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<keystead_store::inventory::ReviewRecord>,
@@ -31,6 +34,7 @@ impl From<&StoredKey> for KeyView {
             primary_version: stored.primary().map(|v| v.info.number.get()),
             versions: stored.versions.iter().map(|v| v.info.clone()).collect(),
             history: Vec::new(),
+            recent_events: Vec::new(),
             reviews: Vec::new(),
         }
     }

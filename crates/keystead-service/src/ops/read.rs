@@ -116,7 +116,7 @@ impl Service {
 
     /// A key with its versions, provenance, KCVs, reviews and history: every status change
     /// of every version (its newest 1,000, however many uses came between), with time,
-    /// actor, source and reason. `audit list --key` shows the uses as well.
+    /// actor, source and reason; and its newest 50 events of any kind (uses, refusals).
     pub async fn show_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
         self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
@@ -130,6 +130,9 @@ impl Service {
         };
         view.history = self.store.audit_events(&filter).await?;
         view.history.retain(|r| r.event.outcome == keystead_core::Outcome::Success);
+        let recent =
+            AuditFilter { key_id: Some(stored.attributes.id), limit: Some(50), ..AuditFilter::default() };
+        view.recent_events = self.store.audit_events(&recent).await?;
         view.reviews = self.store.reviews(stored.attributes.id).await?;
         Ok(view)
     }
