@@ -205,6 +205,11 @@ impl Client {
         serde_json::from_slice(&body).context("the server sent an answer this client cannot read")
     }
 
+    /// GET a path and return the answer's bytes as sent (a rendered report).
+    pub fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>> {
+        self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))
+    }
+
     fn send(&self, request: reqwest::blocking::RequestBuilder) -> Result<Value> {
         let body = self.send_raw(request)?;
         Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))

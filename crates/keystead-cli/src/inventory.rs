@@ -1,6 +1,6 @@
 //! `keystead inventory list | review` (CEK-21).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -12,6 +12,19 @@ use crate::commands::{opt, print_json, seg, text, Code};
 pub enum InventoryCommand {
     /// Every key and version, destroyed tombstones included, filtered, sorted and paginated.
     List(Box<ListArgs>),
+    /// The inventory report: totals, cryptoperiods, rotations due, compromised and destroyed
+    /// keys, owners and reviews. HTML is one self-contained file with charts.
+    Report {
+        /// json, csv (one row per version) or html.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv", "html"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Anomalies raised by the rules over the audit stream, newest first.
     Anomalies {
         /// Only this rule.
@@ -204,6 +217,12 @@ pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result
             println!("keys {shown}–{} of {}{next}", offset + keys.len() as u64, text(&out["total"]));
             Ok(0)
         }
+        InventoryCommand::Report { format, out, tenant } => {
+            let mut query = vec![("format", format)];
+            opt(&mut query, "tenant", &tenant);
+            let body = client.get_raw("/v1/inventory/report", &query)?;
+            write_report(&body, out.as_deref())
+        }
         InventoryCommand::Anomalies { rule, since, limit } => {
             let mut query = Vec::new();
             opt(&mut query, "rule", &rule);
@@ -247,4 +266,22 @@ pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result
             Ok(0)
         }
     }
+}
+
+/// Writes a report to `out` (whole or not at all: a temporary file renamed into place) or to
+/// standard output.
+pub(crate) fn write_report(body: &[u8], out: Option<&std::path::Path>) -> Result<Code> {
+    use std::io::Write as _;
+    match out {
+        None => std::io::stdout().lock().write_all(body)?,
+        Some(path) => {
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            std::fs::write(&partial, body)
+                .with_context(|| format!("cannot write {}", std::path::Path::new(&partial).display()))?;
+            std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} ({} bytes)", path.display(), body.len());
+        }
+    }
+    Ok(0)
 }

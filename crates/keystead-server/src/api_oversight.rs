@@ -149,3 +149,13 @@ pub struct AnomalyQuery {
     /// At most this many (newest first; default 1000).
     pub limit: Option<u32>,
 }
+
+/// Query of the report routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default), `csv`, `md` or `html`, as the report offers.
+    pub format: Option<String>,
+    /// Only this tenant (the inventory report).
+    pub tenant: Option<String>,
+}

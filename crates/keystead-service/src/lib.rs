@@ -11,6 +11,7 @@ mod error;
 mod follow;
 mod notify;
 mod ops;
+pub mod report;
 mod seal;
 mod use_audit;
 mod views;

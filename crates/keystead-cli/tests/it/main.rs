@@ -6,6 +6,7 @@
 mod audit_export;
 mod cluster;
 mod compromise;
+mod inventory;
 mod postgres;
 mod production;
 mod tour;

@@ -57,3 +57,60 @@ pub(super) async fn anomalies(
         })?;
     Ok(Json(service.list_anomalies(&caller, q.rule, since, q.limit).await?))
 }
+
+/// A report rendered in the format asked for: JSON, or a file body with its media type.
+pub(super) fn rendered<T: serde::Serialize>(
+    format: &str,
+    report: &T,
+    csv: Option<&dyn Fn(&T) -> String>,
+    markdown: Option<&dyn Fn(&T) -> String>,
+    html: &dyn Fn(&T) -> String,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse as _;
+    Ok(match (format, csv, markdown) {
+        ("json", _, _) => Json(report).into_response(),
+        ("csv", Some(csv), _) => ([(CONTENT_TYPE, "text/csv; charset=utf-8")], csv(report)).into_response(),
+        ("md", _, Some(markdown)) => {
+            ([(CONTENT_TYPE, "text/markdown; charset=utf-8")], markdown(report)).into_response()
+        }
+        ("html", _, _) => ([(CONTENT_TYPE, "text/html; charset=utf-8")], html(report)).into_response(),
+        (other, csv, markdown) => {
+            let mut formats = vec!["json"];
+            formats.extend(csv.map(|_| "csv"));
+            formats.extend(markdown.map(|_| "md"));
+            formats.push("html");
+            return Err(ApiError::bad_request(format!(
+                "format {other:?} is not offered here; use one of {}",
+                formats.join(", ")
+            )));
+        }
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/inventory/report",
+    tag = "inventory",
+    summary = "The inventory report: totals, cryptoperiods, rotations due, compromised and destroyed keys, owners and reviews (json, csv or html)",
+    params(ReportQuery),
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn report(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<ReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "csv" | "html") {
+        return Err(ApiError::bad_request("format must be json, csv or html"));
+    }
+    let report = service.inventory_report(&caller, q.tenant.as_deref(), &format).await?;
+    rendered(
+        &format,
+        &report,
+        Some(&|r: &keystead_service::report::inventory::InventoryReport| r.to_csv()),
+        None,
+        &|r| r.to_html(),
+    )
+}

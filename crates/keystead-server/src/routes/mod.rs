@@ -78,6 +78,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(inventory::list))
         .routes(routes!(inventory::review))
         .routes(routes!(inventory::anomalies))
+        .routes(routes!(inventory::report))
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))

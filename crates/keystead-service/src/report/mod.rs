@@ -1,0 +1,5 @@
+//! Reports for auditors: the inventory report and the compliance report, each built from
+//! live data and rendered as JSON, CSV or Markdown, or one self-contained HTML file.
+
+pub mod inventory;
+pub mod render;
