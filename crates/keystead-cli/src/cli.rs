@@ -178,6 +178,9 @@ pub enum Command {
     /// The key inventory: list with filters, owners' reviews.
     #[command(subcommand)]
     Inventory(crate::inventory::InventoryCommand),
+    /// Compliance evidence for the five controls, from live data.
+    #[command(subcommand)]
+    Compliance(crate::compliance::ComplianceCommand),
 }
 
 /// Why a compromised key is used (incident responders must give both).

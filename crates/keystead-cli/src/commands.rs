@@ -278,6 +278,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Exception(command) => crate::oversight::exception(&client, command, json_out),
         Command::Webhook(command) => crate::oversight::webhook(&client, command, json_out),
         Command::Inventory(command) => crate::inventory::run(&client, command, json_out),
+        Command::Compliance(command) => crate::compliance::run(&client, command),
     }
 }
 

@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod client;
 mod commands;
+mod compliance;
 mod config;
 mod inventory;
 mod oversight;

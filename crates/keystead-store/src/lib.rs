@@ -60,6 +60,10 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredAuditRow>, Error>;
 
+    /// Every (key, crypto action) pair that succeeded at least once: what each key was
+    /// actually used for, from the audit log.
+    async fn crypto_actions_by_key(&self) -> Result<Vec<(KeyId, keystead_core::AuditAction)>, Error>;
+
     /// One page of the filtered, sorted inventory, with the total matching.
     async fn inventory(&self, query: &inventory::InventoryQuery) -> Result<inventory::InventoryPage, Error>;
 

@@ -458,6 +458,10 @@ pub struct AuditFilter {
     pub actions: Vec<keystead_core::AuditAction>,
     /// Only events after this global sequence, oldest first: a scanner's cursor.
     pub after_sequence: Option<i64>,
+    /// Only events with this outcome.
+    pub outcome: Option<keystead_core::Outcome>,
+    /// Only events with this error code.
+    pub error_code: Option<String>,
 }
 
 /// An audit event as stored in the chain.

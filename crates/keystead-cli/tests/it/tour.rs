@@ -257,6 +257,8 @@ fn check_openapi(addr: &str) {
         "get /v1/inventory",
         "post /v1/keys/{key}/reviews",
         "get /v1/anomalies",
+        "get /v1/inventory/report",
+        "get /v1/compliance/report",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

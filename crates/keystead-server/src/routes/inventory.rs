@@ -114,3 +114,25 @@ pub(super) async fn report(
         &|r| r.to_html(),
     )
 }
+
+#[utoipa::path(
+    get,
+    path = "/v1/compliance/report",
+    tag = "inventory",
+    summary = "Compliance evidence for CEK-10, 11, 19, 20 and 21 from live data (json, md or html)",
+    params(ReportQuery),
+    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn compliance(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<ReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use keystead_service::report::compliance::ComplianceReport;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "md" | "html") {
+        return Err(ApiError::bad_request("format must be json, md or html"));
+    }
+    let report = service.compliance_report(&caller, &format).await?;
+    rendered(&format, &report, None, Some(&|r: &ComplianceReport| r.to_markdown()), &|r| r.to_html())
+}

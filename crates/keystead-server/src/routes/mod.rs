@@ -79,6 +79,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(inventory::review))
         .routes(routes!(inventory::anomalies))
         .routes(routes!(inventory::report))
+        .routes(routes!(inventory::compliance))
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))

@@ -5,6 +5,7 @@ mod anomalies;
 mod approvals;
 mod bad_input;
 mod checkpoints;
+mod compliance;
 mod compromise;
 mod generation;
 mod harness;

@@ -694,6 +694,20 @@ impl Store for SqlStore {
             let args: Vec<String> = filter.actions.iter().map(|a| clause.text(a.as_str())).collect();
             clause.push(format!("action IN ({})", args.join(", ")));
         }
+        if let Some(outcome) = filter.outcome {
+            let arg = clause.text(outcome.as_str());
+            clause.push(format!("outcome = {arg}"));
+        }
+        if let Some(code) = &filter.error_code {
+            // The code is inside the event JSON; the LIKE narrows, the exact check follows.
+            let escaped: String = code
+                .chars()
+                .filter(|c| !matches!(c, '"' | '\\'))
+                .flat_map(|c| if matches!(c, '!' | '%' | '_') { vec!['!', c] } else { vec![c] })
+                .collect();
+            let arg = clause.text(format!("%\"error_code\":\"{escaped}\"%"));
+            clause.push(format!("event_json LIKE {arg} ESCAPE '!'"));
+        }
         let newest_first = filter.after_sequence.is_none();
         if let Some(after) = filter.after_sequence {
             let arg = clause.int(after);
@@ -707,10 +721,30 @@ impl Store for SqlStore {
         );
         let rows = query::bind_all(sqlx::query(&sql), &clause.binds).fetch_all(&self.pool).await?;
         let mut records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
+        if let Some(code) = &filter.error_code {
+            records.retain(|r| r.event.error_code.as_deref() == Some(code.as_str()));
+        }
         if newest_first {
             records.reverse();
         }
         Ok(records)
+    }
+
+    async fn crypto_actions_by_key(&self) -> Result<Vec<(KeyId, keystead_core::AuditAction)>, Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key_id, action FROM audit_events WHERE outcome = 'success' AND key_id IS NOT NULL \
+             AND action LIKE 'crypto.%' GROUP BY key_id, action",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(key, action)| {
+                Ok((
+                    KeyId::parse(&key).map_err(|_| Error::Corrupt { what: "audit key id" })?,
+                    parse(&action, "audit action")?,
+                ))
+            })
+            .collect()
     }
 
     async fn inventory(

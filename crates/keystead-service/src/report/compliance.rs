@@ -1,0 +1,698 @@
+//! `compliance report` (CEK-10, 11, 19, 20, 21): for each control and its AI-CAIQ question,
+//! a status with its reason, the evidence figures, the mapped standards and what an auditor
+//! should sample next. Every figure comes from a query over live data, named in `source`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use keystead_core::{AuditAction, KeyState, Operation, Outcome, Purpose};
+use keystead_store::inventory::{InventoryFilter, InventoryQuery};
+use keystead_store::{AuditFilter, Change, StoredKey};
+use serde::Serialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+
+use super::render::{html, page, table};
+use crate::ops::inventory::owner_status;
+use crate::{Caller, Error, Service};
+
+/// Event counts cover this many days.
+pub const WINDOW_DAYS: i64 = 30;
+
+/// A control's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Status {
+    /// Every check holds.
+    #[serde(rename = "met")]
+    Met,
+    /// Enforced, with gaps the reason names.
+    #[serde(rename = "partly met")]
+    PartlyMet,
+    /// A check fails.
+    #[serde(rename = "not met")]
+    NotMet,
+}
+
+impl Status {
+    fn text(self) -> &'static str {
+        match self {
+            Status::Met => "met",
+            Status::PartlyMet => "partly met",
+            Status::NotMet => "not met",
+        }
+    }
+}
+
+/// One figure and the query behind it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    /// What is counted.
+    pub name: String,
+    /// The figure.
+    pub value: Value,
+    /// Where it comes from.
+    pub source: String,
+}
+
+/// One control's assessment.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlAssessment {
+    /// e.g. `CEK-21`.
+    pub id: &'static str,
+    /// The control's name.
+    pub title: &'static str,
+    /// Its AI-CAIQ question.
+    pub question: &'static str,
+    /// The status.
+    pub status: Status,
+    /// Why.
+    pub reason: String,
+    /// The figures.
+    pub evidence: Vec<Evidence>,
+    /// Mapped standards and CCM v4 id.
+    pub standards: Vec<&'static str>,
+    /// What an auditor should look at next.
+    pub sample_next: Vec<String>,
+}
+
+/// The compliance report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComplianceReport {
+    /// When it was made.
+    pub generated_at: String,
+    /// By which node.
+    pub node: String,
+    /// For which environment.
+    pub environment: String,
+    /// Event counts cover this many days.
+    pub window_days: i64,
+    /// One per control.
+    pub controls: Vec<ControlAssessment>,
+}
+
+fn evidence(name: &str, value: impl Into<Value>, source: &str) -> Evidence {
+    Evidence { name: name.to_owned(), value: value.into(), source: source.to_owned() }
+}
+
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "n/a (none)".to_owned()
+    } else {
+        format!("{:.1}% ({part} of {whole})", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// The operation an audit action records (a rewrap decrypts and encrypts with the same key).
+fn operation_of(action: AuditAction) -> Option<Operation> {
+    use AuditAction::*;
+    Some(match action {
+        Encrypt | Rewrap => Operation::Encrypt,
+        Decrypt => Operation::Decrypt,
+        DataKey => Operation::DataKey,
+        Sign => Operation::Sign,
+        Verify => Operation::Verify,
+        Mac => Operation::Mac,
+        MacVerify => Operation::MacVerify,
+        Wrap => Operation::Wrap,
+        Unwrap => Operation::Unwrap,
+        _ => return None,
+    })
+}
+
+fn event_ref(record: &keystead_store::AuditRecord) -> String {
+    format!("{}:{}", record.event.node, record.node_sequence)
+}
+
+const PROTECT: &[AuditAction] =
+    &[AuditAction::Encrypt, AuditAction::Sign, AuditAction::Mac, AuditAction::Wrap, AuditAction::DataKey];
+
+impl Service {
+    /// Builds the compliance report from live data and audits it. Auditors and admins.
+    pub async fn compliance_report(&self, caller: &Caller, format: &str) -> Result<ComplianceReport, Error> {
+        let tenant = keystead_core::Tenant::default_tenant();
+        let mut event = self.attempt(caller, AuditAction::ComplianceReport, &tenant);
+        event.details.insert("format".into(), format.chars().take(8).collect());
+        let result = async {
+            self.authorize(caller, keystead_core::Action::ReadAudit, None)?;
+            if caller.tenant.is_some() {
+                return Err(Error::PermissionDenied {
+                    reason:
+                        "the compliance report covers every tenant; only a principal of no tenant reads it"
+                            .into(),
+                });
+            }
+            self.build_compliance_report().await
+        }
+        .await;
+        let report = self.finish(event.clone(), result).await?;
+        for control in &report.controls {
+            event.details.insert(control.id.to_owned(), control.status.text().to_owned());
+        }
+        self.store.commit(Change::AuditOnly, event).await?;
+        Ok(report)
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, Error> {
+        let mut keys = Vec::new();
+        loop {
+            let query = InventoryQuery {
+                filter: InventoryFilter::default(),
+                offset: keys.len() as u64,
+                limit: 5_000,
+                ..InventoryQuery::default()
+            };
+            let page = self.store.inventory(&query).await?;
+            let read = page.entries.len();
+            keys.extend(page.entries.into_iter().map(|e| e.key));
+            if read < 5_000 {
+                return Ok(keys);
+            }
+        }
+    }
+
+    pub(crate) async fn build_compliance_report(&self) -> Result<ComplianceReport, Error> {
+        let now = self.now();
+        let since = now - time::Duration::days(WINDOW_DAYS);
+        let keys = self.all_keys().await?;
+        let controls = vec![
+            self.cek_10(&keys, since).await?,
+            self.cek_11(&keys, since).await?,
+            self.cek_19(&keys).await?,
+            self.cek_20(&keys).await?,
+            self.cek_21(&keys, since).await?,
+        ];
+        Ok(ComplianceReport {
+            generated_at: now.format(&Rfc3339).unwrap_or_default(),
+            node: self.config.node.to_string(),
+            environment: self.config.environment.to_string(),
+            window_days: WINDOW_DAYS,
+            controls,
+        })
+    }
+
+    async fn cek_10(
+        &self,
+        keys: &[StoredKey],
+        since: time::OffsetDateTime,
+    ) -> Result<ControlAssessment, Error> {
+        let versions: Vec<_> = keys.iter().flat_map(|k| k.versions.iter().map(move |v| (k, v))).collect();
+        let total = versions.len() as u64;
+        let complete = versions
+            .iter()
+            .filter(|(_, v)| {
+                let p = &v.info.provenance;
+                !p.library.is_empty()
+                    && !p.rng.is_empty()
+                    && !p.entropy_source.is_empty()
+                    && !p.node.is_empty()
+                    && p.security_strength_bits > 0
+            })
+            .count() as u64;
+        let weak = versions
+            .iter()
+            .filter(|(k, _)| {
+                k.attributes.algorithm.security_strength_bits() < self.config.minimum_strength_bits
+            })
+            .count() as u64;
+        let refused = AuditFilter {
+            since: Some(since),
+            actions: vec![AuditAction::KeyCreate],
+            outcome: Some(Outcome::Denied),
+            limit: Some(100_000),
+            ..AuditFilter::default()
+        };
+        let refused = self.store.audit_events(&refused).await?;
+        let libraries: BTreeSet<String> = versions
+            .iter()
+            .map(|(_, v)| format!("{} {}", v.info.provenance.library, v.info.provenance.library_version))
+            .collect();
+        let status = self.status();
+        let (state, reason) = if complete == total && weak == 0 && !status.self_tests.is_empty() {
+            (Status::Met, "every version has complete generation provenance from aws-lc-rs, none is below the minimum strength, and the known-answer self-tests passed at start".to_owned())
+        } else if weak > 0 {
+            (
+                Status::NotMet,
+                format!(
+                    "{weak} version(s) are below the minimum strength of {} bits",
+                    self.config.minimum_strength_bits
+                ),
+            )
+        } else {
+            (Status::PartlyMet, format!("{} version(s) lack complete provenance", total - complete))
+        };
+        let mut sample = Vec::new();
+        if let Some((k, v)) = versions.iter().max_by_key(|(_, v)| v.info.created_at) {
+            sample.push(format!(
+                "compare the provenance of {} version {} (`keystead key show {}`) with its key.create audit event",
+                k.attributes.name, v.info.number, k.attributes.name
+            ));
+        }
+        sample.extend(refused.iter().rev().take(3).map(|r| {
+            format!(
+                "refused generation {} by {}: {}",
+                event_ref(r),
+                r.event.actor,
+                r.event.reason.clone().unwrap_or_default()
+            )
+        }));
+        Ok(ControlAssessment {
+            id: "CEK-10",
+            title: "Key Generation",
+            question: "Are cryptographic keys generated using industry-accepted and approved cryptographic libraries that specify algorithm strength and random number generator specifications?",
+            status: state,
+            reason,
+            evidence: vec![
+                evidence("versions with complete provenance", share(complete, total), "inventory: every version's provenance (library, RNG, entropy source, node, strength)"),
+                evidence("versions below the minimum strength", weak, "inventory: algorithm strength against the server's minimum"),
+                evidence("minimum strength (bits)", self.config.minimum_strength_bits, "server configuration"),
+                evidence("generating libraries", libraries.into_iter().collect::<Vec<_>>().join(", "), "inventory: provenance library and version"),
+                evidence("crypto library in use", status.crypto_library, "server status"),
+                evidence("FIPS mode", status.fips, "server status"),
+                evidence("self-tests passed at start", status.self_tests.len() as u64, "server status: known-answer tests"),
+                evidence(&format!("key generations refused ({WINDOW_DAYS} d)"), refused.len() as u64, "audit log: key.create denied"),
+            ],
+            standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27002 8.24", "CCM v4 CEK-10"],
+            sample_next: sample,
+        })
+    }
+
+    async fn cek_11(
+        &self,
+        keys: &[StoredKey],
+        since: time::OffsetDateTime,
+    ) -> Result<ControlAssessment, Error> {
+        let mut used: BTreeMap<keystead_core::KeyId, Vec<Operation>> = BTreeMap::new();
+        for (key, action) in self.store.crypto_actions_by_key().await? {
+            used.entry(key).or_default().extend(operation_of(action));
+        }
+        // More than one purpose: no single purpose allows every operation the key served.
+        let multi: Vec<String> = used
+            .iter()
+            .filter(|(_, ops)| !Purpose::ALL.iter().any(|p| ops.iter().all(|op| op.allowed_for(*p))))
+            .map(|(k, _)| k.to_string())
+            .collect();
+        let mismatched = used
+            .iter()
+            .filter(|(id, ops)| {
+                keys.iter()
+                    .find(|k| k.attributes.id == **id)
+                    .is_some_and(|k| ops.iter().any(|op| !op.allowed_for(k.attributes.purpose)))
+            })
+            .count() as u64;
+        let unspecified: Vec<&StoredKey> =
+            keys.iter().filter(|k| k.attributes.usage_context.as_str() == "x-unspecified").collect();
+        let violations = AuditFilter {
+            since: Some(since),
+            error_code: Some("purpose_violation".into()),
+            limit: Some(100_000),
+            ..AuditFilter::default()
+        };
+        let violations = self.store.audit_events(&violations).await?;
+        let (status, reason) = if !multi.is_empty() || mismatched > 0 {
+            (
+                Status::NotMet,
+                format!(
+                    "{} key(s) were used for more than one purpose or outside their own",
+                    multi.len().max(mismatched as usize)
+                ),
+            )
+        } else if !unspecified.is_empty() {
+            (Status::PartlyMet, format!("one purpose per key is enforced, but {} key(s) have no declared usage context (x-unspecified)", unspecified.len()))
+        } else {
+            (Status::Met, "every key has one purpose and a declared usage context, and no key was ever used outside its purpose".to_owned())
+        };
+        let mut sample: Vec<String> = violations
+            .iter()
+            .rev()
+            .take(3)
+            .map(|r| {
+                format!(
+                    "purpose refusal {}: {} asked {} for {}",
+                    event_ref(r),
+                    r.event.actor,
+                    r.event.key_name.clone().unwrap_or_default(),
+                    r.event.action
+                )
+            })
+            .collect();
+        sample.extend(
+            unspecified
+                .iter()
+                .take(5)
+                .map(|k| format!("declare the usage context of key {}", k.attributes.name)),
+        );
+        Ok(ControlAssessment {
+            id: "CEK-11",
+            title: "Key Purpose",
+            question: "Are cryptographic secrets and private keys that are provisioned for a unique purpose properly managed?",
+            status,
+            reason,
+            evidence: vec![
+                evidence("keys used for more than one purpose", multi.len() as u64, "audit log: successful crypto operations grouped by key, mapped to purposes"),
+                evidence("keys used outside their own purpose", mismatched, "audit log against the inventory's purpose"),
+                evidence("keys without a declared usage context", unspecified.len() as u64, "inventory: usage context x-unspecified"),
+                evidence(&format!("purpose violations refused ({WINDOW_DAYS} d)"), violations.len() as u64, "audit log: error code purpose_violation"),
+            ],
+            standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27002 8.24", "CCM v4 CEK-11"],
+            sample_next: sample,
+        })
+    }
+
+    async fn cek_19(&self, keys: &[StoredKey]) -> Result<ControlAssessment, Error> {
+        let mut compromised = 0u64;
+        let mut outside = Vec::new();
+        let mut justified = 0u64;
+        let mut process_uses = 0u64;
+        let mut sample = Vec::new();
+        for key in keys {
+            for version in &key.versions {
+                let Some(record) = &version.info.compromise else { continue };
+                compromised += 1;
+                let after = AuditFilter {
+                    key_id: Some(key.attributes.id),
+                    since: Some(record.reported_at),
+                    outcome: Some(Outcome::Success),
+                    limit: Some(100_000),
+                    ..AuditFilter::default()
+                };
+                for use_ in self.store.audit_events(&after).await? {
+                    if use_.event.version != Some(version.info.number.get())
+                        || operation_of(use_.event.action).is_none()
+                    {
+                        continue;
+                    }
+                    if PROTECT.contains(&use_.event.action) {
+                        if !use_.event.details.contains_key("exceptional_use") {
+                            outside.push(event_ref(&use_));
+                        }
+                    } else {
+                        process_uses += 1;
+                        if use_.event.details.contains_key("justification") {
+                            justified += 1;
+                        }
+                    }
+                }
+                sample.push(format!(
+                    "{} version {} (incident {}): `keystead audit list --key {}` for every use since the report",
+                    key.attributes.name, version.info.number, record.incident, key.attributes.name
+                ));
+            }
+        }
+        let exceptions = self
+            .store
+            .approvals(&keystead_store::ApprovalFilter {
+                operation: Some(keystead_core::approval::ApprovalOperation::CompromisedKeyException),
+                ..keystead_store::ApprovalFilter::default()
+            })
+            .await?;
+        let (status, reason) = if !outside.is_empty() {
+            (
+                Status::NotMet,
+                format!(
+                    "{} protect operation(s) used a compromised version outside an approved exception",
+                    outside.len()
+                ),
+            )
+        } else if justified < process_uses {
+            (
+                Status::PartlyMet,
+                format!("{} use(s) of compromised versions carry no justification", process_uses - justified),
+            )
+        } else {
+            (Status::Met, "compromised versions never protected outside an approved exception, and every decrypt-only use carries a justification linked to its incident".to_owned())
+        };
+        sample.extend(
+            outside
+                .iter()
+                .take(5)
+                .map(|e| format!("explain protect operation {e} with a compromised version")),
+        );
+        Ok(ControlAssessment {
+            id: "CEK-19",
+            title: "Key Compromise",
+            question: "Are processes, procedures, and technical measures to use compromised keys to encrypt information in specific scenarios (e.g., only in controlled circumstances and thereafter only for data decryption and never for encryption) defined implemented, and evaluated including provisions for legal and regulatory requirement?",
+            status,
+            reason,
+            evidence: vec![
+                evidence("compromised versions", compromised, "inventory: versions with a compromise report"),
+                evidence("protect operations with compromised versions outside approved exceptions", outside.len() as u64, "audit log: successful protect operations on each compromised version after its report, without an exception"),
+                evidence("decrypt-only uses of compromised versions", process_uses, "audit log: successful process operations after the report"),
+                evidence("of which justified", justified, "audit log: the justification recorded with each use"),
+                evidence("exception requests (all time)", exceptions.len() as u64, "approvals: compromised-key-exception"),
+            ],
+            standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27002 8.24", "CCM v4 CEK-19"],
+            sample_next: sample,
+        })
+    }
+
+    async fn cek_20(&self, keys: &[StoredKey]) -> Result<ControlAssessment, Error> {
+        let recoverable = keys.iter().filter(|k| k.attributes.recoverable).count() as u64;
+        let critical_unrecoverable: Vec<&StoredKey> = keys
+            .iter()
+            .filter(|k| {
+                !k.attributes.recoverable
+                    && matches!(k.attributes.criticality.as_str(), "high" | "critical")
+                    && k.attributes.purpose == Purpose::Encrypt
+            })
+            .collect();
+        let drills = AuditFilter { limit: Some(10), ..AuditFilter::default() };
+        let recovery_events: Vec<_> = self
+            .store
+            .audit_events(&drills)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.event.action.as_str().starts_with("recovery.")
+                    || r.event.action.as_str().starts_with("backup.")
+            })
+            .collect();
+        let last_drill =
+            recovery_events.last().map(|r| r.event.occurred_at.format(&Rfc3339).unwrap_or_default());
+        let seal = self.seal_status();
+        let reason = format!(
+            "each key records whether it is recoverable and its criticality, and the root key is split {}; but no backup or recovery drill is on record, so restorability is not shown",
+            if seal.kind == "shamir" { "M-of-N among operators" } else { "in a development file seal" }
+        );
+        let mut sample =
+            vec!["run `keystead recovery drill` on a current backup and keep its report".to_owned()];
+        sample.extend(critical_unrecoverable.iter().take(5).map(|k| {
+            format!("confirm that critical data key {} should be non-recoverable", k.attributes.name)
+        }));
+        Ok(ControlAssessment {
+            id: "CEK-20",
+            title: "Key Recovery",
+            question: "Are processes, procedures, and technical measures to assess operational continuity risks (versus the risk of losing control of keying material and exposing protected data) defined, implemented, and evaluated, including provisions for legal and regulatory requirement provisions?",
+            status: if last_drill.is_some() { Status::Met } else { Status::PartlyMet },
+            reason,
+            evidence: vec![
+                evidence("keys marked recoverable", share(recoverable, keys.len() as u64), "inventory: recovery policy per key"),
+                evidence("critical or high data keys marked non-recoverable", critical_unrecoverable.len() as u64, "inventory: criticality against recovery policy"),
+                evidence("last recovery drill", last_drill.unwrap_or_else(|| "none recorded".into()), "audit log: recovery and backup events"),
+                evidence("root key seal", json!({ "kind": seal.kind, "threshold": seal.threshold, "shares": seal.shares }), "seal status"),
+            ],
+            standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27001 6.1.2", "ISO/IEC 27002 8.24", "ISO/IEC 27002 5.7", "CCM v4 CEK-20"],
+            sample_next: sample,
+        })
+    }
+
+    async fn cek_21(
+        &self,
+        keys: &[StoredKey],
+        since: time::OffsetDateTime,
+    ) -> Result<ControlAssessment, Error> {
+        let now = self.now();
+        let principals: BTreeMap<String, keystead_store::StoredPrincipal> =
+            self.store.principals().await?.into_iter().map(|p| (p.name.clone(), p)).collect();
+        let no_owner: Vec<&StoredKey> = keys
+            .iter()
+            .filter(|k| {
+                matches!(owner_status(&k.attributes.owner, &principals, now), "none" | "disabled" | "expired")
+            })
+            .collect();
+        let mut overdue = Vec::new();
+        for key in keys {
+            let reviews = self.store.reviews(key.attributes.id).await?;
+            if self.review_due_at(key, reviews.last()) <= now {
+                overdue.push(key);
+            }
+        }
+        let versions: u64 = keys.iter().map(|k| k.versions.len() as u64).sum();
+        let tombstones = keys
+            .iter()
+            .flat_map(|k| &k.versions)
+            .filter(|v| matches!(v.info.state, KeyState::Destroyed | KeyState::DestroyedCompromised))
+            .count() as u64;
+        let chain = self.verify_chains().await?;
+        let changes = AuditFilter {
+            since: Some(since),
+            actions: AuditAction::STATUS_CHANGES.to_vec(),
+            limit: Some(100_000),
+            ..AuditFilter::default()
+        };
+        let changes = self.store.audit_events(&changes).await?.len() as u64;
+        let anomalies = self
+            .store
+            .anomalies(&keystead_store::inventory::AnomalyFilter {
+                since: Some(since),
+                limit: Some(100_000),
+                ..Default::default()
+            })
+            .await?;
+        let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
+        for a in &anomalies {
+            *by_rule.entry(a.rule.clone()).or_default() += 1;
+        }
+        let verified_at = now.format(&Rfc3339).unwrap_or_default();
+        let (status, reason) = if !chain.intact() {
+            (
+                Status::NotMet,
+                format!(
+                    "the audit chain is broken: {}",
+                    chain
+                        .breaks
+                        .iter()
+                        .map(|b| format!("node {} event {}: {}", b.0, b.1, b.2))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            )
+        } else if chain.checkpoints == 0 {
+            (Status::PartlyMet, "the audit chain links, but no signed checkpoint covers it yet".to_owned())
+        } else if !no_owner.is_empty() || !overdue.is_empty() {
+            (Status::PartlyMet, format!("the inventory and its tamper-evident history are complete, but {} key(s) have no owner and {} review(s) are overdue", no_owner.len(), overdue.len()))
+        } else {
+            (Status::Met, "every key and version is inventoried with an owner and a current review, every status change is in a verified, signed audit chain".to_owned())
+        };
+        let mut sample = vec![format!("export the audit log and verify it offline: `keystead audit export --out F` then `keystead audit verify --file F --public-key PEM`")];
+        sample.extend(overdue.iter().take(5).map(|k| {
+            format!("review of key {} (owner {}) is overdue", k.attributes.name, k.attributes.owner)
+        }));
+        sample.extend(no_owner.iter().take(5).map(|k| {
+            format!("assign an owner to key {} (owner {} is gone)", k.attributes.name, k.attributes.owner)
+        }));
+        sample.extend(
+            anomalies.iter().take(5).map(|a| format!("anomaly {} ({}): {}", a.id, a.rule, a.summary)),
+        );
+        Ok(ControlAssessment {
+            id: "CEK-21",
+            title: "Key Inventory Management",
+            question: "Are key management system processes, procedures, and technical measures defined, implemented, and evaluated to track and report all cryptographic materials and status changes including provisions for legal and regulatory requirements?",
+            status,
+            reason,
+            evidence: vec![
+                evidence("keys in the inventory", keys.len() as u64, "inventory"),
+                evidence("versions in the inventory", versions, "inventory"),
+                evidence("destroyed versions kept as tombstones", tombstones, "inventory: destroyed states"),
+                evidence("keys with no owner", no_owner.len() as u64, "inventory against principals (empty, disabled, expired)"),
+                evidence("keys with an overdue review", overdue.len() as u64, &format!("inventory reviews against the {}-day policy", self.config.review_interval_seconds / 86_400)),
+                evidence(&format!("status changes recorded ({WINDOW_DAYS} d)"), changes, "audit log: lifecycle events"),
+                evidence("audit chain verified at", verified_at, "audit verify, run for this report"),
+                evidence("audit chain intact", chain.intact(), "audit verify"),
+                evidence("audit events verified", chain.events, "audit verify"),
+                evidence("signed checkpoints verified", chain.checkpoints, "audit verify with the audit signing key"),
+                evidence(&format!("anomalies raised ({WINDOW_DAYS} d)"), json!(by_rule), "anomaly records by rule"),
+            ],
+            standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27001 A.12.4.1", "ISO/IEC 27002 8.24", "ISO/IEC 27002 12.4.1", "CCM v4 CEK-21"],
+            sample_next: sample,
+        })
+    }
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Object(map) if map.is_empty() => "none".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+impl ComplianceReport {
+    /// Markdown, for a ticket or a repository.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "# Keystead compliance evidence\n\nGenerated {} by node {} for environment {}; event counts cover the last {} days.\n\n| Control | Status | Reason |\n|---|---|---|\n",
+            self.generated_at, self.node, self.environment, self.window_days
+        );
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        for c in &self.controls {
+            let _ = writeln!(out, "| {} {} | **{}** | {} |", c.id, c.title, c.status.text(), cell(&c.reason));
+        }
+        for c in &self.controls {
+            let _ = write!(
+                out,
+                "\n## {} {} — {}\n\n> {}\n\n{}\n\n| Evidence | Value | Source |\n|---|---|---|\n",
+                c.id,
+                c.title,
+                c.status.text(),
+                c.question,
+                c.reason
+            );
+            for e in &c.evidence {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    cell(&e.name),
+                    cell(&value_text(&e.value)),
+                    cell(&e.source)
+                );
+            }
+            let _ = write!(out, "\nStandards: {}\n\nSample next:\n", c.standards.join(", "));
+            for s in &c.sample_next {
+                let _ = writeln!(out, "- {}", s.replace('\n', " "));
+            }
+        }
+        out
+    }
+
+    /// One self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        let mut body = format!(
+            "<h1>Keystead compliance evidence</h1><p class=\"meta\">generated {} · node {} · environment {} · event counts over {} days</p>",
+            html(&self.generated_at),
+            html(&self.node),
+            html(&self.environment),
+            self.window_days
+        );
+        body.push_str("<table><thead><tr><th>Control</th><th>Status</th><th>Reason</th></tr></thead><tbody>");
+        for c in &self.controls {
+            let class = match c.status {
+                Status::Met => "status-met",
+                Status::PartlyMet => "status-partly",
+                Status::NotMet => "status-not",
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{} {}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+                html(c.id),
+                html(c.title),
+                c.status.text(),
+                html(&c.reason)
+            );
+        }
+        body.push_str("</tbody></table>");
+        for c in &self.controls {
+            let _ = write!(
+                body,
+                "<h2>{} {} — {}</h2><p><em>{}</em></p><p>{}</p>",
+                html(c.id),
+                html(c.title),
+                c.status.text(),
+                html(c.question),
+                html(&c.reason)
+            );
+            let rows: Vec<Vec<String>> = c
+                .evidence
+                .iter()
+                .map(|e| vec![e.name.clone(), value_text(&e.value), e.source.clone()])
+                .collect();
+            body.push_str(&table(&["Evidence", "Value", "Source"], &rows, 100));
+            let _ =
+                write!(body, "<p>Standards: {}</p><p>Sample next:</p><ul>", html(&c.standards.join(", ")));
+            for s in &c.sample_next {
+                let _ = write!(body, "<li>{}</li>", html(s));
+            }
+            body.push_str("</ul>");
+        }
+        page("Keystead compliance evidence", &body)
+    }
+}
