@@ -151,3 +151,46 @@ fn inventory_filters_reviews_and_a_report_that_renders_in_a_browser() {
         assert!(counts[1] > 200, "the active-state bar rendered: {counts:?}");
     }
 }
+
+#[test]
+fn anomalies_metrics_and_compliance_evidence_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path());
+    server.ok(&["key", "create", "signer", "--purpose", "sign", "--algorithm", "ed25519"], b"");
+    let refused = server.cli(&["encrypt", "signer"], b"not for a signing key");
+    assert_eq!(refused.status.code(), Some(5), "{}", String::from_utf8_lossy(&refused.stderr));
+
+    // The dev scheduler scans the audit stream every second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let anomalies = loop {
+        let found = json(&server, &["inventory", "anomalies"]);
+        if found.as_array().is_some_and(|a| !a.is_empty()) || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(anomalies[0]["rule"], "purpose-violation", "{anomalies}");
+    assert_eq!(anomalies[0]["severity"], "high");
+    let table = server.ok(&["inventory", "anomalies"], b"");
+    assert!(table.contains("purpose-violation") && table.contains("signer"), "{table}");
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let metrics = reqwest::blocking::get(format!("{}/metrics", server.addr)).unwrap().text().unwrap();
+    assert!(metrics.contains("keystead_anomalies_total{rule=\"purpose-violation\"} 1"), "{metrics}");
+
+    let markdown = server.ok(&["compliance", "report", "--format", "md"], b"");
+    for id in ["CEK-10", "CEK-11", "CEK-19", "CEK-20", "CEK-21"] {
+        assert!(markdown.contains(&format!("## {id} ")), "{id} in {markdown}");
+    }
+    assert!(markdown.contains("| purpose violations refused (30 d) | 1 |"), "{markdown}");
+    let report = json(&server, &["compliance", "report", "--format", "json"]);
+    let inventory = report["controls"].as_array().unwrap().iter().find(|c| c["id"] == "CEK-21").unwrap();
+    let intact =
+        inventory["evidence"].as_array().unwrap().iter().find(|e| e["name"] == "audit chain intact").unwrap();
+    assert_eq!(intact["value"], true);
+    let page = dir.path().join("compliance.html");
+    server.ok(&["compliance", "report", "--format", "html", "--out", page.to_str().unwrap()], b"");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<h2>").count(), 5, "one section per control");
+    let bad = server.cli(&["compliance", "report", "--format", "pdf"], b"");
+    assert_eq!(bad.status.code(), Some(2), "clap refuses an unknown format");
+}
