@@ -40,14 +40,16 @@ pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<Cod
         }
         AuditCommand::Verify { file: None, .. } => {
             let report = client.get("/v1/audit/verify", &[])?;
-            show_report(&report, "audit log", json_out)
+            show_report(&report, "audit log", json_out, false)
         }
         AuditCommand::Verify { file: Some(file), public_keys } => {
             let report = verify_offline(&file, &public_keys)?;
+            // An export always starts with a checkpoint: a chain without one is unproven.
             show_report(
                 &serde_json::to_value(&report)?,
                 &format!("audit export {}", file.display()),
                 json_out,
+                true,
             )
         }
         AuditCommand::Export { format: ExportFormat::Jsonl, out } => export(client, out.as_deref(), json_out),
@@ -74,13 +76,28 @@ fn print_events(out: &Value) {
     }
 }
 
-/// Prints a chain report; exit 6 when a chain is broken.
-fn show_report(report: &Value, what: &str, json_out: bool) -> Result<Code> {
+/// Prints a chain report; exit 6 when a chain is broken, or (with `require_signed`) when a
+/// chain has no verified checkpoint: links alone can be recomputed by whoever rewrote them.
+fn show_report(report: &Value, what: &str, json_out: bool, require_signed: bool) -> Result<Code> {
     let breaks = report["breaks"].as_array().cloned().unwrap_or_default();
+    let unsigned: Vec<String> = report["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["checkpoints"].as_u64() == Some(0))
+        .map(|n| text(&n["node"]))
+        .collect();
+    let valid = breaks.is_empty() && !(require_signed && !unsigned.is_empty());
     if json_out {
         print_json(report)?;
     } else {
-        let verdict = if breaks.is_empty() { "intact" } else { "BROKEN" };
+        let verdict = if valid {
+            "intact"
+        } else if breaks.is_empty() {
+            "UNPROVEN"
+        } else {
+            "BROKEN"
+        };
         println!(
             "{what} {verdict}: {} events in {} chain(s), {} signed checkpoint(s) verified",
             text(&report["events"]),
@@ -104,8 +121,13 @@ fn show_report(report: &Value, what: &str, json_out: bool) -> Result<Code> {
         for warning in report["warnings"].as_array().into_iter().flatten() {
             eprintln!("warning: {}", text(warning));
         }
+        if require_signed {
+            for node in &unsigned {
+                eprintln!("node {node} has no verified checkpoint: its links could have been recomputed by whoever rewrote them");
+            }
+        }
     }
-    Ok(if breaks.is_empty() { 0 } else { exit::NOT_VALID })
+    Ok(if valid { 0 } else { exit::NOT_VALID })
 }
 
 fn verify_offline(file: &Path, public_keys: &[PathBuf]) -> Result<keystead_store::ChainReport> {

@@ -18,9 +18,13 @@ pub const SIGNING_USAGE_CONTEXT: &str = "audit-log-signing";
 /// The name of the audit signing key Keystead creates in the default tenant.
 pub const SIGNING_KEY_NAME: &str = "keystead-audit-signing";
 
-/// What a checkpoint claims: that `node`'s chain had `covers_hash` at `covers_node_seq`.
+/// What a checkpoint claims: that `node`'s chain had `covers_hash` at `covers_node_seq`, and
+/// that the node's previous checkpoint event was `previous` (so checkpoints form a chain of
+/// their own, and removing one breaks it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The node's previous checkpoint event: its position and hash; `None` for the first.
+    pub previous: Option<(i64, String)>,
     /// The last event covered, in the node's chain.
     pub covers_node_seq: i64,
     /// That event's hash (hex).
@@ -37,9 +41,14 @@ pub struct Checkpoint {
 
 /// The bytes a checkpoint signs. The domain prefix keeps a checkpoint signature from being
 /// mistaken for any other signed message.
-pub fn statement(node: &str, covers_node_seq: i64, covers_hash: &str, signed_at: &str) -> Vec<u8> {
+pub fn statement(node: &str, claim: &Checkpoint) -> Vec<u8> {
+    let previous = match &claim.previous {
+        Some((seq, hash)) => format!("{seq}:{hash}"),
+        None => "none".to_owned(),
+    };
     format!(
-        "keystead-audit-checkpoint/v1\nnode={node}\nnode_seq={covers_node_seq}\nhash={covers_hash}\nsigned_at={signed_at}\n"
+        "keystead-audit-checkpoint/v1\nnode={node}\nnode_seq={}\nhash={}\nprevious={previous}\nsigned_at={}\n",
+        claim.covers_node_seq, claim.covers_hash, claim.signed_at
     )
     .into_bytes()
 }
@@ -54,6 +63,9 @@ impl Checkpoint {
         details.insert("signing_key".into(), self.key_id.clone());
         details.insert("signing_version".into(), self.key_version.to_string());
         details.insert("signature".into(), STANDARD.encode(&self.signature));
+        if let Some((seq, hash)) = &self.previous {
+            details.insert("previous_checkpoint".into(), format!("{seq}:{hash}"));
+        }
     }
 
     /// Reads the claim of a checkpoint event; `None` for other events.
@@ -68,7 +80,18 @@ impl Checkpoint {
             field(name)?.parse::<i64>().map_err(|_| format!("the checkpoint's {name} is not a number"))
         };
         Some((|| {
+            let previous = match event.details.get("previous_checkpoint") {
+                None => None,
+                Some(text) => {
+                    let (seq, hash) = text
+                        .split_once(':')
+                        .and_then(|(s, h)| Some((s.parse::<i64>().ok()?, h.to_owned())))
+                        .ok_or_else(|| "the checkpoint's previous_checkpoint is malformed".to_owned())?;
+                    Some((seq, hash))
+                }
+            };
             Ok(Self {
+                previous,
                 covers_node_seq: number("covers_node_seq")?,
                 covers_hash: field("covers_hash")?,
                 signed_at: field("signed_at")?,
@@ -94,6 +117,7 @@ mod tests {
         )
         .unwrap();
         let claim = Checkpoint {
+            previous: Some((30, "cd".repeat(32))),
             covers_node_seq: 41,
             covers_hash: "ab".repeat(32),
             signed_at: "2026-01-01T00:00:00Z".into(),
@@ -111,7 +135,21 @@ mod tests {
 
     #[test]
     fn statement_names_every_claimed_field() {
-        let text = String::from_utf8(statement("n1", 7, "ff", "T")).unwrap();
-        assert_eq!(text, "keystead-audit-checkpoint/v1\nnode=n1\nnode_seq=7\nhash=ff\nsigned_at=T\n");
+        let mut claim = Checkpoint {
+            previous: None,
+            covers_node_seq: 7,
+            covers_hash: "ff".into(),
+            signed_at: "T".into(),
+            key_id: "k".into(),
+            key_version: 1,
+            signature: Vec::new(),
+        };
+        let text = String::from_utf8(statement("n1", &claim)).unwrap();
+        assert_eq!(
+            text,
+            "keystead-audit-checkpoint/v1\nnode=n1\nnode_seq=7\nhash=ff\nprevious=none\nsigned_at=T\n"
+        );
+        claim.previous = Some((5, "ee".into()));
+        assert!(String::from_utf8(statement("n1", &claim)).unwrap().contains("previous=5:ee\n"));
     }
 }

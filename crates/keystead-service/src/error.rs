@@ -168,8 +168,20 @@ pub enum Error {
         version: u32,
     },
     /// The audit signing key signs only Keystead's checkpoints.
-    #[error("key {key} has usage context audit-log-signing: it signs Keystead's audit checkpoints, and no principal may sign with such a key or create one")]
+    #[error("key {key} is reserved for Keystead's audit checkpoints (name keystead-audit-signing, usage context audit-log-signing): no principal may sign with it or create a key of that name or context")]
     ReservedKey {
+        /// The key.
+        key: String,
+    },
+    /// The audit log does not verify where it must before a checkpoint is signed.
+    #[error("audit log integrity: {reason}")]
+    AuditTampered {
+        /// What does not verify.
+        reason: String,
+    },
+    /// The audit signing key's versions stay as they are, so old checkpoints stay verifiable.
+    #[error("key {key} signs Keystead's audit checkpoints: its versions are kept so old checkpoints stay verifiable, and only `keystead key rotate` and `keystead key compromise` apply to it")]
+    AuditSigningKeyFixed {
         /// The key.
         key: String,
     },
@@ -221,7 +233,10 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
-            Error::SuspectData { .. } | Error::ReservedKey { .. } => ErrorKind::PolicyViolation,
+            Error::AuditTampered { .. } => ErrorKind::IntegrityFailure,
+            Error::SuspectData { .. } | Error::ReservedKey { .. } | Error::AuditSigningKeyFixed { .. } => {
+                ErrorKind::PolicyViolation
+            }
             Error::Vote(keystead_core::approval::VoteError::AlreadyVoted { .. }) => ErrorKind::Conflict,
             Error::Vote(_) => ErrorKind::PermissionDenied,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,

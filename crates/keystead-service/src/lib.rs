@@ -133,6 +133,8 @@ pub struct Service {
     feed_start: i64,
     /// Anomalies raised by this process, by rule.
     anomaly_counts: ops::anomaly::AnomalyCounts,
+    /// The checkpoint this process signed last; its lock makes one signer per node.
+    checkpoint_memory: tokio::sync::Mutex<ops::checkpoint::CheckpointMemory>,
 }
 
 impl std::fmt::Debug for Service {
@@ -185,6 +187,7 @@ impl Service {
             self_tests,
             feed_start,
             anomaly_counts: ops::anomaly::AnomalyCounts::default(),
+            checkpoint_memory: tokio::sync::Mutex::default(),
         })
     }
 

@@ -20,6 +20,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "exception.opened",
     "exception.closed",
     "anomaly.detected",
+    "audit.checkpoint",
 ];
 
 impl Service {

@@ -62,6 +62,10 @@ pub struct ChainStatus {
     pub signed_at: Option<String>,
     /// Events after the newest verified checkpoint: intact links, but no signature yet.
     pub unsigned_events: u64,
+    /// The longest time between two consecutive verified checkpoints, in seconds: a node
+    /// signs at least every interval, so a longer gap means it was stopped or checkpoints
+    /// were removed.
+    pub longest_checkpoint_gap_seconds: Option<i64>,
 }
 
 /// The result of checking every chain.
@@ -96,6 +100,24 @@ struct NodeChain {
     broken: Option<(i64, String)>,
     status: Option<ChainStatus>,
     last_seq: i64,
+    /// The newest verified checkpoint event: position and hash.
+    last_checkpoint_event: Option<(i64, String)>,
+    /// When it was signed.
+    last_signed_at: Option<time::OffsetDateTime>,
+    /// Resumed in the middle of the chain: the first checkpoint's `previous` is not checked.
+    previous_unknown: bool,
+}
+
+fn new_status(node: &str) -> Option<ChainStatus> {
+    Some(ChainStatus {
+        node: node.to_owned(),
+        events: 0,
+        checkpoints: 0,
+        signed_through: None,
+        signed_at: None,
+        unsigned_events: 0,
+        longest_checkpoint_gap_seconds: None,
+    })
 }
 
 /// Checks rows one at a time (so a large log never has to fit in memory), per node in node
@@ -112,19 +134,30 @@ impl<'k> ChainVerifier<'k> {
         Self { nodes: BTreeMap::new(), signatures }
     }
 
+    /// A verifier that picks `node`'s chain up after `after_seq`, whose hash is `after_hash`
+    /// (checked by the caller, e.g. covered by a verified checkpoint): a node checks what
+    /// came since its last checkpoint before it signs the next.
+    pub fn resume(signatures: &'k dyn SignatureCheck, node: &str, after_seq: i64, after_hash: &str) -> Self {
+        let mut verifier = Self::new(signatures);
+        let chain = NodeChain {
+            expected_seq: after_seq + 1,
+            prev_hash: after_hash.to_owned(),
+            recent: VecDeque::from([(after_seq, after_hash.to_owned())]),
+            status: new_status(node),
+            last_seq: after_seq,
+            previous_unknown: true,
+            ..NodeChain::default()
+        };
+        verifier.nodes.insert(node.to_owned(), chain);
+        verifier
+    }
+
     /// Checks the next row of its node's chain.
     pub fn push(&mut self, row: ChainRow<'_>) {
         let chain = self.nodes.entry(row.node.to_owned()).or_insert_with(|| NodeChain {
             expected_seq: 1,
             prev_hash: GENESIS.to_owned(),
-            status: Some(ChainStatus {
-                node: row.node.to_owned(),
-                events: 0,
-                checkpoints: 0,
-                signed_through: None,
-                signed_at: None,
-                unsigned_events: 0,
-            }),
+            status: new_status(row.node),
             ..NodeChain::default()
         });
         let status = chain.status.as_mut().expect("set when the chain is first seen");
@@ -214,7 +247,15 @@ impl<'k> ChainVerifier<'k> {
                 claim.covers_node_seq
             ));
         }
-        let signed = statement(row.node, claim.covers_node_seq, &claim.covers_hash, &claim.signed_at);
+        if !chain.previous_unknown && claim.previous != chain.last_checkpoint_event {
+            let named = claim.previous.as_ref().map_or("none".to_owned(), |(s, _)| format!("event {s}"));
+            let found =
+                chain.last_checkpoint_event.as_ref().map_or("none".to_owned(), |(s, _)| format!("event {s}"));
+            return Err(format!(
+                "the checkpoint names {named} as the previous checkpoint, but the chain's is {found}: a checkpoint was removed or inserted"
+            ));
+        }
+        let signed = statement(row.node, &claim);
         match self.signatures.check(&claim.key_id, claim.key_version, &signed, &claim.signature) {
             Ok(true) => {}
             Ok(false) => {
@@ -227,7 +268,18 @@ impl<'k> ChainVerifier<'k> {
         }
         status.checkpoints += 1;
         status.signed_through = Some(claim.covers_node_seq);
+        let signed_at =
+            time::OffsetDateTime::parse(&claim.signed_at, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| "the checkpoint's signed_at is not an RFC 3339 time".to_owned())?;
+        if let Some(last) = chain.last_signed_at {
+            let gap = (signed_at - last).whole_seconds();
+            status.longest_checkpoint_gap_seconds =
+                Some(status.longest_checkpoint_gap_seconds.map_or(gap, |g| g.max(gap)));
+        }
         status.signed_at = Some(claim.signed_at);
+        chain.last_signed_at = Some(signed_at);
+        chain.last_checkpoint_event = Some((row.node_seq, row.hash.to_owned()));
+        chain.previous_unknown = false;
         Ok(())
     }
 
@@ -296,5 +348,81 @@ mod tests {
         assert_eq!(first_break(&[(2, "two", h1.as_str(), h2.as_str())]), Some(2));
         let reordered = [(1, "one", GENESIS, h1.as_str()), (3, "three", &h2, &h3), (2, "two", &h1, &h2)];
         assert_eq!(first_break(&reordered), Some(3));
+    }
+
+    struct AcceptAll;
+
+    impl SignatureCheck for AcceptAll {
+        fn check(&self, _: &str, _: u32, _: &[u8], _: &[u8]) -> Result<bool, String> {
+            Ok(true)
+        }
+    }
+
+    fn event_json(action: &str, claim: Option<&Checkpoint>) -> String {
+        let mut event: AuditEvent = serde_json::from_str(&format!(
+            r#"{{"occurred_at":"2026-01-01T00:00:00Z","node":"n1","actor":"a","source":"s","tenant":"default","action":"{action}","outcome":"success","key_id":null,"key_name":null,"version":null,"algorithm":null,"purpose":null,"error_code":null,"reason":null,"details":{{}}}}"#
+        ))
+        .unwrap();
+        if let Some(claim) = claim {
+            claim.describe(&mut event);
+        }
+        String::from_utf8(event.canonical_bytes()).unwrap()
+    }
+
+    fn claim(covers: i64, hash: &str, previous: Option<(i64, String)>, minute: u32) -> Checkpoint {
+        Checkpoint {
+            previous,
+            covers_node_seq: covers,
+            covers_hash: hash.to_owned(),
+            signed_at: format!("2026-01-01T00:{minute:02}:00Z"),
+            key_id: "k".into(),
+            key_version: 1,
+            signature: vec![1],
+        }
+    }
+
+    /// Appends an event; returns its hash.
+    fn append(rows: &mut Vec<(i64, String, String, String)>, json: String) -> String {
+        let prev = rows.last().map_or(GENESIS.to_owned(), |r| r.3.clone());
+        let hash = link(&prev, json.as_bytes());
+        rows.push((rows.len() as i64 + 1, json, prev, hash.clone()));
+        hash
+    }
+
+    fn verify_all(rows: &[(i64, String, String, String)]) -> ChainReport {
+        let mut verifier = ChainVerifier::new(&AcceptAll);
+        for (seq, json, prev, hash) in rows {
+            verifier.push(ChainRow { node: "n1", node_seq: *seq, event_json: json, prev_hash: prev, hash });
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn checkpoints_chain_to_their_predecessor_and_gaps_are_measured() {
+        let mut rows = Vec::new();
+        let e1 = append(&mut rows, event_json("server.start", None));
+        let cp1 = append(&mut rows, event_json("audit.checkpoint", Some(&claim(1, &e1, None, 0))));
+        let e3 = append(&mut rows, event_json("key.create", None));
+        append(&mut rows, event_json("audit.checkpoint", Some(&claim(3, &e3, Some((2, cp1.clone())), 30))));
+        let report = verify_all(&rows);
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(report.checkpoints, 2);
+        assert_eq!(report.nodes[0].longest_checkpoint_gap_seconds, Some(1_800));
+
+        // A checkpoint whose predecessor is missing from the chain (removed, then relinked).
+        let mut pruned = Vec::new();
+        let e1 = append(&mut pruned, event_json("server.start", None));
+        let e2 = append(&mut pruned, event_json("key.create", None));
+        append(&mut pruned, event_json("audit.checkpoint", Some(&claim(2, &e2, Some((2, cp1.clone())), 5))));
+        let report = verify_all(&pruned);
+        assert_eq!(report.breaks.len(), 1, "{report:?}");
+        assert!(report.breaks[0].2.contains("a checkpoint was removed or inserted"), "{report:?}");
+        let _ = e1;
+
+        // The first checkpoint must not claim a predecessor.
+        let mut forged = Vec::new();
+        let e1 = append(&mut forged, event_json("server.start", None));
+        append(&mut forged, event_json("audit.checkpoint", Some(&claim(1, &e1, Some((9, "ab".into())), 0))));
+        assert_eq!(verify_all(&forged).breaks.len(), 1);
     }
 }

@@ -54,7 +54,9 @@ impl Service {
             });
         }
         let usage_context = UsageContext::new(request.usage_context.as_deref().unwrap_or(UNSPECIFIED_USAGE))?;
-        if usage_context.as_str() == keystead_core::checkpoint::SIGNING_USAGE_CONTEXT {
+        if usage_context.as_str() == keystead_core::checkpoint::SIGNING_USAGE_CONTEXT
+            || name.as_str() == keystead_core::checkpoint::SIGNING_KEY_NAME
+        {
             return Err(Error::ReservedKey { key: name.to_string() });
         }
         let owner = request.owner.unwrap_or_else(|| caller.principal.clone());

@@ -180,6 +180,11 @@ impl Service {
             describe_key(&mut event, &stored.attributes);
             caller.check_tenant(&stored.attributes.tenant)?;
             self.check_environment(&stored)?;
+            if super::checkpoint::is_audit_signing(&stored.attributes)
+                && !matches!(action, AuditAction::KeyRotate | AuditAction::KeyCompromise)
+            {
+                return Err(Error::AuditSigningKeyFixed { key: stored.attributes.name.to_string() });
+            }
             let id = stored.attributes.id;
             let view = change(self, stored, &mut event).await;
             self.cache.invalidate(id);

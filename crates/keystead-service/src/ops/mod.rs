@@ -2,7 +2,7 @@
 
 pub mod anomaly;
 pub mod approvals;
-mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod compromise;
 mod create;
 mod crypto;

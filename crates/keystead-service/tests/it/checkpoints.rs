@@ -221,3 +221,84 @@ async fn an_export_verifies_offline_with_the_public_key_only() {
     let err = h.service.audit_export_page(&caller, None, 10).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
 }
+
+#[tokio::test]
+async fn the_signing_key_cannot_be_squatted_stalled_or_destroyed() {
+    let h = Harness::dev().await;
+    let custodian = h.principal("custodian", &["key-custodian"]).await;
+    // Taking the reserved name before the first checkpoint is refused.
+    let err =
+        h.service.create_key(&custodian, request(SIGNING_KEY_NAME, "sign", "ed25519")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{err}");
+    h.service.run_due_work().await.unwrap();
+    for refused in [
+        h.service.suspend_key(&custodian, None, SIGNING_KEY_NAME, None).await.map(drop),
+        h.service.deactivate_key(&custodian, None, SIGNING_KEY_NAME, None).await.map(drop),
+        h.service
+            .request_destruction(
+                &custodian,
+                None,
+                SIGNING_KEY_NAME,
+                keystead_service::DestroyRequest::default(),
+            )
+            .await
+            .map(drop),
+    ] {
+        let err = refused.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{err}");
+        assert!(
+            err.to_string().contains("only `keystead key rotate` and `keystead key compromise`"),
+            "{err}"
+        );
+    }
+    // A compromise is reported like any other; the next checkpoint rotates to a new version.
+    let report = keystead_service::CompromiseReport {
+        version: None,
+        incident: "INC-2".into(),
+        occurred_at: (time::OffsetDateTime::now_utc() - time::Duration::minutes(5))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+        reason: "host image leaked".into(),
+    };
+    h.service.compromise_key(&custodian, None, SIGNING_KEY_NAME, report).await.unwrap();
+    h.advance(time::Duration::seconds(301));
+    h.service.run_due_work().await.unwrap();
+    let report = verify(&h).await;
+    assert!(report.intact(), "{report:?}");
+    assert_eq!(report.checkpoints, 2, "{report:?}");
+    let newest = h.audit_of(AuditAction::AuditCheckpoint).await.pop().unwrap();
+    assert_eq!(newest.event.details["signing_version"], "2", "signed by the new version");
+}
+
+#[tokio::test]
+async fn the_service_does_not_sign_over_a_rewritten_or_pruned_log() {
+    let h = Harness::dev().await;
+    h.create("k", "encrypt", "aes-256-gcm").await;
+    h.service.run_due_work().await.unwrap();
+    let created = node_seq_of(&h, AuditAction::KeyCreate).await;
+    rewrite_and_relink(&h, created, |json| json.replace("aes-256-gcm", "aes-128-gcm")).await;
+    h.advance(time::Duration::seconds(301));
+    let work = h.service.run_due_work().await.unwrap();
+    assert!(work.failures >= 1, "the checkpoint is refused: {work:?}");
+    let err = h.service.audit_export_page(&h.caller, None, 10).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IntegrityFailure, "{err}");
+    assert_eq!(verify(&h).await.checkpoints, 0, "still broken, nothing new vouches for it");
+    let refusals: Vec<_> = h
+        .audit_of(AuditAction::AuditCheckpoint)
+        .await
+        .into_iter()
+        .filter(|r| r.event.outcome != keystead_core::Outcome::Success)
+        .collect();
+    assert!(!refusals.is_empty(), "the refusal is audited");
+
+    // Removing the newest checkpoint (and relinking) is noticed by the node that signed it.
+    let h = Harness::dev().await;
+    h.service.run_due_work().await.unwrap();
+    let checkpoint = node_seq_of(&h, AuditAction::AuditCheckpoint).await;
+    rewrite_and_relink(&h, checkpoint, |json| json.replace("audit.checkpoint", "server.start")).await;
+    h.advance(time::Duration::seconds(301));
+    let work = h.service.run_due_work().await.unwrap();
+    assert!(work.failures >= 1, "{work:?}");
+    let err = h.service.audit_export_page(&h.caller, None, 10).await.unwrap_err();
+    assert!(err.to_string().contains("this node signed last"), "{err}");
+}
