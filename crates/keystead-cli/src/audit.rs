@@ -87,7 +87,7 @@ fn show_report(report: &Value, what: &str, json_out: bool, require_signed: bool)
         .filter(|n| n["checkpoints"].as_u64() == Some(0))
         .map(|n| text(&n["node"]))
         .collect();
-    let valid = breaks.is_empty() && !(require_signed && !unsigned.is_empty());
+    let valid = breaks.is_empty() && (!require_signed || unsigned.is_empty());
     if json_out {
         print_json(report)?;
     } else {
