@@ -133,6 +133,8 @@ pub struct Service {
     feed_start: i64,
     /// Anomalies raised by this process, by rule.
     anomaly_counts: ops::anomaly::AnomalyCounts,
+    /// Sequence gaps the anomaly scanner is waiting for, with when it first saw each.
+    anomaly_gaps: Mutex<BTreeMap<i64, OffsetDateTime>>,
     /// The checkpoint this process signed last; its lock makes one signer per node.
     checkpoint_memory: tokio::sync::Mutex<ops::checkpoint::CheckpointMemory>,
 }
@@ -188,6 +190,7 @@ impl Service {
             feed_start,
             anomaly_counts: ops::anomaly::AnomalyCounts::default(),
             checkpoint_memory: tokio::sync::Mutex::default(),
+            anomaly_gaps: Mutex::default(),
         })
     }
 

@@ -149,6 +149,8 @@ pub struct AnomalyFilter {
     pub key_id: Option<KeyId>,
     /// Only raised at or after this time.
     pub since: Option<OffsetDateTime>,
+    /// Only about this tenant.
+    pub tenant: Option<String>,
     /// At most this many (newest first), default 1000.
     pub limit: Option<u32>,
 }

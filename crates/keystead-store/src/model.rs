@@ -462,6 +462,8 @@ pub struct AuditFilter {
     pub outcome: Option<keystead_core::Outcome>,
     /// Only events with this error code.
     pub error_code: Option<String>,
+    /// Only events before this global sequence.
+    pub before_sequence: Option<i64>,
 }
 
 /// An audit event as stored in the chain.

@@ -214,11 +214,8 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Vec<AnomalyRecord>, Error> {
         self.guard(caller, AuditAction::AuditRead, keystead_core::Action::ReadAudit).await?;
-        let mut found = self.store.anomalies(&AnomalyFilter { rule, key_id: None, since, limit }).await?;
-        if let Some(own) = &caller.tenant {
-            found.retain(|a| a.tenant == own.as_str());
-        }
-        Ok(found)
+        let tenant = caller.tenant.as_ref().map(|t| t.to_string());
+        Ok(self.store.anomalies(&AnomalyFilter { rule, key_id: None, since, tenant, limit }).await?)
     }
 
     /// Reads the audit events after the shared cursor and raises what the rules find.
@@ -232,24 +229,50 @@ impl Service {
         let mut scan = AnomalyScan::default();
         let mut state = ScanState::default();
         let mut reached = cursor;
+        let mut failure = None;
         for record in &records {
-            let gap = record.sequence != reached + 1;
-            if gap && record.event.occurred_at > now - time::Duration::seconds(GAP_WAIT_SECONDS) {
+            if record.sequence != reached + 1 && !self.gap_given_up(reached + 1, now) {
                 break;
+            }
+            match self.scan_one(record, &mut state).await {
+                Ok(raised) => scan.raised += raised,
+                Err(err) => {
+                    // Keep what was scanned; this event is tried again on the next run.
+                    failure = Some(err);
+                    break;
+                }
             }
             scan.events += 1;
             reached = record.sequence;
-            for finding in self.findings(record, &mut state).await? {
-                if self.raise(record, finding).await? {
-                    scan.raised += 1;
-                }
-            }
         }
         if reached != cursor {
             // Another node advancing it first is fine: what both saw is raised once.
             self.store.swap_meta(CURSOR, cursor_text.as_deref(), &reached.to_string()).await?;
         }
-        Ok(scan)
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(scan),
+        }
+    }
+
+    async fn scan_one(&self, record: &AuditRecord, state: &mut ScanState) -> Result<usize, Error> {
+        let mut raised = 0;
+        for finding in self.findings(record, state).await? {
+            if self.raise(record, finding).await? {
+                raised += 1;
+            }
+        }
+        Ok(raised)
+    }
+
+    /// Whether the scanner stops waiting for sequence `missing`: it waits a minute from when
+    /// this process first saw the gap (on its own clock, not the next event's time), then
+    /// takes it for a rolled-back transaction.
+    fn gap_given_up(&self, missing: i64, now: OffsetDateTime) -> bool {
+        let mut gaps = self.anomaly_gaps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        gaps.retain(|seq, _| *seq >= missing);
+        let first_seen = *gaps.entry(missing).or_insert(now);
+        now - first_seen >= time::Duration::seconds(GAP_WAIT_SECONDS)
     }
 
     async fn stored_for_scan(&self, state: &mut ScanState, id: KeyId) -> Result<Option<StoredKey>, Error> {
@@ -318,16 +341,13 @@ impl Service {
                     key_id: Some(key_id),
                     actor: Some(event.actor.clone()),
                     actions: MANAGEMENT.to_vec(),
-                    limit: Some(10),
+                    outcome: Some(Outcome::Success),
+                    before_sequence: Some(record.sequence),
+                    limit: Some(1),
                     ..AuditFilter::default()
                 };
                 let familiar = owner.as_deref() == Some(event.actor.as_str())
-                    || self
-                        .store
-                        .audit_events(&managed)
-                        .await?
-                        .iter()
-                        .any(|r| r.sequence < record.sequence && r.event.outcome == Outcome::Success);
+                    || !self.store.audit_events(&managed).await?.is_empty();
                 if !familiar {
                     findings.push(Finding {
                         rule: "unfamiliar-destroyer",
@@ -415,17 +435,13 @@ impl Service {
             let earlier = AuditFilter {
                 actor: Some(event.actor.clone()),
                 since: Some(start),
+                outcome: Some(Outcome::Denied),
+                before_sequence: Some(record.sequence),
                 limit: Some(10_000),
                 ..AuditFilter::default()
             };
-            let times = self
-                .store
-                .audit_events(&earlier)
-                .await?
-                .into_iter()
-                .filter(|r| r.sequence < record.sequence && r.event.outcome == Outcome::Denied)
-                .map(|r| r.event.occurred_at)
-                .collect();
+            let times =
+                self.store.audit_events(&earlier).await?.into_iter().map(|r| r.event.occurred_at).collect();
             state.denials.insert(event.actor.clone(), times);
         }
         let times = state.denials.entry(event.actor.clone()).or_default();

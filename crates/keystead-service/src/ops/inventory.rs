@@ -218,8 +218,9 @@ impl Service {
             // Overdue: created before the cutoff and not reviewed since it.
             filter.created_before =
                 Some(filter.created_before.map_or(review_cutoff, |t| t.min(review_cutoff)));
+            // Both must hold: no review since either time, i.e. none since the earlier one.
             filter.not_reviewed_since =
-                Some(filter.not_reviewed_since.map_or(review_cutoff, |t| t.max(review_cutoff)));
+                Some(filter.not_reviewed_since.map_or(review_cutoff, |t| t.min(review_cutoff)));
         }
         let sort = match request.sort.as_deref().unwrap_or("name") {
             "name" => InventorySort::Name,

@@ -13,7 +13,7 @@ pub(crate) mod lifecycle;
 pub mod principals;
 pub(crate) mod read;
 pub mod requests;
-mod resolve;
+pub(crate) mod resolve;
 pub mod scheduler;
 mod sign;
 mod version;

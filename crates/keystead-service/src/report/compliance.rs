@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use keystead_core::{AuditAction, KeyState, Operation, Outcome, Purpose};
-use keystead_store::inventory::{InventoryFilter, InventoryQuery};
+use keystead_store::inventory::{InventoryEntry, InventoryFilter, InventoryQuery};
 use keystead_store::{AuditFilter, Change, StoredKey};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -94,6 +94,18 @@ fn evidence(name: &str, value: impl Into<Value>, source: &str) -> Evidence {
     Evidence { name: name.to_owned(), value: value.into(), source: source.to_owned() }
 }
 
+/// Rows a count query reads at most.
+const CAP: u32 = 100_000;
+
+/// A count from a capped query: a number, or a note that the cap was reached.
+fn counted(n: usize) -> Value {
+    if n >= CAP as usize {
+        Value::String(format!("at least {CAP} (the query stops there)"))
+    } else {
+        Value::from(n as u64)
+    }
+}
+
 fn share(part: u64, whole: u64) -> String {
     if whole == 0 {
         "n/a (none)".to_owned()
@@ -152,7 +164,7 @@ impl Service {
         Ok(report)
     }
 
-    async fn all_keys(&self) -> Result<Vec<StoredKey>, Error> {
+    async fn all_keys(&self) -> Result<Vec<InventoryEntry>, Error> {
         let mut keys = Vec::new();
         loop {
             let query = InventoryQuery {
@@ -163,7 +175,7 @@ impl Service {
             };
             let page = self.store.inventory(&query).await?;
             let read = page.entries.len();
-            keys.extend(page.entries.into_iter().map(|e| e.key));
+            keys.extend(page.entries);
             if read < 5_000 {
                 return Ok(keys);
             }
@@ -173,13 +185,14 @@ impl Service {
     pub(crate) async fn build_compliance_report(&self) -> Result<ComplianceReport, Error> {
         let now = self.now();
         let since = now - time::Duration::days(WINDOW_DAYS);
-        let keys = self.all_keys().await?;
+        let entries = self.all_keys().await?;
+        let keys: Vec<StoredKey> = entries.iter().map(|e| e.key.clone()).collect();
         let controls = vec![
             self.cek_10(&keys, since).await?,
             self.cek_11(&keys, since).await?,
             self.cek_19(&keys).await?,
             self.cek_20(&keys).await?,
-            self.cek_21(&keys, since).await?,
+            self.cek_21(&entries, since).await?,
         ];
         Ok(ComplianceReport {
             generated_at: now.format(&Rfc3339).unwrap_or_default(),
@@ -201,7 +214,7 @@ impl Service {
             .iter()
             .filter(|(_, v)| {
                 let p = &v.info.provenance;
-                !p.library.is_empty()
+                p.library == "aws-lc-rs"
                     && !p.rng.is_empty()
                     && !p.entropy_source.is_empty()
                     && !p.node.is_empty()
@@ -218,7 +231,7 @@ impl Service {
             since: Some(since),
             actions: vec![AuditAction::KeyCreate],
             outcome: Some(Outcome::Denied),
-            limit: Some(100_000),
+            limit: Some(CAP),
             ..AuditFilter::default()
         };
         let refused = self.store.audit_events(&refused).await?;
@@ -269,7 +282,7 @@ impl Service {
                 evidence("crypto library in use", status.crypto_library, "server status"),
                 evidence("FIPS mode", status.fips, "server status"),
                 evidence("self-tests passed at start", status.self_tests.len() as u64, "server status: known-answer tests"),
-                evidence(&format!("key generations refused ({WINDOW_DAYS} d)"), refused.len() as u64, "audit log: key.create denied"),
+                evidence(&format!("key generations refused ({WINDOW_DAYS} d)"), counted(refused.len()), "audit log: key.create denied"),
             ],
             standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27002 8.24", "CCM v4 CEK-10"],
             sample_next: sample,
@@ -304,7 +317,7 @@ impl Service {
         let violations = AuditFilter {
             since: Some(since),
             error_code: Some("purpose_violation".into()),
-            limit: Some(100_000),
+            limit: Some(CAP),
             ..AuditFilter::default()
         };
         let violations = self.store.audit_events(&violations).await?;
@@ -351,7 +364,7 @@ impl Service {
                 evidence("keys used for more than one purpose", multi.len() as u64, "audit log: successful crypto operations grouped by key, mapped to purposes"),
                 evidence("keys used outside their own purpose", mismatched, "audit log against the inventory's purpose"),
                 evidence("keys without a declared usage context", unspecified.len() as u64, "inventory: usage context x-unspecified"),
-                evidence(&format!("purpose violations refused ({WINDOW_DAYS} d)"), violations.len() as u64, "audit log: error code purpose_violation"),
+                evidence(&format!("purpose violations refused ({WINDOW_DAYS} d)"), counted(violations.len()), "audit log: error code purpose_violation"),
             ],
             standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27002 8.24", "CCM v4 CEK-11"],
             sample_next: sample,
@@ -372,7 +385,7 @@ impl Service {
                     key_id: Some(key.attributes.id),
                     since: Some(record.reported_at),
                     outcome: Some(Outcome::Success),
-                    limit: Some(100_000),
+                    limit: Some(CAP),
                     ..AuditFilter::default()
                 };
                 for use_ in self.store.audit_events(&after).await? {
@@ -455,22 +468,9 @@ impl Service {
                     && k.attributes.purpose == Purpose::Encrypt
             })
             .collect();
-        let drills = AuditFilter { limit: Some(10), ..AuditFilter::default() };
-        let recovery_events: Vec<_> = self
-            .store
-            .audit_events(&drills)
-            .await?
-            .into_iter()
-            .filter(|r| {
-                r.event.action.as_str().starts_with("recovery.")
-                    || r.event.action.as_str().starts_with("backup.")
-            })
-            .collect();
-        let last_drill =
-            recovery_events.last().map(|r| r.event.occurred_at.format(&Rfc3339).unwrap_or_default());
         let seal = self.seal_status();
         let reason = format!(
-            "each key records whether it is recoverable and its criticality, and the root key is split {}; but no backup or recovery drill is on record, so restorability is not shown",
+            "each key records whether it is recoverable and its criticality, and the root key is split {}; but this version has no key backup, restore or recovery drill, so restorability is not shown",
             if seal.kind == "shamir" { "M-of-N among operators" } else { "in a development file seal" }
         );
         let mut sample =
@@ -482,12 +482,12 @@ impl Service {
             id: "CEK-20",
             title: "Key Recovery",
             question: "Are processes, procedures, and technical measures to assess operational continuity risks (versus the risk of losing control of keying material and exposing protected data) defined, implemented, and evaluated, including provisions for legal and regulatory requirement provisions?",
-            status: if last_drill.is_some() { Status::Met } else { Status::PartlyMet },
+            status: Status::PartlyMet,
             reason,
             evidence: vec![
                 evidence("keys marked recoverable", share(recoverable, keys.len() as u64), "inventory: recovery policy per key"),
                 evidence("critical or high data keys marked non-recoverable", critical_unrecoverable.len() as u64, "inventory: criticality against recovery policy"),
-                evidence("last recovery drill", last_drill.unwrap_or_else(|| "none recorded".into()), "audit log: recovery and backup events"),
+                evidence("last recovery drill", "none: backups and drills are not part of this version", "the service's operations: none backs up, restores or drills"),
                 evidence("root key seal", json!({ "kind": seal.kind, "threshold": seal.threshold, "shares": seal.shares }), "seal status"),
             ],
             standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27001 6.1.2", "ISO/IEC 27002 8.24", "ISO/IEC 27002 5.7", "CCM v4 CEK-20"],
@@ -497,25 +497,25 @@ impl Service {
 
     async fn cek_21(
         &self,
-        keys: &[StoredKey],
+        entries: &[InventoryEntry],
         since: time::OffsetDateTime,
     ) -> Result<ControlAssessment, Error> {
+        let keys: Vec<&StoredKey> = entries.iter().map(|e| &e.key).collect();
         let now = self.now();
         let principals: BTreeMap<String, keystead_store::StoredPrincipal> =
             self.store.principals().await?.into_iter().map(|p| (p.name.clone(), p)).collect();
         let no_owner: Vec<&StoredKey> = keys
             .iter()
+            .copied()
             .filter(|k| {
                 matches!(owner_status(&k.attributes.owner, &principals, now), "none" | "disabled" | "expired")
             })
             .collect();
-        let mut overdue = Vec::new();
-        for key in keys {
-            let reviews = self.store.reviews(key.attributes.id).await?;
-            if self.review_due_at(key, reviews.last()) <= now {
-                overdue.push(key);
-            }
-        }
+        let overdue: Vec<&StoredKey> = entries
+            .iter()
+            .filter(|e| self.review_due_at(&e.key, e.last_review.as_ref()) <= now)
+            .map(|e| &e.key)
+            .collect();
         let versions: u64 = keys.iter().map(|k| k.versions.len() as u64).sum();
         let tombstones = keys
             .iter()
@@ -526,18 +526,20 @@ impl Service {
         let changes = AuditFilter {
             since: Some(since),
             actions: AuditAction::STATUS_CHANGES.to_vec(),
-            limit: Some(100_000),
+            outcome: Some(Outcome::Success),
+            limit: Some(CAP),
             ..AuditFilter::default()
         };
-        let changes = self.store.audit_events(&changes).await?.len() as u64;
+        let changes = counted(self.store.audit_events(&changes).await?.len());
         let anomalies = self
             .store
             .anomalies(&keystead_store::inventory::AnomalyFilter {
                 since: Some(since),
-                limit: Some(100_000),
+                limit: Some(CAP),
                 ..Default::default()
             })
             .await?;
+        let high_severity = anomalies.iter().filter(|a| a.severity == "high").count();
         let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
         for a in &anomalies {
             *by_rule.entry(a.rule.clone()).or_default() += 1;
@@ -556,12 +558,22 @@ impl Service {
                         .join("; ")
                 ),
             )
-        } else if chain.checkpoints == 0 {
-            (Status::PartlyMet, "the audit chain links, but no signed checkpoint covers it yet".to_owned())
+        } else if let Some(node) = chain.nodes.iter().find(|n| n.checkpoints == 0) {
+            (
+                Status::PartlyMet,
+                format!("the audit chain links, but no signed checkpoint covers node {} yet", node.node),
+            )
+        } else if !chain.warnings.is_empty() {
+            (
+                Status::PartlyMet,
+                format!("the audit chain verifies, with findings: {}", chain.warnings.join("; ")),
+            )
+        } else if high_severity > 0 {
+            (Status::PartlyMet, format!("{high_severity} high-severity anomaly(ies) in the last {WINDOW_DAYS} days await investigation"))
         } else if !no_owner.is_empty() || !overdue.is_empty() {
             (Status::PartlyMet, format!("the inventory and its tamper-evident history are complete, but {} key(s) have no owner and {} review(s) are overdue", no_owner.len(), overdue.len()))
         } else {
-            (Status::Met, "every key and version is inventoried with an owner and a current review, every status change is in a verified, signed audit chain".to_owned())
+            (Status::Met, "every key and version is inventoried with an owner and a current review, every node's audit chain verifies with current signed checkpoints, and no high-severity anomaly is open".to_owned())
         };
         let mut sample = vec![format!("export the audit log and verify it offline: `keystead audit export --out F` then `keystead audit verify --file F --public-key PEM`")];
         sample.extend(overdue.iter().take(5).map(|k| {
@@ -585,7 +597,7 @@ impl Service {
                 evidence("destroyed versions kept as tombstones", tombstones, "inventory: destroyed states"),
                 evidence("keys with no owner", no_owner.len() as u64, "inventory against principals (empty, disabled, expired)"),
                 evidence("keys with an overdue review", overdue.len() as u64, &format!("inventory reviews against the {}-day policy", self.config.review_interval_seconds / 86_400)),
-                evidence(&format!("status changes recorded ({WINDOW_DAYS} d)"), changes, "audit log: lifecycle events"),
+                evidence(&format!("status changes recorded ({WINDOW_DAYS} d)"), changes, "audit log: successful lifecycle, review, approval and exception events"),
                 evidence("audit chain verified at", verified_at, "audit verify, run for this report"),
                 evidence("audit chain intact", chain.intact(), "audit verify"),
                 evidence("audit events verified", chain.events, "audit verify"),
@@ -596,6 +608,23 @@ impl Service {
             sample_next: sample,
         })
     }
+}
+
+/// Text made inert in Markdown: no links, images, HTML, emphasis or table breaks can come
+/// from key names, reasons or summaries that principals wrote.
+fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '!' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn value_text(value: &Value) -> String {
@@ -613,7 +642,7 @@ impl ComplianceReport {
             "# Keystead compliance evidence\n\nGenerated {} by node {} for environment {}; event counts cover the last {} days.\n\n| Control | Status | Reason |\n|---|---|---|\n",
             self.generated_at, self.node, self.environment, self.window_days
         );
-        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        let cell = |s: &str| md(s);
         for c in &self.controls {
             let _ = writeln!(out, "| {} {} | **{}** | {} |", c.id, c.title, c.status.text(), cell(&c.reason));
         }
@@ -624,8 +653,8 @@ impl ComplianceReport {
                 c.id,
                 c.title,
                 c.status.text(),
-                c.question,
-                c.reason
+                md(c.question),
+                md(&c.reason)
             );
             for e in &c.evidence {
                 let _ = writeln!(
@@ -638,7 +667,7 @@ impl ComplianceReport {
             }
             let _ = write!(out, "\nStandards: {}\n\nSample next:\n", c.standards.join(", "));
             for s in &c.sample_next {
-                let _ = writeln!(out, "- {}", s.replace('\n', " "));
+                let _ = writeln!(out, "- {}", md(s));
             }
         }
         out
@@ -694,5 +723,19 @@ impl ComplianceReport {
             body.push_str("</ul>");
         }
         page("Keystead compliance evidence", &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_from_principals_is_inert() {
+        let hostile = "![x](http://evil) <img src=x> [link](y) | *bold* `code`\n# heading";
+        assert_eq!(
+            md(hostile),
+            r"\!\[x\](http://evil) \<img src=x\> \[link\](y) \| \*bold\* \`code\` \# heading"
+        );
     }
 }

@@ -157,16 +157,17 @@ impl Service {
         tenant: Option<&str>,
         format: &str,
     ) -> Result<InventoryReport, Error> {
-        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::InventoryRead).await?;
-        let scope_all =
-            tenant.as_str() == keystead_core::Tenant::default_tenant().as_str() && caller.tenant.is_none();
+        let requested = tenant;
+        let (_, mut event) = self.attempt_in_tenant(caller, requested, AuditAction::InventoryRead).await?;
         let result = async {
             self.authorize(caller, keystead_core::Action::ReadKeys, None)?;
-            let filter = InventoryFilter {
-                tenant: (!scope_all).then(|| tenant.clone()),
-                ..InventoryFilter::default()
+            // Every tenant only for a principal of no tenant that names none.
+            let requested = crate::ops::resolve::parse_tenant(requested)?;
+            let tenant = match (&requested, &caller.tenant) {
+                (None, None) => None,
+                _ => Some(caller.resolve_tenant(requested.as_ref())?),
             };
-            self.build_inventory_report(filter).await
+            self.build_inventory_report(InventoryFilter { tenant, ..InventoryFilter::default() }).await
         }
         .await;
         event.details.insert("report".into(), "inventory".into());

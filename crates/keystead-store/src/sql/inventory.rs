@@ -8,33 +8,34 @@ use keystead_core::KeyId;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::query::{bind_all, Bind, Clause};
-use super::{key_from_row, time_from_ms, version_from_row, SqlStore};
+use super::{key_from_row, time_from_ms, version_from_row, Backend, SqlStore};
 use crate::inventory::{
     AnomalyFilter, AnomalyRecord, InventoryEntry, InventoryPage, InventoryQuery, InventorySort, ReviewRecord,
 };
 use crate::{Error, StoredKey, StoredVersion};
 
-/// `"key":"value"` as it appears in the stored labels JSON, escaped for LIKE with `!`.
-fn label_pattern(key: &str, value: &str) -> String {
-    let pair = format!(
+/// `"key":"value"` exactly as it appears in the stored labels JSON (keys and values are JSON
+/// strings, so the quotes delimit them: `"team":"ml"` never matches `"team":"ml-ops"`).
+fn label_needle(key: &str, value: &str) -> String {
+    format!(
         "{}:{}",
         serde_json::to_string(key).unwrap_or_default(),
         serde_json::to_string(value).unwrap_or_default()
-    );
-    let escaped: String = pair
-        .chars()
-        .flat_map(|c| match c {
-            '!' | '%' | '_' => vec!['!', c],
-            other => vec![other],
-        })
-        .collect();
-    format!("%{escaped}%")
+    )
+}
+
+/// A case-sensitive substring test in the backend's dialect (SQLite's LIKE ignores case).
+pub(super) fn contains(backend: Backend, column: &str, needle_arg: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("instr({column}, {needle_arg}) > 0"),
+        Backend::Postgres => format!("strpos({column}, {needle_arg}) > 0"),
+    }
 }
 
 /// The newest version's creation time of key `k`, kept on the key row by every version insert.
 const ROTATED_MS: &str = "k.rotated_at_ms";
 
-fn where_clause(query: &InventoryQuery) -> Clause {
+fn where_clause(query: &InventoryQuery, backend: Backend) -> Clause {
     let filter = &query.filter;
     let mut clause = Clause::default();
     if let Some(tenant) = &filter.tenant {
@@ -61,8 +62,8 @@ fn where_clause(query: &InventoryQuery) -> Clause {
     equal(&mut clause, "environment", filter.environment.map(|e| e.as_str().to_owned()));
     equal(&mut clause, "usage_context", filter.usage_context.as_ref().map(|u| u.as_str().to_owned()));
     for (key, value) in &filter.labels {
-        let arg = clause.text(label_pattern(key, value));
-        clause.push(format!("k.labels LIKE {arg} ESCAPE '!'"));
+        let arg = clause.text(label_needle(key, value));
+        clause.push(contains(backend, "k.labels", &arg));
     }
     if let Some(at) = filter.created_before {
         let arg = clause.int(unix_ms(at));
@@ -117,7 +118,7 @@ fn order_by(query: &InventoryQuery) -> String {
 }
 
 pub(super) async fn list(store: &SqlStore, query: &InventoryQuery) -> Result<InventoryPage, Error> {
-    let clause = where_clause(query);
+    let clause = where_clause(query, store.backend);
     let where_sql = clause.sql();
     let count_sql = format!("SELECT COUNT(*) FROM keys k{where_sql}");
     let total: i64 = {
@@ -270,12 +271,14 @@ pub(super) async fn anomalies(pool: &AnyPool, filter: &AnomalyFilter) -> Result<
     let rows: Vec<AnomalyRow> = sqlx::query_as(
         "SELECT id, rule, dedupe, severity, detected_at_ms, occurred_at_ms, actor, tenant, key_id, summary, evidence \
          FROM anomalies WHERE ($1 IS NULL OR rule = $1) AND ($2 IS NULL OR key_id = $2) \
-         AND ($3 IS NULL OR detected_at_ms >= $3) ORDER BY detected_at_ms DESC, id LIMIT $4",
+         AND ($3 IS NULL OR detected_at_ms >= $3) AND ($5 IS NULL OR tenant = $5) \
+         ORDER BY detected_at_ms DESC, id LIMIT $4",
     )
     .bind(filter.rule.as_deref())
     .bind(filter.key_id.map(|id| id.to_string()))
     .bind(filter.since.map(unix_ms))
     .bind(i64::from(filter.limit.unwrap_or(1000).clamp(1, 100_000)))
+    .bind(filter.tenant.as_deref())
     .fetch_all(pool)
     .await?;
     rows.into_iter()

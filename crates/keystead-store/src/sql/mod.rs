@@ -699,14 +699,14 @@ impl Store for SqlStore {
             clause.push(format!("outcome = {arg}"));
         }
         if let Some(code) = &filter.error_code {
-            // The code is inside the event JSON; the LIKE narrows, the exact check follows.
-            let escaped: String = code
-                .chars()
-                .filter(|c| !matches!(c, '"' | '\\'))
-                .flat_map(|c| if matches!(c, '!' | '%' | '_') { vec!['!', c] } else { vec![c] })
-                .collect();
-            let arg = clause.text(format!("%\"error_code\":\"{escaped}\"%"));
-            clause.push(format!("event_json LIKE {arg} ESCAPE '!'"));
+            // The code is a JSON string inside the canonical event: an exact substring.
+            let needle = format!("\"error_code\":{}", serde_json::to_string(code).unwrap_or_default());
+            let arg = clause.text(needle);
+            clause.push(inventory::contains(self.backend, "event_json", &arg));
+        }
+        if let Some(before) = filter.before_sequence {
+            let arg = clause.int(before);
+            clause.push(format!("seq < {arg}"));
         }
         let newest_first = filter.after_sequence.is_none();
         if let Some(after) = filter.after_sequence {
@@ -721,9 +721,6 @@ impl Store for SqlStore {
         );
         let rows = query::bind_all(sqlx::query(&sql), &clause.binds).fetch_all(&self.pool).await?;
         let mut records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
-        if let Some(code) = &filter.error_code {
-            records.retain(|r| r.event.error_code.as_deref() == Some(code.as_str()));
-        }
         if newest_first {
             records.reverse();
         }

@@ -159,6 +159,11 @@ async fn every_filter_selects_exactly_its_keys(db: TestDb) {
             InventoryFilter { labels: [("team".into(), "ml".into())].into(), ..f() },
             vec!["compromised"],
         ),
+        (
+            "label case matters",
+            InventoryFilter { labels: [("team".into(), "ML".into())].into(), ..f() },
+            vec![],
+        ),
         ("created before", InventoryFilter { created_before: Some(at(5)), ..f() }, {
             let mut v: Vec<&str> = keys.keys().copied().filter(|n| *n != "signer").collect();
             v.sort_unstable();
