@@ -124,6 +124,28 @@ fn an_export_verifies_offline_and_every_tampering_is_named() {
 
     broken(&verify_offline(&export, &other_key), "does not verify");
 
+    // Without its checkpoints, a relinked export proves nothing and is not called intact.
+    let mut unsigned: Vec<String> =
+        lines.iter().filter(|l| !l.contains("\"audit.checkpoint\"")).cloned().collect();
+    for (i, line) in unsigned.iter_mut().enumerate() {
+        let mut record: Value = serde_json::from_str(line).unwrap();
+        record["node_seq"] = (i as i64 + 1).into();
+        let start = line.find("\"event\":").unwrap() + "\"event\":".len();
+        let event = line[start..line.len() - 1].to_owned();
+        let head = serde_json::to_string(&serde_json::json!({
+            "sequence": record["sequence"], "node": record["node"], "node_seq": record["node_seq"],
+            "prev_hash": record["prev_hash"], "hash": record["hash"],
+        }))
+        .unwrap();
+        *line = format!("{},\"event\":{event}}}", &head[..head.len() - 1]);
+    }
+    relink(&mut unsigned);
+    write_lines(&tampered, &unsigned);
+    let out = verify_offline(&tampered, &key);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(NOT_VALID), "{stdout}{stderr}");
+    assert!(stdout.contains("UNPROVEN") && stderr.contains("no verified checkpoint"), "{stdout}{stderr}");
+
     let out = Command::new(BIN).args(["audit", "verify", "--file"]).arg(&export).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--file needs --public-key");
 }
