@@ -68,9 +68,10 @@ impl Checkpoint {
         }
     }
 
-    /// Reads the claim of a checkpoint event; `None` for other events.
+    /// Reads the claim of a checkpoint event; `None` for other events, and for the record of
+    /// a checkpoint the service refused to sign (outcome other than success).
     pub fn of(event: &AuditEvent) -> Option<Result<Self, String>> {
-        if event.action != AuditAction::AuditCheckpoint {
+        if event.action != AuditAction::AuditCheckpoint || event.outcome != crate::Outcome::Success {
             return None;
         }
         let field = |name: &str| {

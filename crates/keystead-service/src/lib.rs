@@ -135,6 +135,8 @@ pub struct Service {
     anomaly_counts: ops::anomaly::AnomalyCounts,
     /// Sequence gaps the anomaly scanner is waiting for, with when it first saw each.
     anomaly_gaps: Mutex<BTreeMap<i64, OffsetDateTime>>,
+    /// Failed attempts of the anomaly scanner per audit event.
+    anomaly_failures: Mutex<BTreeMap<i64, u32>>,
     /// The checkpoint this process signed last; its lock makes one signer per node.
     checkpoint_memory: tokio::sync::Mutex<ops::checkpoint::CheckpointMemory>,
 }
@@ -191,6 +193,7 @@ impl Service {
             anomaly_counts: ops::anomaly::AnomalyCounts::default(),
             checkpoint_memory: tokio::sync::Mutex::default(),
             anomaly_gaps: Mutex::default(),
+            anomaly_failures: Mutex::default(),
         })
     }
 

@@ -22,6 +22,8 @@ use crate::{Caller, Error, Service};
 const CURSOR: &str = "anomaly_cursor";
 /// Events read per scan.
 const SCAN_BATCH: u32 = 2_000;
+/// Attempts at one event before the scanner passes it (logged as an error).
+const MAX_ATTEMPTS: u32 = 5;
 /// How long a gap in the sequence is waited for.
 const GAP_WAIT_SECONDS: i64 = 60;
 
@@ -236,6 +238,10 @@ impl Service {
             }
             match self.scan_one(record, &mut state).await {
                 Ok(raised) => scan.raised += raised,
+                Err(err) if self.failed_too_often(record.sequence) => {
+                    // One bad event must not stop detection for good.
+                    tracing::error!(sequence = record.sequence, error = %err, "anomaly rules failed on this audit event {MAX_ATTEMPTS} times; passing it");
+                }
                 Err(err) => {
                     // Keep what was scanned; this event is tried again on the next run.
                     failure = Some(err);
@@ -263,6 +269,15 @@ impl Service {
             }
         }
         Ok(raised)
+    }
+
+    /// Counts a failed attempt at event `sequence`; whether it has failed often enough to pass.
+    fn failed_too_often(&self, sequence: i64) -> bool {
+        let mut failures = self.anomaly_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.retain(|seq, _| *seq >= sequence);
+        let attempts = failures.entry(sequence).or_default();
+        *attempts += 1;
+        *attempts >= MAX_ATTEMPTS
     }
 
     /// Whether the scanner stops waiting for sequence `missing`: it waits a minute from when

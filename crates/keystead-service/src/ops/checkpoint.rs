@@ -46,6 +46,20 @@ fn is_genuine_signing_key(attributes: &KeyAttributes) -> bool {
 /// The owner (and actor) of the audit signing key.
 const SYSTEM_OWNER: &str = "keystead";
 
+/// Why a node cannot sign its next checkpoint.
+pub(crate) enum CheckFailure {
+    /// The store could not be read: not a finding about the log.
+    Unreadable(keystead_store::Error),
+    /// The log does not verify.
+    Tampered(String),
+}
+
+impl From<String> for CheckFailure {
+    fn from(why: String) -> Self {
+        Self::Tampered(why)
+    }
+}
+
 /// What this process signed last: a checkpoint in the store that is not this one means
 /// someone removed or replaced checkpoints behind the node's back.
 #[derive(Debug, Default)]
@@ -171,7 +185,9 @@ impl Service {
         describe_key(&mut event, &cached.stored.attributes);
         let previous = match previous {
             Ok(previous) => previous,
-            Err(why) => {
+            // Not a finding about the log: retried on the next run, nothing recorded.
+            Err(CheckFailure::Unreadable(err)) => return Err(err.into()),
+            Err(CheckFailure::Tampered(why)) => {
                 tracing::error!(%why, "the audit log changed since the last checkpoint; not signing");
                 return Err(self.refuse(event, Error::AuditTampered { reason: why }).await);
             }
@@ -222,8 +238,8 @@ impl Service {
         head: &keystead_store::ChainHead,
         keys: &UnsealedSigningKeys,
         last_signed: Option<&(i64, String)>,
-    ) -> Result<Option<(i64, String)>, String> {
-        let read = |e: keystead_store::Error| format!("cannot read the audit log: {e}");
+    ) -> Result<Option<(i64, String)>, CheckFailure> {
+        let read = CheckFailure::Unreadable;
         let newest = match head.last_checkpoint {
             None => None,
             Some((seq, _)) => self
@@ -236,10 +252,10 @@ impl Service {
         };
         if let Some(mine) = last_signed {
             if newest.as_ref().map(|r| (r.node_seq, r.hash.as_str())) != Some((mine.0, mine.1.as_str())) {
-                return Err(format!(
+                return Err(CheckFailure::Tampered(format!(
                     "the newest checkpoint in the store is not event {} that this node signed last: checkpoints were removed or replaced",
                     mine.0
-                ));
+                )));
             }
         }
         // Start where the newest checkpoint's claim starts, so that claim is checked too.
@@ -249,7 +265,7 @@ impl Service {
                     .map_err(|_| "the newest checkpoint is not a valid event".to_owned())?;
                 match Checkpoint::of(&event) {
                     Some(Ok(claim)) => claim.covers_node_seq,
-                    _ => return Err("the newest checkpoint is malformed".into()),
+                    _ => return Err(CheckFailure::Tampered("the newest checkpoint is malformed".into())),
                 }
             }
             None => 0,
@@ -283,7 +299,7 @@ impl Service {
         }
         let report = verifier.finish();
         if let Some((_, seq, why)) = report.breaks.first() {
-            return Err(format!("event {seq}: {why}"));
+            return Err(CheckFailure::Tampered(format!("event {seq}: {why}")));
         }
         Ok(newest.map(|r| (r.node_seq, r.hash)))
     }

@@ -302,3 +302,23 @@ async fn the_service_does_not_sign_over_a_rewritten_or_pruned_log() {
     let err = h.service.audit_export_page(&h.caller, None, 10).await.unwrap_err();
     assert!(err.to_string().contains("this node signed last"), "{err}");
 }
+
+#[tokio::test]
+async fn a_recorded_refusal_is_not_a_checkpoint() {
+    let h = Harness::dev().await;
+    h.service.run_due_work().await.unwrap();
+    // The record a refused signing leaves behind (action audit.checkpoint, outcome failed).
+    let mut refusal = h.audit_of(AuditAction::AuditCheckpoint).await.pop().unwrap().event;
+    refusal.outcome = keystead_core::Outcome::Failed;
+    refusal.details.clear();
+    refusal.error_code = Some("integrity_failure".into());
+    let store = keystead_store::SqlStore::open_sqlite(&h.db_path()).await.unwrap();
+    keystead_store::Store::commit(&store, keystead_store::Change::AuditOnly, refusal).await.unwrap();
+    let report = verify(&h).await;
+    assert!(report.intact(), "{report:?}");
+    h.advance(time::Duration::seconds(301));
+    let work = h.service.run_due_work().await.unwrap();
+    assert_eq!(work.failures, 0, "{work:?}");
+    let report = verify(&h).await;
+    assert!(report.intact() && report.checkpoints == 2, "{report:?}");
+}

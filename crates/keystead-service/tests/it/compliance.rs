@@ -124,9 +124,14 @@ async fn figures_match_a_seeded_store() {
     assert_eq!(figure(inventory, "audit chain intact"), true);
     assert_eq!(figure(inventory, "signed checkpoints verified"), 1);
     assert_eq!(figure(inventory, "keys with no owner"), 0);
-    // The refused purpose violation raised a high-severity anomaly, still to be looked at.
-    assert_eq!(inventory.status, Status::PartlyMet, "{}", inventory.reason);
-    assert!(inventory.reason.contains("high-severity"), "{}", inventory.reason);
+    assert_eq!(inventory.status, Status::Met, "{}", inventory.reason);
+    // The refused purpose violation raised a high-severity anomaly: evidence, and sampled first.
+    assert_eq!(figure(inventory, "high-severity anomalies raised"), 1);
+    assert!(
+        inventory.sample_next.iter().any(|s| s.contains("purpose-violation, high")),
+        "{:?}",
+        inventory.sample_next
+    );
     assert!(
         inventory.standards.contains(&"ISO/IEC 27001 A.8.24")
             && inventory.standards.contains(&"CCM v4 CEK-21")

@@ -65,7 +65,7 @@ pub(super) async fn head(pool: &AnyPool, node: &str) -> Result<ChainHead, Error>
     .await?;
     let checkpoint: Option<(i64, i64)> = sqlx::query_as(
         "SELECT node_seq, occurred_at_ms FROM audit_events WHERE node = $1 AND action = 'audit.checkpoint' \
-         ORDER BY node_seq DESC LIMIT 1",
+         AND outcome = 'success' ORDER BY node_seq DESC LIMIT 1",
     )
     .bind(node)
     .fetch_optional(pool)
