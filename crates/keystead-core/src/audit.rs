@@ -110,6 +110,24 @@ named_enum!(AuditAction, "audit action", [
 ]);
 
 impl AuditAction {
+    /// The cryptographic operation an event records (a rewrap decrypts, then encrypts with
+    /// the same purpose), if it records one.
+    pub fn operation(self) -> Option<crate::Operation> {
+        use crate::Operation;
+        Some(match self {
+            Self::Encrypt | Self::Rewrap => Operation::Encrypt,
+            Self::Decrypt => Operation::Decrypt,
+            Self::DataKey => Operation::DataKey,
+            Self::Sign => Operation::Sign,
+            Self::Verify => Operation::Verify,
+            Self::Mac => Operation::Mac,
+            Self::MacVerify => Operation::MacVerify,
+            Self::Wrap => Operation::Wrap,
+            Self::Unwrap => Operation::Unwrap,
+            _ => return None,
+        })
+    }
+
     /// The events that change a key version's status, decide on it (approvals, exceptions)
     /// or record its review: a key's history in `key show`.
     pub const STATUS_CHANGES: &'static [AuditAction] = &[

@@ -308,7 +308,12 @@ impl Service {
             evidence.insert("key".into(), name.clone());
         }
         let code = event.error_code.as_deref();
-        if rules.purpose_violation && code == Some("purpose_violation") {
+        // A request outside the key's purpose is refused as purpose_violation, or earlier as
+        // permission_denied when a grant check comes first (no grant can name such an
+        // operation): both are purpose violations.
+        let outside_purpose = code == Some("permission_denied")
+            && matches!((event.action.operation(), event.purpose), (Some(op), Some(p)) if !op.allowed_for(p));
+        if rules.purpose_violation && (code == Some("purpose_violation") || outside_purpose) {
             findings.push(Finding {
                 rule: "purpose-violation",
                 dedupe: format!("purpose-violation:{}", event_ref(record)),

@@ -66,6 +66,8 @@ impl From<String> for CheckFailure {
 pub(crate) struct CheckpointMemory {
     /// The newest checkpoint event this process committed: position and hash.
     last_signed: Option<(i64, String)>,
+    /// The last refusal recorded, and when.
+    last_refusal: Option<(String, time::OffsetDateTime)>,
 }
 
 /// Checks checkpoint signatures with the unsealed audit signing key.
@@ -189,7 +191,17 @@ impl Service {
             Err(CheckFailure::Unreadable(err)) => return Err(err.into()),
             Err(CheckFailure::Tampered(why)) => {
                 tracing::error!(%why, "the audit log changed since the last checkpoint; not signing");
-                return Err(self.refuse(event, Error::AuditTampered { reason: why }).await);
+                let err = Error::AuditTampered { reason: why.clone() };
+                // Recorded once per finding and interval, not on every scheduler run.
+                let now = self.now();
+                let repeat = memory.last_refusal.as_ref().is_some_and(|(seen, at)| {
+                    *seen == why && (now - *at).whole_seconds() < self.config.checkpoint_interval_seconds
+                });
+                if repeat {
+                    return Err(err);
+                }
+                memory.last_refusal = Some((why, now));
+                return Err(self.refuse(event, err).await);
             }
         };
         let (version, loaded) = cached.primary_for(Operation::Sign, &mut event)?;

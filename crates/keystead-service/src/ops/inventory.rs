@@ -172,7 +172,15 @@ impl Service {
         let requested = parse_tenant(request.tenant.as_deref())?;
         let tenant = match (&requested, &caller.tenant) {
             (None, None) => None,
-            _ => Some(caller.resolve_tenant(requested.as_ref())?),
+            _ => match caller.resolve_tenant(requested.as_ref()) {
+                Ok(tenant) => Some(tenant),
+                Err(err) => {
+                    let own = caller.tenant.clone().unwrap_or_else(Tenant::default_tenant);
+                    return Err(self
+                        .refuse(self.attempt(caller, AuditAction::InventoryRead, &own), err)
+                        .await);
+                }
+            },
         };
         let states = request
             .state
@@ -312,7 +320,7 @@ impl Service {
         }
         let attestation = attestation.trim();
         if attestation.is_empty()
-            || attestation.len() > MAX_ATTESTATION
+            || attestation.chars().count() > MAX_ATTESTATION
             || attestation.chars().any(|c| c.is_control() && c != '\n')
         {
             return Err(invalid("attest", "must be 1 to 2000 printable characters saying what you checked"));

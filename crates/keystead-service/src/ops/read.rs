@@ -247,7 +247,13 @@ impl Service {
         if after.is_none() {
             event.details.insert("format".into(), "jsonl".into());
             self.store.commit(keystead_store::Change::AuditOnly, event).await?;
-            self.sign_checkpoint().await?;
+            // A log that no longer verifies is still exported (an investigator needs it); the
+            // refusal to sign is audited and the offline verifier names the damage.
+            if let Err(err) = self.sign_checkpoint().await {
+                if err.kind() != crate::ErrorKind::IntegrityFailure {
+                    return Err(err);
+                }
+            }
         }
         Ok(self.store.audit_rows(after, limit).await?)
     }

@@ -114,23 +114,6 @@ fn share(part: u64, whole: u64) -> String {
     }
 }
 
-/// The operation an audit action records (a rewrap decrypts and encrypts with the same key).
-fn operation_of(action: AuditAction) -> Option<Operation> {
-    use AuditAction::*;
-    Some(match action {
-        Encrypt | Rewrap => Operation::Encrypt,
-        Decrypt => Operation::Decrypt,
-        DataKey => Operation::DataKey,
-        Sign => Operation::Sign,
-        Verify => Operation::Verify,
-        Mac => Operation::Mac,
-        MacVerify => Operation::MacVerify,
-        Wrap => Operation::Wrap,
-        Unwrap => Operation::Unwrap,
-        _ => return None,
-    })
-}
-
 fn event_ref(record: &keystead_store::AuditRecord) -> String {
     format!("{}:{}", record.event.node, record.node_sequence)
 }
@@ -139,7 +122,8 @@ const PROTECT: &[AuditAction] =
     &[AuditAction::Encrypt, AuditAction::Sign, AuditAction::Mac, AuditAction::Wrap, AuditAction::DataKey];
 
 impl Service {
-    /// Builds the compliance report from live data and audits it. Auditors and admins.
+    /// Builds the compliance report from live data and audits it. Principals that may read the
+    /// audit log (auditors, incident responders) and belong to no tenant.
     pub async fn compliance_report(&self, caller: &Caller, format: &str) -> Result<ComplianceReport, Error> {
         let tenant = keystead_core::Tenant::default_tenant();
         let mut event = self.attempt(caller, AuditAction::ComplianceReport, &tenant);
@@ -296,7 +280,7 @@ impl Service {
     ) -> Result<ControlAssessment, Error> {
         let mut used: BTreeMap<keystead_core::KeyId, Vec<Operation>> = BTreeMap::new();
         for (key, action) in self.store.crypto_actions_by_key().await? {
-            used.entry(key).or_default().extend(operation_of(action));
+            used.entry(key).or_default().extend(action.operation());
         }
         // More than one purpose: no single purpose allows every operation the key served.
         let multi: Vec<String> = used
@@ -390,7 +374,7 @@ impl Service {
                 };
                 for use_ in self.store.audit_events(&after).await? {
                     if use_.event.version != Some(version.info.number.get())
-                        || operation_of(use_.event.action).is_none()
+                        || use_.event.action.operation().is_none()
                     {
                         continue;
                     }
@@ -474,7 +458,7 @@ impl Service {
             if seal.kind == "shamir" { "M-of-N among operators" } else { "in a development file seal" }
         );
         let mut sample =
-            vec!["run `keystead recovery drill` on a current backup and keep its report".to_owned()];
+            vec!["ask how a lost key would be restored today: key backups, restores and recovery drills are not built yet".to_owned()];
         sample.extend(critical_unrecoverable.iter().take(5).map(|k| {
             format!("confirm that critical data key {} should be non-recoverable", k.attributes.name)
         }));

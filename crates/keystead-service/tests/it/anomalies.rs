@@ -194,3 +194,18 @@ async fn lifecycle_changes_outside_the_change_window_are_raised() {
     h.service.rotate_key(&custodian, None, "weights").await.unwrap();
     assert_eq!(scan(&h).await.len(), 0, "inside the window");
 }
+
+#[tokio::test]
+async fn a_crypto_user_asking_outside_the_purpose_is_a_purpose_violation() {
+    let h = Harness::dev().await;
+    let (_, app) = setting(&h, &[("release", "sign", "ed25519")]).await;
+    // Refused at the grant check (no grant can name encrypt on a signing key).
+    let err = h.service.encrypt(&app, None, "release", b"x", &BTreeMap::new()).await.unwrap_err();
+    assert_eq!(err.kind(), keystead_service::ErrorKind::PermissionDenied, "{err}");
+    // A plain permission refusal inside the purpose is not one.
+    let stranger = h.principal("stranger", &["crypto-user"]).await;
+    h.service.sign(&stranger, None, "release", b"x").await.unwrap_err();
+    let found = scan(&h).await;
+    assert_eq!(rules_of(&found), ["purpose-violation"]);
+    assert_eq!(found[0].actor, "app");
+}
