@@ -181,6 +181,9 @@ pub enum Command {
     /// Compliance evidence for the five controls, from live data.
     #[command(subcommand)]
     Compliance(crate::compliance::ComplianceCommand),
+    /// Key recovery: the risk assessment of each key's recovery policy.
+    #[command(subcommand)]
+    Recovery(crate::recovery::RecoveryCommand),
 }
 
 /// Why a compromised key is used (incident responders must give both).
@@ -457,10 +460,10 @@ pub struct CreateArgs {
     /// its activation, then deactivates on its own.
     #[arg(long = "protect-period", value_name = "DURATION")]
     pub protect_period: Option<String>,
-    /// Include in backups (default).
+    /// Recoverable (include in backups). Default for encrypt, wrap and asymmetric-decrypt keys.
     #[arg(long, conflicts_with = "non_recoverable")]
     pub recoverable: bool,
-    /// Exclude from backups.
+    /// Not recoverable (replaced, never backed up). Default for sign and mac keys.
     #[arg(long = "non-recoverable")]
     pub non_recoverable: bool,
     /// low | medium | high | critical

@@ -279,6 +279,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Webhook(command) => crate::oversight::webhook(&client, command, json_out),
         Command::Inventory(command) => crate::inventory::run(&client, command, json_out),
         Command::Compliance(command) => crate::compliance::run(&client, command),
+        Command::Recovery(command) => crate::recovery::run(&client, command, json_out),
     }
 }
 

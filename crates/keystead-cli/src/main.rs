@@ -10,6 +10,7 @@ mod compliance;
 mod config;
 mod inventory;
 mod oversight;
+mod recovery;
 mod server;
 
 use std::process::ExitCode;

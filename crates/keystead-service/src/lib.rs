@@ -42,6 +42,7 @@ pub use ops::destroy::DestroyRequest;
 pub use ops::exception::ExceptionRequest;
 pub use ops::inventory::{InventoryItem, InventoryRequest, InventoryView};
 pub use ops::principals::NewPrincipalView;
+pub use ops::recovery::{KeyAssessment, RecoveryAssessment};
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use ops::scheduler::DueWork;
 pub use ops::webhooks::{NewWebhookView, OutgoingDelivery, WebhookView};

@@ -191,6 +191,12 @@ fn anomalies_metrics_and_compliance_evidence_through_the_cli() {
     server.ok(&["compliance", "report", "--format", "html", "--out", page.to_str().unwrap()], b"");
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(html.matches("<h2>").count(), 5, "one section per control");
+    let assessment = json(&server, &["recovery", "assess"]);
+    assert_eq!(assessment["keys"], 2, "the signer and the audit signing key: {assessment}");
+    assert_eq!(assessment["mismatches"], 0);
+    let markdown = server.ok(&["recovery", "assess"], b"");
+    assert!(markdown.contains("# Key recovery assessment"), "{markdown}");
+    assert!(markdown.contains("default/signer"), "{markdown}");
     let bad = server.cli(&["compliance", "report", "--format", "pdf"], b"");
     assert_eq!(bad.status.code(), Some(2), "clap refuses an unknown format");
 }

@@ -259,6 +259,7 @@ fn check_openapi(addr: &str) {
         "get /v1/anomalies",
         "get /v1/inventory/report",
         "get /v1/compliance/report",
+        "get /v1/recovery/assessment",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

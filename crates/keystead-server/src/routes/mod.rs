@@ -27,6 +27,7 @@ mod inventory;
 mod keys;
 mod lifecycle;
 mod oversight;
+mod recovery;
 mod sys;
 use crate::metrics::Metrics;
 use crate::{ApiError, ClientCertificate};
@@ -80,6 +81,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(inventory::anomalies))
         .routes(routes!(inventory::report))
         .routes(routes!(inventory::compliance))
+        .routes(routes!(recovery::assessment))
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))

@@ -102,7 +102,7 @@ impl Service {
             origin: Origin::Generated,
             rotation_period_seconds,
             protect_period_seconds,
-            recoverable: request.recoverable.unwrap_or(true),
+            recoverable: request.recoverable.unwrap_or_else(|| super::recovery::default_recoverable(purpose)),
             criticality,
             created_at: now,
             updated_at: now,

@@ -12,6 +12,7 @@ pub mod inventory;
 pub(crate) mod lifecycle;
 pub mod principals;
 pub(crate) mod read;
+pub mod recovery;
 pub mod requests;
 pub(crate) mod resolve;
 pub mod scheduler;

@@ -12,6 +12,7 @@ mod harness;
 mod inventory;
 mod lifecycle;
 mod purpose;
+mod recovery;
 mod roles;
 mod scheduler;
 mod sealing;
