@@ -172,15 +172,9 @@ fn is_crypto(action: AuditAction) -> bool {
     action.as_str().starts_with("crypto.")
 }
 
+/// Whether the event records a protect operation (a rewrap protects under the primary).
 fn is_protect(action: AuditAction) -> bool {
-    matches!(
-        action,
-        AuditAction::Encrypt
-            | AuditAction::Sign
-            | AuditAction::Mac
-            | AuditAction::Wrap
-            | AuditAction::DataKey
-    ) || action == AuditAction::Rewrap
+    action.operation().is_some_and(|op| op.class() == keystead_core::OperationClass::Protect)
 }
 
 /// Actions that count as having managed a key.
