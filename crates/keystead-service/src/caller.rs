@@ -104,6 +104,15 @@ impl Caller {
         }
     }
 
+    /// What a listing covers: every tenant (`None`) for a principal of no tenant that names
+    /// none, else the tenant [`resolve_tenant`](Self::resolve_tenant) gives.
+    pub fn listing_scope(&self, requested: Option<&Tenant>) -> Result<Option<Tenant>, crate::Error> {
+        match (requested, &self.tenant) {
+            (None, None) => Ok(None),
+            _ => self.resolve_tenant(requested).map(Some),
+        }
+    }
+
     /// Checks that the caller may act on a key of `tenant`.
     pub fn check_tenant(&self, tenant: &Tenant) -> Result<(), crate::Error> {
         match &self.tenant {

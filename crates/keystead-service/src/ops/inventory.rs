@@ -170,17 +170,12 @@ impl Service {
         self.guard(caller, AuditAction::InventoryRead, Action::ReadKeys).await?;
         let now = self.now();
         let requested = parse_tenant(request.tenant.as_deref())?;
-        let tenant = match (&requested, &caller.tenant) {
-            (None, None) => None,
-            _ => match caller.resolve_tenant(requested.as_ref()) {
-                Ok(tenant) => Some(tenant),
-                Err(err) => {
-                    let own = caller.tenant.clone().unwrap_or_else(Tenant::default_tenant);
-                    return Err(self
-                        .refuse(self.attempt(caller, AuditAction::InventoryRead, &own), err)
-                        .await);
-                }
-            },
+        let tenant = match caller.listing_scope(requested.as_ref()) {
+            Ok(tenant) => tenant,
+            Err(err) => {
+                let own = caller.tenant.clone().unwrap_or_else(Tenant::default_tenant);
+                return Err(self.refuse(self.attempt(caller, AuditAction::InventoryRead, &own), err).await);
+            }
         };
         let states = request
             .state

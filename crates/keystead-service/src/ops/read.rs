@@ -141,10 +141,7 @@ impl Service {
     pub async fn list_keys(&self, caller: &Caller, filter: KeyListFilter) -> Result<Vec<KeyView>, Error> {
         self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let requested = parse_tenant(filter.tenant.as_deref())?;
-        let tenant = match (&requested, &caller.tenant) {
-            (None, None) => None,
-            _ => Some(caller.resolve_tenant(requested.as_ref())?),
-        };
+        let tenant = caller.listing_scope(requested.as_ref())?;
         let state = filter.state.as_deref().map(str::parse::<KeyState>).transpose()?;
         let store_filter = KeyFilter {
             tenant,

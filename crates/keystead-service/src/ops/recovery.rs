@@ -207,10 +207,7 @@ impl Service {
         let result = async {
             self.authorize(caller, keystead_core::Action::ReadKeys, None)?;
             let requested = parse_tenant(requested)?;
-            let tenant = match (&requested, &caller.tenant) {
-                (None, None) => None,
-                _ => Some(caller.resolve_tenant(requested.as_ref())?),
-            };
+            let tenant = caller.listing_scope(requested.as_ref())?;
             let now = self.now();
             let mut assessments = Vec::new();
             loop {

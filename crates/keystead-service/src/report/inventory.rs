@@ -161,12 +161,8 @@ impl Service {
         let (_, mut event) = self.attempt_in_tenant(caller, requested, AuditAction::InventoryRead).await?;
         let result = async {
             self.authorize(caller, keystead_core::Action::ReadKeys, None)?;
-            // Every tenant only for a principal of no tenant that names none.
             let requested = crate::ops::resolve::parse_tenant(requested)?;
-            let tenant = match (&requested, &caller.tenant) {
-                (None, None) => None,
-                _ => Some(caller.resolve_tenant(requested.as_ref())?),
-            };
+            let tenant = caller.listing_scope(requested.as_ref())?;
             self.build_inventory_report(InventoryFilter { tenant, ..InventoryFilter::default() }).await
         }
         .await;
