@@ -17,11 +17,17 @@ pub enum ApprovalOperation {
     DestroyKey,
     /// A time-boxed window to protect with a compromised version.
     CompromisedKeyException,
+    /// Restoring one named backup bundle into the store (used once).
+    RestoreBackup,
+    /// The sign-off of a break-glass restore, opened by the restore itself.
+    BreakGlassReview,
 }
 
 named_enum!(ApprovalOperation, "approval operation", [
     DestroyKey => "destroy-key",
     CompromisedKeyException => "compromised-key-exception",
+    RestoreBackup => "restore-backup",
+    BreakGlassReview => "break-glass-review",
 ]);
 
 /// Where a request stands. Every status but `pending` is final (`approved` exceptions move on
@@ -57,12 +63,17 @@ pub struct ApprovalPolicy {
 
 impl ApprovalPolicy {
     /// Keystead's defaults: destroying key versions needs two key custodians; an exception
-    /// for a compromised key needs an incident responder and a key custodian.
+    /// for a compromised key needs an incident responder and a key custodian; restoring a
+    /// backup, and signing off a break-glass restore, need two recovery officers and a key
+    /// custodian.
     pub fn default_for(operation: ApprovalOperation) -> Self {
         let required = match operation {
             ApprovalOperation::DestroyKey => [(Role::KeyCustodian, 2)].into(),
             ApprovalOperation::CompromisedKeyException => {
                 [(Role::IncidentResponder, 1), (Role::KeyCustodian, 1)].into()
+            }
+            ApprovalOperation::RestoreBackup | ApprovalOperation::BreakGlassReview => {
+                [(Role::RecoveryOfficer, 2), (Role::KeyCustodian, 1)].into()
             }
         };
         Self { required }

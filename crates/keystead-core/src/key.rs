@@ -186,6 +186,29 @@ pub struct Provenance {
     pub node: String,
     /// Whether the material was generated here or imported.
     pub origin: Origin,
+    /// Set when the version was restored from a backup (CEK-20): the material is the one
+    /// generated as recorded above, brought back by a recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<RecoveryMark>,
+}
+
+/// How a version came back from a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryMark {
+    /// The backup bundle it was restored from.
+    pub backup_id: String,
+    /// When the backup was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub backed_up_at: OffsetDateTime,
+    /// When it was restored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub restored_at: OffsetDateTime,
+    /// Who restored it.
+    pub restored_by: String,
+    /// The node it was restored on.
+    pub node: String,
+    /// The approved recovery request, or `break-glass` for an emergency restore.
+    pub authorized_by: String,
 }
 
 /// One version of a key, without its material.

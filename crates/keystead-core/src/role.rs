@@ -61,6 +61,9 @@ pub enum Action {
     Rewrap,
     /// Record a periodic review of any key (a key's owner may review their own keys too).
     ReviewKey,
+    /// Back up every recoverable key, restore a backup (with an approved request or as the
+    /// break-glass principal) and run recovery drills.
+    Recover,
 }
 
 impl Action {
@@ -80,6 +83,7 @@ impl Action {
             Action::ManageWebhooks,
             Action::Rewrap,
             Action::ReviewKey,
+            Action::Recover,
         ];
         all.extend(Operation::ALL.iter().map(|op| Action::Use(*op)));
         all
@@ -103,6 +107,7 @@ impl std::fmt::Display for Action {
             Action::ManageWebhooks => f.write_str("manage webhooks"),
             Action::Rewrap => f.write_str("rewrap"),
             Action::ReviewKey => f.write_str("review keys"),
+            Action::Recover => f.write_str("back up and recover keys"),
         }
     }
 }
@@ -143,7 +148,7 @@ impl Role {
                     ReadKeys | ReadAudit | ReadStatus | Seal | ReportCompromise | ReadApprovals | Rewrap
                 ) || matches!(action, Use(op) if op.class() == crate::OperationClass::Process)
             }
-            Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus | ReadApprovals),
+            Role::RecoveryOfficer => matches!(action, ReadKeys | ReadStatus | ReadApprovals | Recover),
         }
     }
 
@@ -191,7 +196,7 @@ mod tests {
                     process.clone(),
                 ]
                 .concat(),
-                Role::RecoveryOfficer => vec![ReadKeys, ReadStatus, ReadApprovals],
+                Role::RecoveryOfficer => vec![ReadKeys, ReadStatus, ReadApprovals, Recover],
             }
         };
         for role in Role::ALL {

@@ -318,6 +318,49 @@ impl LoadedKey {
     }
 }
 
+/// A known-answer check of a key, for backups and recovery drills (CEK-20): made once with
+/// the original material, it is checked again after the material has travelled (backed up,
+/// restored, resealed). It proves the material still works with what the original produced,
+/// not only that it hashes to the same KCV.
+impl LoadedKey {
+    /// A test vector over `message` (32 bytes): a ciphertext, signature, tag or wrapped key,
+    /// depending on the key. Reveals nothing the key's normal use would not.
+    pub fn test_vector(&self, message: &[u8; 32]) -> Result<Vec<u8>, Error> {
+        match &self.inner {
+            Inner::Aead(_) => {
+                let (nonce, mut ciphertext) = self.aead_seal(message, message)?;
+                let mut out = nonce.to_vec();
+                out.append(&mut ciphertext);
+                Ok(out)
+            }
+            Inner::Hmac(_) => self.mac(message),
+            Inner::Ecdsa(_) | Inner::Ed25519(_) | Inner::RsaPss(_) => self.sign(message),
+            Inner::RsaOaep { .. } => self.rsa_encrypt(message, None),
+            Inner::AesKw(_) => self.wrap(&SecretBytes::from_slice(message)),
+        }
+    }
+
+    /// Whether `vector` is what [`test_vector`](Self::test_vector) made over `message` with
+    /// this key's material.
+    pub fn check_test_vector(&self, message: &[u8; 32], vector: &[u8]) -> bool {
+        let expected = SecretBytes::from_slice(message);
+        match &self.inner {
+            Inner::Aead(_) => vector
+                .split_first_chunk::<NONCE_LEN>()
+                .and_then(|(nonce, ciphertext)| self.aead_open(nonce, message, ciphertext).ok())
+                .is_some_and(|plain| plain.ct_eq(&expected)),
+            Inner::Hmac(_) => self.mac_verify(message, vector).unwrap_or(false),
+            Inner::Ecdsa(_) | Inner::Ed25519(_) | Inner::RsaPss(_) => {
+                self.verify(message, vector).unwrap_or(false)
+            }
+            Inner::RsaOaep { .. } => {
+                self.rsa_decrypt(vector, None).is_ok_and(|plain| plain.ct_eq(&expected))
+            }
+            Inner::AesKw(_) => self.unwrap_key(vector).is_ok_and(|plain| plain.ct_eq(&expected)),
+        }
+    }
+}
+
 fn rsa_bits(algorithm: Algorithm) -> usize {
     use Algorithm::*;
     match algorithm {
@@ -394,5 +437,20 @@ mod tests {
         let other = LoadedKey::load(Algorithm::Ed25519, &other.material).unwrap();
         assert!(!crate::verify_ed25519(&other.public_key_der().unwrap().unwrap(), b"checkpoint", &sig));
         assert!(!crate::verify_ed25519(b"not a key", b"checkpoint", &sig));
+    }
+
+    #[test]
+    fn test_vectors_check_with_the_same_material_only() {
+        let message = [7u8; 32];
+        for algorithm in Algorithm::ALL {
+            let generated = crate::generate(*algorithm).expect("generates");
+            let key = LoadedKey::load(*algorithm, &generated.material).expect("loads");
+            let vector = key.test_vector(&message).expect("vector");
+            assert!(key.check_test_vector(&message, &vector), "{algorithm}");
+            let other = LoadedKey::load(*algorithm, &crate::generate(*algorithm).expect("generates").material)
+                .expect("loads");
+            assert!(!other.check_test_vector(&message, &vector), "{algorithm}: another key passes");
+            assert!(!key.check_test_vector(&[8u8; 32], &vector), "{algorithm}: another message passes");
+        }
     }
 }

@@ -50,6 +50,7 @@ pub fn generation_provenance(
         environment,
         node: node.to_owned(),
         origin,
+        recovered: None,
     }
 }
 

@@ -102,6 +102,7 @@ fn key(i: usize) -> (KeyAttributes, StoredVersion) {
         environment: Environment::Test,
         node: "bench".into(),
         origin: Origin::Generated,
+        recovered: None,
     };
     let state = if i % 200 == 7 { KeyState::Compromised } else { KeyState::Active };
     let version = StoredVersion {

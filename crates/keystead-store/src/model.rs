@@ -155,6 +155,16 @@ pub enum Change {
     },
     /// Grants crypto operations on a key to a principal (added to any it has).
     AddGrant(Grant),
+    /// A key restored from a backup with all its versions as they were (states, times,
+    /// compromise reports). Refused with [`Error::Conflict`](crate::Error::Conflict) if a key
+    /// with this id exists, with [`Error::NameTaken`](crate::Error::NameTaken) if its name
+    /// is taken in its tenant.
+    RestoreKey {
+        /// The key.
+        key: KeyAttributes,
+        /// Every version, oldest first, numbered from 1.
+        versions: Vec<StoredVersion>,
+    },
     /// First initialization of a sealed store: its seal settings and the root principal,
     /// stored together or not at all. Fails with [`Error::Conflict`](crate::Error::Conflict)
     /// if any of the settings exists already (another node initialized the store first).
@@ -183,6 +193,7 @@ impl Change {
             Change::AddVersion { key_id, .. } | Change::UpdateVersions { key_id, .. } => {
                 vec![(FeedKind::Key, key_id.to_string())]
             }
+            Change::RestoreKey { key, .. } => vec![(FeedKind::Key, key.id.to_string())],
             Change::DisablePrincipal { name } => vec![(FeedKind::Principal, name.clone())],
             Change::AddGrant(grant) => vec![(FeedKind::Grant, grant.principal.clone())],
             Change::Initialize { .. } => vec![(FeedKind::Seal, String::new())],
@@ -228,9 +239,9 @@ pub struct ApprovalRecord {
     pub operation: ApprovalOperation,
     /// The key's tenant.
     pub tenant: String,
-    /// The key.
-    pub key_id: KeyId,
-    /// The key's name when the request was made.
+    /// The key, for a request about one key (not for a backup restore or its review).
+    pub key_id: Option<KeyId>,
+    /// The key's name when the request was made, or what the request is about (the backup).
     pub key_name: String,
     /// The version, if the request is for one.
     pub version: Option<u32>,

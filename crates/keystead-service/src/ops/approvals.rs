@@ -47,6 +47,23 @@ pub(crate) fn exception_window_end(record: &ApprovalRecord) -> Option<OffsetDate
     Some(record.decided_at? + time::Duration::seconds(seconds))
 }
 
+/// What a request is about: a key, or (recovery) a backup.
+pub(crate) struct RequestSubject {
+    pub tenant: String,
+    pub key_id: Option<keystead_core::KeyId>,
+    pub name: String,
+}
+
+impl From<&StoredKey> for RequestSubject {
+    fn from(stored: &StoredKey) -> Self {
+        Self {
+            tenant: stored.attributes.tenant.to_string(),
+            key_id: Some(stored.attributes.id),
+            name: stored.attributes.name.to_string(),
+        }
+    }
+}
+
 /// What a new request asks for.
 pub(crate) struct NewRequest {
     pub operation: ApprovalOperation,
@@ -61,7 +78,7 @@ impl Service {
     pub(crate) async fn create_request(
         &self,
         caller: &Caller,
-        stored: &StoredKey,
+        subject: RequestSubject,
         request: NewRequest,
         event: &mut AuditEvent,
     ) -> Result<ApprovalView, Error> {
@@ -87,9 +104,9 @@ impl Service {
         let record = ApprovalRecord {
             id: format!("apr_{}", hex::encode(keystead_crypto::random_array::<16>()?)),
             operation: request.operation,
-            tenant: stored.attributes.tenant.to_string(),
-            key_id: stored.attributes.id,
-            key_name: stored.attributes.name.to_string(),
+            tenant: subject.tenant,
+            key_id: subject.key_id,
+            key_name: subject.name,
             version: request.version,
             requester: caller.principal.clone(),
             status: ApprovalStatus::Pending,
@@ -210,7 +227,7 @@ impl Service {
     ) -> Result<ApprovalView, Error> {
         let record = self.approval_record(caller, id).await?;
         event.tenant = record.tenant.clone();
-        event.key_id = Some(record.key_id);
+        event.key_id = record.key_id;
         event.key_name = Some(record.key_name.clone());
         event.version = record.version;
         event.details.insert("operation".into(), record.operation.to_string());
@@ -277,7 +294,9 @@ impl Service {
             None => {}
         }
         self.store.commit(Change::Batch(changes), event.clone()).await?;
-        self.cache.invalidate(record.key_id);
+        if let Some(key_id) = record.key_id {
+            self.cache.invalidate(key_id);
+        }
         Ok(after.into())
     }
 
@@ -294,6 +313,12 @@ impl Service {
                     event.details.insert("window_closes_at".into(), crate::views::rfc3339(closes));
                 }
                 Ok(vec![Change::Notify(self.notification("exception.opened", event)?)])
+            }
+            // The restore itself runs later, by whoever holds the bundle and the shares; the
+            // approval only authorizes it (once, for this bundle).
+            ApprovalOperation::RestoreBackup => Ok(Vec::new()),
+            ApprovalOperation::BreakGlassReview => {
+                Ok(vec![Change::Notify(self.notification("recovery.break-glass-signed-off", event)?)])
             }
         }
     }
@@ -322,7 +347,7 @@ impl Service {
     ) -> Result<(), Error> {
         let caller = Caller::system("scheduler");
         let mut event = self.attempt(&caller, action, &Tenant::new(record.tenant.as_str())?);
-        event.key_id = Some(record.key_id);
+        event.key_id = record.key_id;
         event.key_name = Some(record.key_name.clone());
         event.version = record.version;
         event.details.insert("approval_id".into(), record.id.clone());

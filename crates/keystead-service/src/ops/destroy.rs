@@ -86,7 +86,7 @@ impl Service {
                     justification: request.justification.unwrap_or_else(|| "no justification given".into()),
                     expires_in: request.expires_in,
                 };
-                service.create_request(&requester, &stored, new, event).await
+                service.create_request(&requester, (&stored).into(), new, event).await
             })
         })
         .await
@@ -140,10 +140,10 @@ impl Service {
         record: &ApprovalRecord,
         event: &mut keystead_core::AuditEvent,
     ) -> Result<Vec<Change>, Error> {
-        let stored = self.store.key_by_id(record.key_id).await?.ok_or_else(|| Error::KeyNotFound {
-            tenant: record.tenant.clone(),
-            key: record.key_id.to_string(),
-        })?;
+        let not_found =
+            || Error::KeyNotFound { tenant: record.tenant.clone(), key: record.key_name.clone() };
+        let key_id = record.key_id.ok_or_else(not_found)?;
+        let stored = self.store.key_by_id(key_id).await?.ok_or_else(not_found)?;
         let after: i64 =
             record.parameters.get("after_seconds").and_then(|s| s.parse().ok()).unwrap_or(7 * 86_400);
         let wanted: Vec<u32> = record

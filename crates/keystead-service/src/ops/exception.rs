@@ -89,7 +89,7 @@ impl Service {
                     justification: request.justification,
                     expires_in: request.expires_in,
                 };
-                service.create_request(&requester, &stored, new, event).await
+                service.create_request(&requester, (&stored).into(), new, event).await
             })
         })
         .await

@@ -36,7 +36,7 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Any>, record: &ApprovalRecor
     .bind(&record.id)
     .bind(record.operation.as_str())
     .bind(&record.tenant)
-    .bind(record.key_id.to_string())
+    .bind(record.key_id.map(|id| id.to_string()))
     .bind(record.version.map(i64::from))
     .bind(&record.requester)
     .bind(record.status.as_str())
@@ -123,7 +123,11 @@ fn from_row(row: &AnyRow) -> Result<ApprovalRecord, Error> {
         id: row.try_get("id")?,
         operation: parse(&row.try_get::<String, _>("operation")?, "approval operation")?,
         tenant: row.try_get("tenant")?,
-        key_id: KeyId::parse(&row.try_get::<String, _>("key_id")?).map_err(|_| corrupt())?,
+        key_id: row
+            .try_get::<Option<String>, _>("key_id")?
+            .map(|id| KeyId::parse(&id))
+            .transpose()
+            .map_err(|_| corrupt())?,
         key_name: body.key_name,
         version: version.map(u32::try_from).transpose().map_err(|_| corrupt())?,
         requester: row.try_get("requester")?,

@@ -270,6 +270,45 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, Error> {
     })
 }
 
+/// Inserts a key's row (not its versions).
+async fn insert_key(tx: &mut Transaction<'_, Any>, key: &KeyAttributes) -> Result<(), Error> {
+    let labels = serde_json::to_string(&key.labels).map_err(|_| Error::Corrupt { what: "labels" })?;
+    let inserted = sqlx::query(
+        "INSERT INTO keys (id, tenant, name, purpose, algorithm, usage_context, owner, \
+         environment, classification, labels, origin, rotation_period_seconds, recoverable, \
+         criticality, created_at_ms, updated_at_ms, protect_period_seconds) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(key.id.to_string())
+    .bind(key.tenant.as_str())
+    .bind(key.name.as_str())
+    .bind(key.purpose.as_str())
+    .bind(key.algorithm.as_str())
+    .bind(key.usage_context.as_str())
+    .bind(&key.owner)
+    .bind(key.environment.as_str())
+    .bind(key.classification.as_str())
+    .bind(labels)
+    .bind(key.origin.as_str())
+    .bind(key.rotation_period_seconds)
+    .bind(i64::from(key.recoverable))
+    .bind(key.criticality.as_str())
+    .bind(unix_ms(key.created_at))
+    .bind(unix_ms(key.updated_at))
+    .bind(key.protect_period_seconds)
+    .execute(&mut **tx)
+    .await;
+    if let Err(err) = inserted {
+        let unique = err.as_database_error().is_some_and(|e| e.is_unique_violation());
+        return Err(if unique {
+            Error::NameTaken { tenant: key.tenant.to_string(), name: key.name.to_string() }
+        } else {
+            Error::Database(err)
+        });
+    }
+    Ok(())
+}
+
 async fn insert_version(
     tx: &mut Transaction<'_, Any>,
     key_id: &str,
@@ -381,41 +420,26 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
         Change::RaiseAnomaly(anomaly) => inventory::insert_anomaly(tx, &anomaly).await?,
         Change::Notify(notification) => webhooks::enqueue(tx, &notification).await?,
         Change::CreateKey { key, version } => {
-            let labels = serde_json::to_string(&key.labels).map_err(|_| Error::Corrupt { what: "labels" })?;
-            let inserted = sqlx::query(
-                "INSERT INTO keys (id, tenant, name, purpose, algorithm, usage_context, owner, \
-                 environment, classification, labels, origin, rotation_period_seconds, recoverable, \
-                 criticality, created_at_ms, updated_at_ms, protect_period_seconds) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            )
-            .bind(key.id.to_string())
-            .bind(key.tenant.as_str())
-            .bind(key.name.as_str())
-            .bind(key.purpose.as_str())
-            .bind(key.algorithm.as_str())
-            .bind(key.usage_context.as_str())
-            .bind(&key.owner)
-            .bind(key.environment.as_str())
-            .bind(key.classification.as_str())
-            .bind(labels)
-            .bind(key.origin.as_str())
-            .bind(key.rotation_period_seconds)
-            .bind(i64::from(key.recoverable))
-            .bind(key.criticality.as_str())
-            .bind(unix_ms(key.created_at))
-            .bind(unix_ms(key.updated_at))
-            .bind(key.protect_period_seconds)
-            .execute(&mut **tx)
-            .await;
-            if let Err(err) = inserted {
-                let unique = err.as_database_error().is_some_and(|e| e.is_unique_violation());
-                return Err(if unique {
-                    Error::NameTaken { tenant: key.tenant.to_string(), name: key.name.to_string() }
-                } else {
-                    Error::Database(err)
-                });
-            }
+            insert_key(tx, &key).await?;
             insert_version(tx, &key.id.to_string(), &version).await?;
+        }
+        Change::RestoreKey { key, versions } => {
+            let id = key.id.to_string();
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM keys WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if exists.is_some() {
+                return Err(Error::Conflict { what: "a key with this id (restore)" });
+            }
+            let numbered = versions.iter().enumerate().all(|(i, v)| v.info.number.get() as usize == i + 1);
+            if versions.is_empty() || !numbered {
+                return Err(Error::Corrupt { what: "restored key versions (not numbered 1 to n)" });
+            }
+            insert_key(tx, &key).await?;
+            for version in &versions {
+                insert_version(tx, &id, version).await?;
+            }
         }
         Change::AddVersion { key_id, version } => {
             let id = key_id.to_string();

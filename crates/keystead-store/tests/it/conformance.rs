@@ -52,6 +52,7 @@ pub(crate) fn version(number: u32) -> StoredVersion {
         environment: Environment::Test,
         node: "n1".into(),
         origin: Origin::Generated,
+        recovered: None,
     };
     let provenance_json = serde_json::to_string(&provenance).unwrap();
     StoredVersion {
