@@ -21,7 +21,7 @@ pub use loaded::LoadedKey;
 pub use provenance::{fips_mode, generation_provenance, library_description};
 pub use seal::{RootKey, UnsealKey};
 pub use secret::SecretBytes;
-pub use token::{ct_eq_str, hmac_sha256, random_array, sha256, AccessToken, TokenHash};
+pub use token::{ct_eq_str, hmac_sha256, random_array, sha256, AccessToken, Sha256Stream, TokenHash};
 
 /// Verifies an Ed25519 signature with a public key given as DER SubjectPublicKeyInfo (what
 /// `keystead key public` prints as PEM): the offline audit verifier's check.

@@ -209,6 +209,26 @@ pub enum Error {
         /// Its status.
         status: keystead_core::approval::ApprovalStatus,
     },
+    /// A backup bundle that cannot be opened as given: altered, truncated, foreign shares.
+    #[error("backup bundle refused: {reason}; nothing was restored")]
+    Bundle {
+        /// What is wrong, naming the share or line concerned (never a share's value).
+        reason: String,
+    },
+    /// Keys of the bundle exist in the store in another state; the restore needs a choice.
+    #[error("{count} key(s) of the backup conflict with the store: {summary}. Nothing was restored; pass --on-conflict skip to restore the other keys and keep the store's state of these")]
+    RestoreConflicts {
+        /// How many.
+        count: usize,
+        /// The first few, each with why.
+        summary: String,
+    },
+    /// A backup stopped before its bundle was complete.
+    #[error("the backup stopped before it was complete: {reason}")]
+    BackupInterrupted {
+        /// Why.
+        reason: String,
+    },
     /// A vote that cannot count.
     #[error(transparent)]
     Vote(#[from] keystead_core::approval::VoteError),
@@ -233,7 +253,9 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
-            Error::AuditTampered { .. } => ErrorKind::IntegrityFailure,
+            Error::AuditTampered { .. } | Error::Bundle { .. } => ErrorKind::IntegrityFailure,
+            Error::RestoreConflicts { .. } => ErrorKind::Conflict,
+            Error::BackupInterrupted { .. } => ErrorKind::InvalidState,
             Error::SuspectData { .. } | Error::ReservedKey { .. } | Error::AuditSigningKeyFixed { .. } => {
                 ErrorKind::PolicyViolation
             }

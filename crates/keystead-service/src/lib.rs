@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod backup;
 mod cache;
 mod caller;
 mod error;
@@ -25,6 +26,10 @@ use keystead_core::{Environment, NodeName};
 use keystead_store::Store;
 use time::OffsetDateTime;
 
+pub use backup::{
+    BackupHeader, BackupManifest, BackupStream, ConflictingKey, DrillFailure, DrillReport, ManifestKey,
+    OnConflict, RecoveryRequest, RestoreInput, RestoreReport, RestoredKey, MAX_SHARES,
+};
 pub use cache::KeyCacheStats;
 pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
@@ -79,13 +84,19 @@ pub struct Config {
     pub review_interval_seconds: i64,
     /// The anomaly rules over the audit stream.
     pub anomaly_rules: AnomalyRules,
+    /// Principals who may restore a backup without an approved request, in an emergency;
+    /// each such restore raises an anomaly and opens a review at once.
+    pub break_glass_principals: Vec<String>,
+    /// A passed recovery drill older than this no longer counts as evidence (CEK-20).
+    pub drill_interval_seconds: i64,
 }
 
 impl Config {
     /// Settings with the environment's defaults: its strength policy, the default approval
     /// policies, 24-hour approval requests, a destruction wait of 7 days in production (1 day
     /// in staging, 1 second elsewhere), exceptions of at most 24 hours, webhooks retried for
-    /// 24 hours, audit checkpoints every 1000 events or 5 minutes, key reviews every 180 days.
+    /// 24 hours, audit checkpoints every 1000 events or 5 minutes, key reviews every 180 days,
+    /// no break-glass principal, a recovery drill every 90 days.
     pub fn new(node: NodeName, environment: Environment) -> Self {
         let approval_policies =
             ApprovalOperation::ALL.iter().map(|op| (*op, ApprovalPolicy::default_for(*op))).collect();
@@ -107,6 +118,8 @@ impl Config {
             checkpoint_interval_seconds: 300,
             review_interval_seconds: 180 * 86_400,
             anomaly_rules: AnomalyRules::default(),
+            break_glass_principals: Vec::new(),
+            drill_interval_seconds: 90 * 86_400,
         }
     }
 

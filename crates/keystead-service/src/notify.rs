@@ -21,6 +21,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "exception.closed",
     "anomaly.detected",
     "audit.checkpoint",
+    "recovery.break-glass",
+    "recovery.break-glass-signed-off",
 ];
 
 impl Service {

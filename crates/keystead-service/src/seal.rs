@@ -129,6 +129,10 @@ impl std::fmt::Debug for InitOutput {
 pub struct ShareText(Zeroizing<String>);
 
 impl ShareText {
+    pub(crate) fn new(text: Zeroizing<String>) -> Self {
+        Self(text)
+    }
+
     /// The share's text. Named so that every use is visible in review.
     pub fn expose_secret(&self) -> &str {
         &self.0

@@ -45,6 +45,16 @@ pub fn open_material(
     key: &KeyAttributes,
     version: &StoredVersion,
 ) -> Result<LoadedKey, Error> {
+    open_material_bytes(root, key, version).map(|(_, loaded)| loaded)
+}
+
+/// Like [`open_material`], also handing back the material itself: only a backup needs it, to
+/// seal it again under the backup key.
+pub fn open_material_bytes(
+    root: &RootKey,
+    key: &KeyAttributes,
+    version: &StoredVersion,
+) -> Result<(SecretBytes, LoadedKey), Error> {
     let integrity = || Error::Integrity { key_id: key.id.to_string(), version: version.info.number.get() };
     let sealed = version.sealed_material.as_deref().ok_or_else(integrity)?;
     let aad = material_aad(key, version.info.number, &version.info.kcv, &version.provenance_json);
@@ -53,5 +63,5 @@ pub fn open_material(
     if loaded.kcv().map_err(|_| integrity())? != version.info.kcv {
         return Err(integrity());
     }
-    Ok(loaded)
+    Ok((material, loaded))
 }

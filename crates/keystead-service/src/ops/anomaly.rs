@@ -136,7 +136,7 @@ pub struct AnomalyScan {
 pub(crate) struct AnomalyCounts(Mutex<BTreeMap<&'static str, u64>>);
 
 impl AnomalyCounts {
-    fn add(&self, rule: &'static str) {
+    pub(crate) fn add(&self, rule: &'static str) {
         *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(rule).or_default() += 1;
     }
 

@@ -1,0 +1,245 @@
+//! `backup create`: every recoverable key in one bundle sealed under a fresh backup key, the
+//! backup key split M-of-N into shares, nothing else keeping it.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use keystead_core::{Action, AuditAction, AuditEvent, KeyState, Tenant};
+use keystead_crypto::{shamir, RootKey};
+use keystead_store::{barrier, Change, KeyFilter, StoredKey};
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use super::bundle::{self, BundleWriter, Header, KeyRecord, Manifest, ManifestKey, VersionRecord};
+use super::share;
+use crate::error::invalid;
+use crate::{Caller, Error, Service, ShareText};
+
+/// The most shares a backup may be split into.
+pub const MAX_SHARES: u8 = 16;
+
+/// A backup being written. The shares are handed out once, here; the bundle's lines follow
+/// on `lines` as each key is sealed (a long backup shows its progress), ending with the
+/// manifest and the end tag, or with an error.
+pub struct BackupStream {
+    /// The backup's id, named by every share.
+    pub backup_id: String,
+    /// Shares needed to open the bundle.
+    pub threshold: u8,
+    /// One share per recovery officer, by index.
+    pub shares: Vec<ShareText>,
+    /// Keys in the bundle.
+    pub keys: usize,
+    /// Keys left out (non-recoverable, or nothing left to recover).
+    pub excluded: usize,
+    /// The bundle's lines, each ending in a newline.
+    pub lines: mpsc::Receiver<Result<String, Error>>,
+}
+
+impl std::fmt::Debug for BackupStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BackupStream({}, {} keys, shares redacted)", self.backup_id, self.keys)
+    }
+}
+
+/// Why a key is left out of backups, if it is.
+fn exclusion(stored: &StoredKey) -> Option<String> {
+    let attributes = &stored.attributes;
+    if !attributes.recoverable {
+        return Some(format!(
+            "recovery policy: non-recoverable ({} {} key, criticality {}; replaced rather than recovered)",
+            attributes.purpose, attributes.algorithm, attributes.criticality
+        ));
+    }
+    if stored.versions.iter().all(|v| v.sealed_material.is_none()) {
+        return Some("every version is destroyed: no material left to recover".into());
+    }
+    None
+}
+
+fn manifest_key(stored: &StoredKey, reason: Option<String>) -> ManifestKey {
+    let attributes = &stored.attributes;
+    ManifestKey {
+        key_id: attributes.id.to_string(),
+        tenant: attributes.tenant.to_string(),
+        name: attributes.name.to_string(),
+        purpose: attributes.purpose.to_string(),
+        versions: reason.is_none().then_some(stored.versions.len() as u32),
+        reason,
+    }
+}
+
+impl Service {
+    /// Starts a backup of every recoverable key. Refusals are audited here; the backup's own
+    /// event is written once its last line is out.
+    pub async fn create_backup(
+        self: &Arc<Self>,
+        caller: &Caller,
+        shares: u8,
+        threshold: u8,
+    ) -> Result<BackupStream, Error> {
+        let event = self.attempt(caller, AuditAction::BackupCreate, &Tenant::default_tenant());
+        let result = self.start_backup(caller, shares, threshold, event.clone()).await;
+        self.finish(event, result).await
+    }
+
+    async fn start_backup(
+        self: &Arc<Self>,
+        caller: &Caller,
+        shares: u8,
+        threshold: u8,
+        mut event: AuditEvent,
+    ) -> Result<BackupStream, Error> {
+        self.authorize_whole_store(caller, "back up keys")?;
+        if threshold < 2 || threshold > shares || shares > MAX_SHARES {
+            return Err(invalid(
+                "threshold",
+                format!("need 2 <= threshold <= shares <= {MAX_SHARES}: no single share may open a backup"),
+            ));
+        }
+        let root = self.root()?;
+        let mut included = Vec::new();
+        let mut manifest = Manifest::default();
+        for stored in self.store.keys(&KeyFilter::default()).await? {
+            match exclusion(&stored) {
+                Some(reason) => manifest.excluded.push(manifest_key(&stored, Some(reason))),
+                None => {
+                    manifest.included.push(manifest_key(&stored, None));
+                    included.push(stored);
+                }
+            }
+        }
+        let backup_id = format!("bkp_{}", hex::encode(keystead_crypto::random_array::<16>()?));
+        let (backup_key, material) = RootKey::generate()?;
+        let split = shamir::split(&material, threshold, shares)?;
+        drop(material);
+        let header = Header {
+            format: bundle::FORMAT.into(),
+            version: bundle::VERSION,
+            backup_id: backup_id.clone(),
+            created_at: self.now(),
+            created_by: caller.principal.clone(),
+            node: self.config.node.to_string(),
+            environment: self.config.environment.to_string(),
+            threshold,
+            shares,
+            share_digests: split.iter().map(|s| share::digest(&backup_id, s)).collect(),
+            keys: included.len(),
+        };
+        let texts = split.iter().map(|s| share::encode(&backup_id, threshold, s)).collect();
+        let (writer, header_line) = BundleWriter::start(&header, backup_key)?;
+        event.details.insert("backup_id".into(), backup_id.clone());
+        event.details.insert("keys".into(), included.len().to_string());
+        event.details.insert("excluded".into(), manifest.excluded.len().to_string());
+        event.details.insert("threshold".into(), threshold.to_string());
+        event.details.insert("shares".into(), shares.to_string());
+        let (sender, lines) = mpsc::channel(16);
+        let stream = BackupStream {
+            backup_id,
+            threshold,
+            shares: texts,
+            keys: included.len(),
+            excluded: manifest.excluded.len(),
+            lines,
+        };
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut digest = keystead_crypto::Sha256Stream::default();
+            digest.update(header_line.as_bytes());
+            let written = match sender.send(Ok(header_line)).await {
+                Ok(()) => service.write_keys(writer, &root, included, manifest, &sender, &mut digest).await,
+                Err(_) => Err(client_gone()),
+            };
+            match written {
+                Ok(versions) => {
+                    event.details.insert("versions".into(), versions.to_string());
+                    event.details.insert("bundle_sha256".into(), hex::encode(digest.finish()));
+                    if let Err(err) = service.store.commit(Change::AuditOnly, event).await {
+                        // The bundle is out but unrecorded: say so rather than pass it off as done.
+                        tracing::error!(error = %err, "backup written but its audit event could not be stored");
+                        let _ = sender.send(Err(Error::Store(err))).await;
+                    }
+                }
+                Err(err) => {
+                    let err = service.refuse(event, err).await;
+                    let _ = sender.send(Err(err)).await;
+                }
+            }
+        });
+        Ok(stream)
+    }
+
+    /// Seals each key into its line and sends it, then the manifest and end lines. Returns
+    /// how many versions the bundle holds.
+    async fn write_keys(
+        &self,
+        mut writer: BundleWriter,
+        root: &RootKey,
+        keys: Vec<StoredKey>,
+        manifest: Manifest,
+        sender: &mpsc::Sender<Result<String, Error>>,
+        digest: &mut keystead_crypto::Sha256Stream,
+    ) -> Result<usize, Error> {
+        let mut versions = 0;
+        for stored in keys {
+            let record = self.key_record(root, &stored, writer.backup_id())?;
+            versions += record.versions.len();
+            let line = writer.key(&record)?;
+            digest.update(line.as_bytes());
+            sender.send(Ok(line)).await.map_err(|_| client_gone())?;
+        }
+        let tail = writer.finish(manifest)?;
+        digest.update(tail.as_bytes());
+        sender.send(Ok(tail)).await.map_err(|_| client_gone())?;
+        Ok(versions)
+    }
+
+    /// A key's record for the bundle: every version with its material (opened from the
+    /// barrier, checked against its KCV) and a test vector made with it.
+    fn key_record(&self, root: &RootKey, stored: &StoredKey, backup_id: &str) -> Result<KeyRecord, Error> {
+        let key_id = stored.attributes.id.to_string();
+        let mut versions = Vec::with_capacity(stored.versions.len());
+        for version in &stored.versions {
+            let (material, test_vector) = if version.sealed_material.is_some() {
+                let (material, loaded) = barrier::open_material_bytes(root, &stored.attributes, version)?;
+                let message = bundle::test_message(backup_id, &key_id, version.info.number.get());
+                let vector = loaded.test_vector(&message)?;
+                (Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))), Some(STANDARD.encode(vector)))
+            } else {
+                debug_assert!(matches!(
+                    version.info.state,
+                    KeyState::Destroyed | KeyState::DestroyedCompromised
+                ));
+                (None, None)
+            };
+            versions.push(VersionRecord {
+                info: version.info.clone(),
+                provenance_json: version.provenance_json.clone(),
+                public_key_der: version.info.public_key_der.as_deref().map(|der| STANDARD.encode(der)),
+                material,
+                test_vector,
+            });
+        }
+        Ok(KeyRecord { attributes: stored.attributes.clone(), versions })
+    }
+
+    /// Backups, restores and drills cover every tenant: a principal confined to one tenant
+    /// may not run them.
+    pub(crate) fn authorize_whole_store(&self, caller: &Caller, what: &str) -> Result<(), Error> {
+        self.authorize(caller, Action::Recover, None)?;
+        if caller.tenant.is_some() {
+            return Err(Error::PermissionDenied {
+                reason: format!(
+                    "{} is confined to a tenant; only a principal of the whole store may {what}",
+                    caller.principal
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn client_gone() -> Error {
+    Error::BackupInterrupted { reason: "the client stopped reading the bundle".into() }
+}
