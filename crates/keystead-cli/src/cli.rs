@@ -181,9 +181,13 @@ pub enum Command {
     /// Compliance evidence for the five controls, from live data.
     #[command(subcommand)]
     Compliance(crate::compliance::ComplianceCommand),
-    /// Key recovery: the risk assessment of each key's recovery policy.
+    /// Key recovery: the risk assessment of each key's recovery policy, restore requests,
+    /// recovery drills.
     #[command(subcommand)]
     Recovery(crate::recovery::RecoveryCommand),
+    /// Backups of every recoverable key, split among recovery officers, and restores.
+    #[command(subcommand)]
+    Backup(crate::backup::BackupCommand),
 }
 
 /// Why a compromised key is used (incident responders must give both).

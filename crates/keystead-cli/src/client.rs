@@ -210,6 +210,30 @@ impl Client {
         self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))
     }
 
+    /// POST a body for a long operation (a restore or a drill of a large bundle): up to 6
+    /// hours instead of the usual 5 minutes.
+    pub fn post_long<B: serde::Serialize>(&self, path: &str, body: &B) -> Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body).timeout(LONG_OPERATION))
+    }
+
+    /// POST a JSON body and hand back the successful response unread, to be read as a stream
+    /// (a backup's lines as the server writes them).
+    pub fn post_stream(&self, path: &str, body: &Value) -> Result<reqwest::blocking::Response> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body).timeout(LONG_OPERATION);
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response =
+            request.send().map_err(|err| anyhow!(Unreachable(self.base.clone(), root_cause(&err))))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let bytes = response.bytes().unwrap_or_default();
+        Err(api_failure(status, &bytes))
+    }
+
     fn send(&self, request: reqwest::blocking::RequestBuilder) -> Result<Value> {
         let body = self.send_raw(request)?;
         Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
@@ -228,14 +252,22 @@ impl Client {
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let error = &body["error"];
-        Err(anyhow!(ApiFailure {
-            code: error["code"].as_str().unwrap_or("internal").to_owned(),
-            message: error["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("the server answered {status}")),
-        }))
+        Err(api_failure(status, &bytes))
     }
+}
+
+/// How long a backup, restore or drill may take.
+const LONG_OPERATION: Duration = Duration::from_secs(6 * 3600);
+
+/// The server's error body as an [`ApiFailure`] (also an `{"error": ...}` line of a stream).
+pub fn api_failure(status: reqwest::StatusCode, bytes: &[u8]) -> anyhow::Error {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let error = &body["error"];
+    anyhow!(ApiFailure {
+        code: error["code"].as_str().unwrap_or("internal").to_owned(),
+        message: error["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("the server answered {status}")),
+    })
 }

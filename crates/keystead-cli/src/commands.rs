@@ -280,6 +280,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Inventory(command) => crate::inventory::run(&client, command, json_out),
         Command::Compliance(command) => crate::compliance::run(&client, command),
         Command::Recovery(command) => crate::recovery::run(&client, command, json_out),
+        Command::Backup(command) => crate::backup::run(&client, command, json_out),
     }
 }
 

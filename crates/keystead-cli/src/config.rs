@@ -165,7 +165,14 @@ pub struct PolicyConfig {
     pub webhook_retry_for: Option<String>,
     /// How often each key's owner must review it (default 180d).
     pub review_interval: Option<String>,
-    /// Approvals per operation (`destroy-key`, `compromised-key-exception`): role = count.
+    /// How recent a passed recovery drill must be to count as evidence (default 90d).
+    pub drill_interval: Option<String>,
+    /// Principals who may restore a backup without an approved request in an emergency
+    /// (default none); each such restore raises an anomaly and opens a mandatory review.
+    #[serde(default)]
+    pub break_glass_principals: Vec<String>,
+    /// Approvals per operation (`destroy-key`, `compromised-key-exception`, `restore-backup`,
+    /// `break-glass-review`): role = count.
     #[serde(default)]
     pub approvals: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u32>>,
 }
@@ -189,6 +196,11 @@ impl PolicyConfig {
         seconds("maximum_exception", &self.maximum_exception, &mut config.maximum_exception_seconds)?;
         seconds("webhook_retry_for", &self.webhook_retry_for, &mut config.webhook_retry_seconds)?;
         seconds("review_interval", &self.review_interval, &mut config.review_interval_seconds)?;
+        seconds("drill_interval", &self.drill_interval, &mut config.drill_interval_seconds)?;
+        for name in &self.break_glass_principals {
+            keystead_core::PrincipalName::new(name).with_context(|| "policy.break_glass_principals")?;
+        }
+        config.break_glass_principals = self.break_glass_principals.clone();
         for (operation, roles) in &self.approvals {
             let operation: keystead_core::approval::ApprovalOperation =
                 operation.parse().with_context(|| "policy.approvals")?;

@@ -10,6 +10,7 @@ mod compliance;
 mod config;
 mod inventory;
 mod oversight;
+mod backup;
 mod recovery;
 mod server;
 

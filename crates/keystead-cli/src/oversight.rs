@@ -219,39 +219,40 @@ pub fn rewrap_one(
 }
 
 /// Reports bulk progress: a bar on a terminal, a plain line per tenth otherwise.
-enum Progress {
+pub(crate) enum Progress {
     Bar(indicatif::ProgressBar),
-    Lines { total: u64, next_report: u64 },
+    Lines { total: u64, next_report: u64, verb: &'static str },
 }
 
 impl Progress {
-    fn new(total: u64) -> Self {
+    /// Progress over `total` items, each `verb` (e.g. `rewrapped`) when done.
+    pub(crate) fn new(total: u64, verb: &'static str) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total);
             if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rewrapped ({eta} left)")
+                indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {verb} ({{eta}} left)"))
             {
                 bar.set_style(style);
             }
             Progress::Bar(bar)
         } else {
-            Progress::Lines { total, next_report: 0 }
+            Progress::Lines { total, next_report: 0, verb }
         }
     }
 
-    fn advance(&mut self, done: u64) {
+    pub(crate) fn advance(&mut self, done: u64) {
         match self {
             Progress::Bar(bar) => bar.set_position(done),
-            Progress::Lines { total, next_report } => {
+            Progress::Lines { total, next_report, verb } => {
                 if done >= *next_report || done == *total {
-                    eprintln!("rewrapped {done}/{total}");
+                    eprintln!("{verb} {done}/{total}");
                     *next_report = done + (*total / 10).max(1);
                 }
             }
         }
     }
 
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         if let Progress::Bar(bar) = self {
             bar.finish();
         }
@@ -288,7 +289,7 @@ pub fn rewrap_file(
             Box::new(std::io::stdout().lock())
         }
     };
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new(total, "rewrapped");
     let (mut done, mut failures, mut warnings) = (0_u64, Vec::new(), 0_u64);
     for (number, line) in lines.iter().enumerate() {
         let ciphertext = line.trim();

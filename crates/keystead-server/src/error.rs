@@ -75,6 +75,12 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The error as one line of a newline-delimited JSON stream that has already begun.
+    pub fn to_json_line(&self) -> String {
+        let body = Body { error: Detail { code: self.code, message: &self.message } };
+        serde_json::to_string(&body).unwrap_or_default() + "\n"
+    }
+
     /// A body over the size limit.
     pub fn too_large(limit: usize) -> Self {
         Self {

@@ -24,6 +24,9 @@ pub use tls::{server_config, ClientCertificate, TlsError};
 /// Largest request body accepted: a 16 MiB payload in base64 plus JSON framing.
 pub const MAX_BODY_BYTES: usize = 23 * 1024 * 1024;
 
+/// The largest backup bundle a restore or drill accepts in its request body (256 MiB).
+pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
+
 /// Requests served at once; further ones wait. Bounds memory: each may hold a full body.
 pub const MAX_CONCURRENT_REQUESTS: usize = 64;
 

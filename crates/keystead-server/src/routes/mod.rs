@@ -82,6 +82,15 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(inventory::report))
         .routes(routes!(inventory::compliance))
         .routes(routes!(recovery::assessment))
+        .routes(routes!(recovery::create_backup))
+        .routes(routes!(recovery::request_recovery))
+        .merge(
+            // A bundle travels in the request body: these two routes take larger bodies.
+            OpenApiRouter::new()
+                .routes(routes!(recovery::restore_backup))
+                .routes(routes!(recovery::drill))
+                .layer(DefaultBodyLimit::max(crate::MAX_BUNDLE_BYTES)),
+        )
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))

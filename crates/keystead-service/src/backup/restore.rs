@@ -330,7 +330,7 @@ impl Service {
             if !self.config.break_glass_principals.iter().any(|p| p == &caller.principal) {
                 return Err(Error::PermissionDenied {
                     reason: format!(
-                        "{} is not a break-glass principal ([recovery] break_glass_principals); restore with an approved recovery request",
+                        "{} is not a break-glass principal ([policy] break_glass_principals); restore with an approved recovery request",
                         caller.principal
                     ),
                 });

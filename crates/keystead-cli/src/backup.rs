@@ -1,0 +1,276 @@
+//! `keystead backup create|restore` and the bundle and share files they read and write.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::client::Client;
+use crate::commands::{print_json, text, Code};
+use crate::oversight::Progress;
+
+/// `keystead backup ...`.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up every recoverable key into FILE, sealed under a fresh backup key split into N
+    /// share files (FILE.share-I-of-N), any M of which open it. Hand each share file to a
+    /// different recovery officer and keep none with the bundle.
+    Create {
+        /// The bundle file to write (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// Shares to split the backup key into (N, at most 16).
+        #[arg(long)]
+        shares: u8,
+        /// Shares needed to open the bundle (M, at least 2).
+        #[arg(long)]
+        threshold: u8,
+        /// Where to write the share files (default: next to the bundle).
+        #[arg(long)]
+        share_dir: Option<PathBuf>,
+    },
+    /// Restore a bundle into this store with M share files and an approved recovery request
+    /// (`keystead recovery request FILE`), or as the break-glass principal.
+    Restore {
+        /// The bundle file.
+        file: PathBuf,
+        /// A share file (repeat for each, at least M).
+        #[arg(long = "share-file", required = true)]
+        share_files: Vec<PathBuf>,
+        /// The approved recovery request for this bundle.
+        #[arg(long, conflicts_with = "break_glass")]
+        request: Option<String>,
+        /// Emergency restore without a request (break-glass principals only): raises an
+        /// anomaly and opens a review that must be signed off.
+        #[arg(long, requires = "justification")]
+        break_glass: bool,
+        /// Why (required with --break-glass).
+        #[arg(long)]
+        justification: Option<String>,
+        /// abort (default: restore nothing if a key conflicts with the store) or skip (restore
+        /// the rest, keep the store's state of conflicting keys).
+        #[arg(long, default_value = "abort", value_parser = ["abort", "skip"])]
+        on_conflict: String,
+    },
+}
+
+/// Runs a `backup` subcommand.
+pub fn run(client: &Client, command: BackupCommand, json_out: bool) -> Result<Code> {
+    match command {
+        BackupCommand::Create { out, shares, threshold, share_dir } => {
+            create(client, &out, shares, threshold, share_dir.as_deref(), json_out)
+        }
+        BackupCommand::Restore { file, share_files, request, break_glass, justification, on_conflict } => {
+            let bundle = read_bundle(&file)?;
+            let shares = read_shares(&share_files)?;
+            let body = RestoreBody {
+                bundle: &bundle,
+                shares: &shares,
+                request: request.as_deref(),
+                break_glass,
+                justification: justification.as_deref(),
+                on_conflict: &on_conflict,
+            };
+            let report = client.post_long("/v1/backups/restore", &body)?;
+            if json_out {
+                print_json(&report)?;
+            } else {
+                print_restore(&report);
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct RestoreBody<'a> {
+    bundle: &'a str,
+    shares: &'a [Zeroizing<String>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<&'a str>,
+    break_glass: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    justification: Option<&'a str>,
+    on_conflict: &'a str,
+}
+
+/// Reads a bundle file (text; refused if it is not one).
+pub(crate) fn read_bundle(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !text.starts_with("{\"type\":\"header\"") {
+        bail!("{} is not a Keystead backup bundle (it does not start with a backup header)", path.display());
+    }
+    Ok(text)
+}
+
+/// Reads share files; their content is never printed.
+pub(crate) fn read_shares(paths: &[PathBuf]) -> Result<Vec<Zeroizing<String>>> {
+    paths
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map(Zeroizing::new)
+                .with_context(|| format!("cannot read share file {}", path.display()))
+        })
+        .collect()
+}
+
+/// A file created for writing, refused if it exists, readable by its owner only.
+fn create_new(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).with_context(|| {
+        if path.exists() {
+            format!("{} exists already; choose another path (a backup never overwrites a file)", path.display())
+        } else {
+            format!("cannot create {}", path.display())
+        }
+    })
+}
+
+fn create(
+    client: &Client,
+    out: &Path,
+    shares: u8,
+    threshold: u8,
+    share_dir: Option<&Path>,
+    json_out: bool,
+) -> Result<Code> {
+    let dir = share_dir.map(Path::to_path_buf).unwrap_or_else(|| {
+        out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
+    let stem = out.file_name().ok_or_else(|| anyhow!("--out must name a file"))?.to_string_lossy().into_owned();
+    let share_paths: Vec<PathBuf> =
+        (1..=shares).map(|i| dir.join(format!("{stem}.share-{i}-of-{shares}"))).collect();
+    // Checked before asking the server, so a refusal leaves no half-written backup behind.
+    for path in std::iter::once(&out.to_path_buf()).chain(&share_paths) {
+        if path.exists() {
+            bail!("{} exists already; choose another path (a backup never overwrites a file)", path.display());
+        }
+    }
+    let response = client.post_stream("/v1/backups", &json!({"shares": shares, "threshold": threshold}))?;
+    let mut reader = BufReader::new(response);
+    let mut first = Zeroizing::new(String::new());
+    reader.read_line(&mut first).context("the server ended the backup before it began")?;
+    let start: Value = serde_json::from_str(&first).context("the server sent a backup this client cannot read")?;
+    if start.get("error").is_some() {
+        return Err(crate::client::api_failure(reqwest::StatusCode::OK, first.as_bytes()));
+    }
+    let backup_id = text(&start["backup_id"]);
+    let keys = start["keys"].as_u64().unwrap_or(0);
+
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = write_bundle(&mut reader, &partial, keys);
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(err);
+    }
+    std::fs::rename(&partial, out).with_context(|| format!("cannot write {}", out.display()))?;
+
+    let share_texts = start["shares"].as_array().cloned().unwrap_or_default();
+    if share_texts.len() != usize::from(shares) {
+        bail!("the server sent {} shares, {shares} were asked for", share_texts.len());
+    }
+    let created_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    for (i, (share, path)) in share_texts.iter().zip(&share_paths).enumerate() {
+        let share = Zeroizing::new(share.as_str().unwrap_or_default().to_owned());
+        let mut file = create_new(path)?;
+        let content = Zeroizing::new(format!(
+            "# Keystead backup share {} of {shares} for backup {backup_id} (any {threshold} open it).\n\
+             # Written {created_at}. Give this file to one recovery officer; never keep it with\n\
+             # the bundle or with another share. `keystead backup restore` and `keystead recovery\n\
+             # drill` read it with --share-file.\n{}\n",
+            i + 1,
+            share.as_str()
+        ));
+        file.write_all(content.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let summary = json!({
+        "backup_id": backup_id,
+        "bundle": out.display().to_string(),
+        "keys": keys,
+        "excluded": start["excluded"],
+        "threshold": threshold,
+        "share_files": share_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+    });
+    if json_out {
+        print_json(&summary)?;
+    } else {
+        println!("Backup          {backup_id}");
+        println!("Bundle          {} ({keys} keys; {} excluded, listed in its manifest)", out.display(), text(&start["excluded"]));
+        println!("Shares          any {threshold} of {shares} open it:");
+        for path in &share_paths {
+            println!("                {}", path.display());
+        }
+        println!("Hand each share file to a different recovery officer; keep none with the bundle.");
+    }
+    Ok(0)
+}
+
+/// Copies the bundle's lines from the stream into `path`, with progress per key; refuses a
+/// stream that ends without the end line or with an error line.
+fn write_bundle(reader: &mut impl BufRead, path: &Path, keys: u64) -> Result<()> {
+    let mut file = create_new(path)?;
+    let mut progress = Progress::new(keys, "keys backed up");
+    let mut done = 0;
+    let mut ended = false;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).context("the backup stream broke off")? == 0 {
+            break;
+        }
+        if line.starts_with("{\"error\"") {
+            progress.finish();
+            return Err(crate::client::api_failure(reqwest::StatusCode::OK, line.as_bytes()));
+        }
+        file.write_all(line.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        if line.starts_with("{\"type\":\"key\"") {
+            done += 1;
+            progress.advance(done);
+        }
+        ended = line.starts_with("{\"type\":\"end\"");
+    }
+    progress.finish();
+    if !ended {
+        bail!("the backup stream ended before the bundle was complete; nothing was kept, run it again");
+    }
+    file.sync_all().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn print_restore(report: &Value) {
+    println!("Backup          {} (made {})", text(&report["backup_id"]), text(&report["backed_up_at"]));
+    println!("Authorized by   {}", text(&report["authorized_by"]));
+    let list = |name: &str| report[name].as_array().cloned().unwrap_or_default();
+    println!("Restored        {} key(s)", list("restored").len());
+    for key in list("restored") {
+        let versions: Vec<String> =
+            key["versions"].as_array().map(|v| v.iter().map(text).collect()).unwrap_or_default();
+        println!("  {}/{}  versions {}", text(&key["tenant"]), text(&key["name"]), versions.join(", "));
+    }
+    println!("Unchanged       {} key(s) already in the store as backed up", list("unchanged").len());
+    if !list("conflicts").is_empty() {
+        println!("Kept as stored  {} conflicting key(s):", list("conflicts").len());
+        for key in list("conflicts") {
+            println!("  {}/{}: {}", text(&key["tenant"]), text(&key["name"]), text(&key["reason"]));
+        }
+    }
+    println!("Excluded        {} key(s) by their recovery policy (not in the backup)", list("excluded").len());
+    if report.get("review").is_some() {
+        println!(
+            "BREAK-GLASS     anomaly {} raised; review {} stays open on the compliance report until signed off",
+            text(&report["anomaly"]),
+            text(&report["review"])
+        );
+    }
+}
