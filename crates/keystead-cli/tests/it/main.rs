@@ -9,6 +9,7 @@ mod compromise;
 mod inventory;
 mod postgres;
 mod production;
+mod recovery;
 mod tour;
 mod util;
 mod webhooks;

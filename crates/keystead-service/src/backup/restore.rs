@@ -465,6 +465,13 @@ impl Service {
     /// it exactly as backed up. `Some(Err(why))`: the store holds it (or its name) otherwise.
     async fn conflict_with_store(&self, record: &KeyRecord) -> Result<Option<Result<(), String>>, Error> {
         let attributes = &record.attributes;
+        if attributes.environment != self.config.environment {
+            // Production and non-production keys are kept apart, in restores too.
+            return Ok(Some(Err(format!(
+                "it belongs to environment {}, this server serves {}",
+                attributes.environment, self.config.environment
+            ))));
+        }
         if let Some(existing) = self.store.key_by_id(attributes.id).await? {
             let same = existing.versions.len() == record.versions.len()
                 && existing.versions.iter().zip(&record.versions).all(|(have, backed)| {

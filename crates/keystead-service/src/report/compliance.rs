@@ -443,35 +443,145 @@ impl Service {
     }
 
     async fn cek_20(&self, keys: &[StoredKey]) -> Result<ControlAssessment, Error> {
+        use keystead_core::approval::{ApprovalOperation, ApprovalStatus};
+        use keystead_core::{AuditAction, Outcome};
         let recoverable = keys.iter().filter(|k| k.attributes.recoverable).count() as u64;
         let critical_unrecoverable: Vec<&StoredKey> = keys
             .iter()
             .filter(|k| {
                 !k.attributes.recoverable
                     && matches!(k.attributes.criticality.as_str(), "high" | "critical")
-                    && k.attributes.purpose == Purpose::Encrypt
+                    && crate::ops::recovery::protects_data(k.attributes.purpose)
             })
             .collect();
-        let seal = self.seal_status();
-        let reason = format!(
-            "each key records whether it is recoverable and its criticality, and the root key is split {}; but this version has no key backup, restore or recovery drill, so restorability is not shown",
-            if seal.kind == "shamir" { "M-of-N among operators" } else { "in a development file seal" }
-        );
-        let mut sample =
-            vec!["ask how a lost key would be restored today: key backups, restores and recovery drills are not built yet".to_owned()];
+        let recovery_events = |actions: Vec<AuditAction>| keystead_store::AuditFilter {
+            actions,
+            ..keystead_store::AuditFilter::default()
+        };
+        let drills = self.store.audit_events(&recovery_events(vec![AuditAction::RecoveryDrill])).await?;
+        let backups: Vec<_> = self
+            .store
+            .audit_events(&recovery_events(vec![AuditAction::BackupCreate]))
+            .await?
+            .into_iter()
+            .filter(|r| r.event.outcome == Outcome::Success)
+            .collect();
+        let restores = self.store.audit_events(&recovery_events(vec![AuditAction::KeyRecover])).await?;
+        let reviews = self
+            .store
+            .approvals(&keystead_store::ApprovalFilter {
+                operation: Some(ApprovalOperation::BreakGlassReview),
+                ..keystead_store::ApprovalFilter::default()
+            })
+            .await?;
+        let unreviewed: Vec<_> = reviews.iter().filter(|r| r.status != ApprovalStatus::Approved).collect();
+
+        let now = self.now();
+        let passed = |r: &&keystead_store::AuditRecord| {
+            r.event.outcome == Outcome::Success && r.event.details.get("result").is_some_and(|v| v == "passed")
+        };
+        let last_drill = drills.iter().filter(|r| r.event.outcome != Outcome::Denied).next_back();
+        let last_passed = drills.iter().filter(passed).next_back();
+        let drill_fresh = last_passed
+            .is_some_and(|r| r.event.occurred_at + time::Duration::seconds(self.config.drill_interval_seconds) > now);
+        let last_backup = backups.last().map(|r| r.event.occurred_at);
+        // Recoverable keys whose newest version is newer than the newest backup: lost with
+        // the store, they could not be restored.
+        let uncovered: Vec<&StoredKey> = keys
+            .iter()
+            .filter(|k| k.attributes.recoverable && k.versions.iter().any(|v| v.sealed_material.is_some()))
+            .filter(|k| {
+                let newest = k.versions.iter().map(|v| v.info.created_at).max();
+                last_backup.is_none_or(|at| newest.is_some_and(|n| n > at))
+            })
+            .collect();
+
+        let (status, reason) = if !unreviewed.is_empty() {
+            (
+                Status::NotMet,
+                format!(
+                    "{} break-glass restore(s) without a quorum have not been signed off: {}",
+                    unreviewed.len(),
+                    unreviewed.iter().map(|r| format!("{} ({})", r.id, r.status)).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        } else if last_drill.is_some_and(|d| !passed(&d)) {
+            (Status::NotMet, "the newest recovery drill failed: a backup did not prove restorable".to_owned())
+        } else if !drill_fresh {
+            (
+                Status::PartlyMet,
+                format!(
+                    "no recovery drill passed in the last {} days, so restorability is not shown",
+                    self.config.drill_interval_seconds / 86_400
+                ),
+            )
+        } else if !uncovered.is_empty() {
+            (
+                Status::PartlyMet,
+                format!("{} recoverable key(s) have material newer than the newest backup", uncovered.len()),
+            )
+        } else if !critical_unrecoverable.is_empty() {
+            (
+                Status::PartlyMet,
+                format!(
+                    "{} critical or high data key(s) are marked non-recoverable: confirm the decision or change the policy",
+                    critical_unrecoverable.len()
+                ),
+            )
+        } else {
+            (
+                Status::Met,
+                "every recoverable key is in a backup split M-of-N among recovery officers, the newest drill passed within the drill interval, and every break-glass restore is signed off".to_owned(),
+            )
+        };
+        let mut sample: Vec<String> = unreviewed
+            .iter()
+            .take(5)
+            .map(|r| format!("have {} signed off (`keystead approval show {}`)", r.key_name, r.id))
+            .collect();
+        sample.extend(uncovered.iter().take(5).map(|k| {
+            format!("back up again: {}/{} changed after the newest backup", k.attributes.tenant, k.attributes.name)
+        }));
         sample.extend(critical_unrecoverable.iter().take(5).map(|k| {
             format!("confirm that critical data key {} should be non-recoverable", k.attributes.name)
         }));
+        if let Some(drill) = last_drill {
+            sample.push(format!(
+                "re-run drill {} of backup {} with its share holders (`keystead recovery drill`)",
+                drill.event.details.get("drill_id").map_or("?", String::as_str),
+                drill.event.details.get("backup_id").map_or("?", String::as_str)
+            ));
+        }
+        let drill_summary = |r: &keystead_store::AuditRecord| {
+            json!({
+                "at": crate::views::rfc3339(r.event.occurred_at),
+                "drill": r.event.details.get("drill_id"),
+                "backup": r.event.details.get("backup_id"),
+                "result": r.event.details.get("result"),
+                "keys_verified": r.event.details.get("keys_verified"),
+                "failures": r.event.details.get("failures"),
+                "duration_ms": r.event.details.get("duration_ms"),
+                "event": event_ref(r),
+            })
+        };
+        let seal = self.seal_status();
         Ok(ControlAssessment {
             id: "CEK-20",
             title: "Key Recovery",
             question: "Are processes, procedures, and technical measures to assess operational continuity risks (versus the risk of losing control of keying material and exposing protected data) defined, implemented, and evaluated, including provisions for legal and regulatory requirement provisions?",
-            status: Status::PartlyMet,
+            status,
             reason,
             evidence: vec![
                 evidence("keys marked recoverable", share(recoverable, keys.len() as u64), "inventory: recovery policy per key"),
                 evidence("critical or high data keys marked non-recoverable", critical_unrecoverable.len() as u64, "inventory: criticality against recovery policy"),
-                evidence("last recovery drill", "none: backups and drills are not part of this version", "the service's operations: none backs up, restores or drills"),
+                evidence("backups made", backups.len() as u64, "audit log: backup.create, success"),
+                evidence("newest backup", last_backup.map_or(json!("none"), |at| json!(crate::views::rfc3339(at))), "audit log: backup.create"),
+                evidence("recoverable keys changed after the newest backup", uncovered.len() as u64, "inventory: newest version time against the newest backup"),
+                evidence("last recovery drill", last_drill.map_or(json!("none"), drill_summary), "audit log: recovery.drill"),
+                evidence("last passed recovery drill", last_passed.map_or(json!("none"), drill_summary), "audit log: recovery.drill with result passed"),
+                evidence("keys restored from backups", restores.iter().filter(|r| r.event.outcome == Outcome::Success).count() as u64, "audit log: key.recover"),
+                evidence("break-glass restores", reviews.len() as u64, "approvals: break-glass-review"),
+                evidence("break-glass restores not signed off", unreviewed.len() as u64, "approvals: break-glass-review not approved"),
                 evidence("root key seal", json!({ "kind": seal.kind, "threshold": seal.threshold, "shares": seal.shares }), "seal status"),
             ],
             standards: vec!["ISO/IEC 27001 A.8.24", "ISO/IEC 27001 6.1.2", "ISO/IEC 27002 8.24", "ISO/IEC 27002 5.7", "CCM v4 CEK-20"],
