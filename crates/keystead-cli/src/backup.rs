@@ -126,7 +126,10 @@ fn create_new(path: &Path) -> Result<std::fs::File> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path).with_context(|| {
         if path.exists() {
-            format!("{} exists already; choose another path (a backup never overwrites a file)", path.display())
+            format!(
+                "{} exists already; choose another path (a backup never overwrites a file)",
+                path.display()
+            )
         } else {
             format!("cannot create {}", path.display())
         }
@@ -142,22 +145,29 @@ fn create(
     json_out: bool,
 ) -> Result<Code> {
     let dir = share_dir.map(Path::to_path_buf).unwrap_or_else(|| {
-        out.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        out.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    let stem = out.file_name().ok_or_else(|| anyhow!("--out must name a file"))?.to_string_lossy().into_owned();
+    let stem =
+        out.file_name().ok_or_else(|| anyhow!("--out must name a file"))?.to_string_lossy().into_owned();
     let share_paths: Vec<PathBuf> =
         (1..=shares).map(|i| dir.join(format!("{stem}.share-{i}-of-{shares}"))).collect();
     // Checked before asking the server, so a refusal leaves no half-written backup behind.
     for path in std::iter::once(&out.to_path_buf()).chain(&share_paths) {
         if path.exists() {
-            bail!("{} exists already; choose another path (a backup never overwrites a file)", path.display());
+            bail!(
+                "{} exists already; choose another path (a backup never overwrites a file)",
+                path.display()
+            );
         }
     }
     let response = client.post_stream("/v1/backups", &json!({"shares": shares, "threshold": threshold}))?;
     let mut reader = BufReader::new(response);
     let mut first = Zeroizing::new(String::new());
     reader.read_line(&mut first).context("the server ended the backup before it began")?;
-    let start: Value = serde_json::from_str(&first).context("the server sent a backup this client cannot read")?;
+    let start: Value =
+        serde_json::from_str(&first).context("the server sent a backup this client cannot read")?;
     if start.get("error").is_some() {
         return Err(crate::client::api_failure(reqwest::StatusCode::OK, first.as_bytes()));
     }
@@ -206,7 +216,11 @@ fn create(
         print_json(&summary)?;
     } else {
         println!("Backup          {backup_id}");
-        println!("Bundle          {} ({keys} keys; {} excluded, listed in its manifest)", out.display(), text(&start["excluded"]));
+        println!(
+            "Bundle          {} ({keys} keys; {} excluded, listed in its manifest)",
+            out.display(),
+            text(&start["excluded"])
+        );
         println!("Shares          any {threshold} of {shares} open it:");
         for path in &share_paths {
             println!("                {}", path.display());
@@ -265,7 +279,10 @@ fn print_restore(report: &Value) {
             println!("  {}/{}: {}", text(&key["tenant"]), text(&key["name"]), text(&key["reason"]));
         }
     }
-    println!("Excluded        {} key(s) by their recovery policy (not in the backup)", list("excluded").len());
+    println!(
+        "Excluded        {} key(s) by their recovery policy (not in the backup)",
+        list("excluded").len()
+    );
     if report.get("review").is_some() {
         println!(
             "BREAK-GLASS     anomaly {} raised; review {} stays open on the compliance report until signed off",

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod backup;
 mod cli;
 mod client;
 mod commands;
@@ -10,7 +11,6 @@ mod compliance;
 mod config;
 mod inventory;
 mod oversight;
-mod backup;
 mod recovery;
 mod server;
 

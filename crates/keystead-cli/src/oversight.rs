@@ -229,9 +229,9 @@ impl Progress {
     pub(crate) fn new(total: u64, verb: &'static str) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {verb} ({{eta}} left)"))
-            {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+                "{{bar:40}} {{pos}}/{{len}} {verb} ({{eta}} left)"
+            )) {
                 bar.set_style(style);
             }
             Progress::Bar(bar)

@@ -60,7 +60,8 @@ pub fn run(client: &Client, command: RecoveryCommand, json_out: bool) -> Result<
         RecoveryCommand::Request { file, justification, expires_in } => {
             let bundle = crate::backup::read_bundle(&file)?;
             let header_line = bundle.lines().next().unwrap_or_default();
-            let header: Value = serde_json::from_str(header_line).context("the bundle's header is not readable")?;
+            let header: Value =
+                serde_json::from_str(header_line).context("the bundle's header is not readable")?;
             let mut body = json!({
                 "backup_id": header["backup_id"],
                 "bundle_sha256": keystead_crypto::sha256(bundle.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>(),
@@ -90,7 +91,8 @@ pub fn run(client: &Client, command: RecoveryCommand, json_out: bool) -> Result<
                 bundle: &'a str,
                 shares: &'a [zeroize::Zeroizing<String>],
             }
-            let report = client.post_long("/v1/recovery/drills", &DrillBody { bundle: &bundle, shares: &shares })?;
+            let report =
+                client.post_long("/v1/recovery/drills", &DrillBody { bundle: &bundle, shares: &shares })?;
             if json_out {
                 print_json(&report)?;
             } else {

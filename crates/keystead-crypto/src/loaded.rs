@@ -353,9 +353,7 @@ impl LoadedKey {
             Inner::Ecdsa(_) | Inner::Ed25519(_) | Inner::RsaPss(_) => {
                 self.verify(message, vector).unwrap_or(false)
             }
-            Inner::RsaOaep { .. } => {
-                self.rsa_decrypt(vector, None).is_ok_and(|plain| plain.ct_eq(&expected))
-            }
+            Inner::RsaOaep { .. } => self.rsa_decrypt(vector, None).is_ok_and(|plain| plain.ct_eq(&expected)),
             Inner::AesKw(_) => self.unwrap_key(vector).is_ok_and(|plain| plain.ct_eq(&expected)),
         }
     }
@@ -447,8 +445,9 @@ mod tests {
             let key = LoadedKey::load(*algorithm, &generated.material).expect("loads");
             let vector = key.test_vector(&message).expect("vector");
             assert!(key.check_test_vector(&message, &vector), "{algorithm}");
-            let other = LoadedKey::load(*algorithm, &crate::generate(*algorithm).expect("generates").material)
-                .expect("loads");
+            let other =
+                LoadedKey::load(*algorithm, &crate::generate(*algorithm).expect("generates").material)
+                    .expect("loads");
             assert!(!other.check_test_vector(&message, &vector), "{algorithm}: another key passes");
             assert!(!key.check_test_vector(&[8u8; 32], &vector), "{algorithm}: another message passes");
         }

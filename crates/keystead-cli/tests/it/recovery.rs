@@ -51,14 +51,19 @@ struct Team {
 fn team(server: &DevServer) -> Team {
     let root = init(server);
     let create = |name: &str, role: &str| -> String {
-        let out: Value = serde_json::from_str(&server.ok(
-            &["--token", &root, "--output", "json", "principal", "create", name, "--role", role],
-            b"",
-        ))
-        .unwrap();
+        let out: Value =
+            serde_json::from_str(&server.ok(
+                &["--token", &root, "--output", "json", "principal", "create", name, "--role", role],
+                b"",
+            ))
+            .unwrap();
         out["token"].as_str().unwrap().to_owned()
     };
-    let officers = [create("ro-1", "recovery-officer"), create("ro-2", "recovery-officer"), create("ro-3", "recovery-officer")];
+    let officers = [
+        create("ro-1", "recovery-officer"),
+        create("ro-2", "recovery-officer"),
+        create("ro-3", "recovery-officer"),
+    ];
     let custodian = create("kc-1", "key-custodian");
     let break_glass = create("bg-1", "recovery-officer");
     Team { root, officers, custodian, break_glass }
@@ -113,26 +118,59 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
     let old = start(&dir.path().join("old"), "");
     let old_team = team(&old);
     let root = &old_team.root;
-    for (name, purpose, algorithm) in
-        [("prompts", "encrypt", "aes-256-gcm"), ("leaked", "encrypt", "aes-256-gcm"), ("releases", "sign", "ed25519")]
-    {
+    for (name, purpose, algorithm) in [
+        ("prompts", "encrypt", "aes-256-gcm"),
+        ("leaked", "encrypt", "aes-256-gcm"),
+        ("releases", "sign", "ed25519"),
+    ] {
         ok(&old, root, &["key", "create", name, "--purpose", purpose, "--algorithm", algorithm]);
     }
     let ciphertext_v1 = dir.path().join("v1.ct");
-    std::fs::write(&ciphertext_v1, old.ok(&["--token", root, "encrypt", "prompts", "--context", "app=chat"], b"first secret")).unwrap();
+    std::fs::write(
+        &ciphertext_v1,
+        old.ok(&["--token", root, "encrypt", "prompts", "--context", "app=chat"], b"first secret"),
+    )
+    .unwrap();
     ok(&old, root, &["key", "rotate", "prompts"]);
     let ciphertext_v2 = dir.path().join("v2.ct");
-    std::fs::write(&ciphertext_v2, old.ok(&["--token", root, "encrypt", "prompts"], b"second secret")).unwrap();
+    std::fs::write(&ciphertext_v2, old.ok(&["--token", root, "encrypt", "prompts"], b"second secret"))
+        .unwrap();
     ok(
         &old,
         &old_team.custodian,
-        &["key", "compromise", "leaked", "--incident", "INC-7", "--occurred-at", "2026-01-01T00:00:00Z", "--reason", "drill"],
+        &[
+            "key",
+            "compromise",
+            "leaked",
+            "--incident",
+            "INC-7",
+            "--occurred-at",
+            "2026-01-01T00:00:00Z",
+            "--reason",
+            "drill",
+        ],
     );
 
     // A crypto user or a key custodian may not back up; a recovery officer may.
-    refused(&old, &old_team.custodian, &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "2"], 5, "permission denied");
-    refused(&old, &old_team.officers[0], &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "1"], 1, "no single share");
-    let made = json(&old, &old_team.officers[0], &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "2"]);
+    refused(
+        &old,
+        &old_team.custodian,
+        &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "2"],
+        5,
+        "permission denied",
+    );
+    refused(
+        &old,
+        &old_team.officers[0],
+        &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "1"],
+        1,
+        "no single share",
+    );
+    let made = json(
+        &old,
+        &old_team.officers[0],
+        &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "2"],
+    );
     assert_eq!(made["keys"], 2, "{made}");
     assert!(made["excluded"].as_u64().unwrap() >= 1, "the signing key at least: {made}");
     let text = std::fs::read_to_string(&bundle).unwrap();
@@ -149,8 +187,18 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
         }
     }
     // A second backup never overwrites the first, and gives shares of another backup.
-    refused(&old, &old_team.officers[0], &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "2"], 1, "exists already");
-    json(&old, &old_team.officers[1], &["backup", "create", "--out", path(&other_bundle), "--shares", "3", "--threshold", "2"]);
+    refused(
+        &old,
+        &old_team.officers[0],
+        &["backup", "create", "--out", path(&bundle), "--shares", "3", "--threshold", "2"],
+        1,
+        "exists already",
+    );
+    json(
+        &old,
+        &old_team.officers[1],
+        &["backup", "create", "--out", path(&other_bundle), "--shares", "3", "--threshold", "2"],
+    );
 
     // The store is lost.
     old.stop();
@@ -179,19 +227,42 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
     // Fewer than M shares, a share of another backup, a tampered bundle: refused, nothing changed.
     let before = key_count(&new, &t.root);
     expect_refused(restore(ro1, &[&shares[0]], &["--request", "apr_x"]), 5, "1 valid share(s) given; backup");
-    expect_refused(restore(ro1, &[&shares[0], &foreign[1]], &["--request", "apr_x"]), 5, "share 2 belongs to backup");
+    expect_refused(
+        restore(ro1, &[&shares[0], &foreign[1]], &["--request", "apr_x"]),
+        5,
+        "share 2 belongs to backup",
+    );
     let tampered = backups.join("tampered.ksb");
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines[1] = lines[1].replacen("\"name\":\"leaked\"", "\"name\":\"leaker\"", 1).replacen("\"name\":\"prompts\"", "\"name\":\"prompta\"", 1);
+    lines[1] = lines[1].replacen("\"name\":\"leaked\"", "\"name\":\"leaker\"", 1).replacen(
+        "\"name\":\"prompts\"",
+        "\"name\":\"prompta\"",
+        1,
+    );
     std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
-    let out = run(&new, ro1, &["backup", "restore", path(&tampered), "--share-file", path(&shares[0]), "--share-file", path(&shares[1]), "--request", "apr_x"]);
+    let out = run(
+        &new,
+        ro1,
+        &[
+            "backup",
+            "restore",
+            path(&tampered),
+            "--share-file",
+            path(&shares[0]),
+            "--share-file",
+            path(&shares[1]),
+            "--request",
+            "apr_x",
+        ],
+    );
     expect_refused(out, 5, "altered");
     // Without an approved request.
     expect_refused(restore(ro1, &[&shares[0], &shares[1]], &[]), 5, "needs an approved recovery request");
     assert_eq!(key_count(&new, &t.root), before, "nothing was restored");
 
     // The request, its quorum (two other recovery officers and a key custodian).
-    let request = json(&new, ro1, &["recovery", "request", path(&bundle), "--justification", "store lost in INC-8"]);
+    let request =
+        json(&new, ro1, &["recovery", "request", path(&bundle), "--justification", "store lost in INC-8"]);
     let id = request["id"].as_str().unwrap().to_owned();
     expect_refused(restore(ro1, &[&shares[0], &shares[1]], &["--request", &id]), 5, "not approved yet");
     refused(&new, ro1, &["approval", "approve", &id], 5, "made this request");
@@ -199,7 +270,21 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
     ok(&new, ro3, &["approval", "approve", &id]);
     ok(&new, &t.custodian, &["approval", "approve", &id]);
     // The approval is for exactly this file.
-    let out = run(&new, ro1, &["backup", "restore", path(&other_bundle), "--share-file", path(&foreign[0]), "--share-file", path(&foreign[2]), "--request", &id]);
+    let out = run(
+        &new,
+        ro1,
+        &[
+            "backup",
+            "restore",
+            path(&other_bundle),
+            "--share-file",
+            path(&foreign[0]),
+            "--share-file",
+            path(&foreign[2]),
+            "--request",
+            &id,
+        ],
+    );
     expect_refused(out, 5, "approves another bundle");
 
     let report: Value = {
@@ -213,7 +298,10 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
     expect_refused(restore(ro1, &[&shares[0], &shares[1]], &["--request", &id]), 5, "closed");
 
     // Old ciphertexts decrypt under the new root key; states are preserved.
-    assert_eq!(new.ok(&["--token", &t.root, "decrypt", "--context", "app=chat", "--in", path(&ciphertext_v1)], b""), "first secret");
+    assert_eq!(
+        new.ok(&["--token", &t.root, "decrypt", "--context", "app=chat", "--in", path(&ciphertext_v1)], b""),
+        "first secret"
+    );
     assert_eq!(new.ok(&["--token", &t.root, "decrypt", "--in", path(&ciphertext_v2)], b""), "second secret");
     let leaked = json(&new, &t.root, &["key", "show", "leaked"]);
     assert_eq!(leaked["versions"][0]["state"], "compromised", "{leaked}");
@@ -221,12 +309,31 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
     let recovered = &prompts["versions"][1]["provenance"]["recovered"];
     assert_eq!(recovered["authorized_by"], id.as_str(), "{prompts}");
     assert_eq!(recovered["restored_by"], "ro-1");
-    assert!(new.cli(&["--token", &t.root, "key", "show", "releases"], b"").status.code() == Some(4), "excluded key restored");
+    assert!(
+        new.cli(&["--token", &t.root, "key", "show", "releases"], b"").status.code() == Some(4),
+        "excluded key restored"
+    );
     let audit = ok(&new, &t.root, &["--output", "json", "audit", "list"]);
     assert_eq!(audit.matches("\"key.recover\"").count(), 2, "one event per restored key");
 
     // A drill on the bundle passes; on a damaged copy it reports the damage (exit 6).
-    let drill = |file: &Path| run(&new, ro2, &["--output", "json", "recovery", "drill", path(file), "--share-file", path(&shares[1]), "--share-file", path(&shares[2])]);
+    let drill = |file: &Path| {
+        run(
+            &new,
+            ro2,
+            &[
+                "--output",
+                "json",
+                "recovery",
+                "drill",
+                path(file),
+                "--share-file",
+                path(&shares[1]),
+                "--share-file",
+                path(&shares[2]),
+            ],
+        )
+    };
     let good = drill(&bundle);
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     let good: Value = serde_json::from_slice(&good.stdout).unwrap();
@@ -244,16 +351,25 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
 
     // CEK-20 with a passed drill... and then the newest drill failed: not met.
     let compliance = json(&new, &t.root, &["compliance", "report", "--format", "json"]);
-    let cek20 = compliance["controls"].as_array().unwrap().iter().find(|c| c["id"] == "CEK-20").unwrap().clone();
+    let cek20 =
+        compliance["controls"].as_array().unwrap().iter().find(|c| c["id"] == "CEK-20").unwrap().clone();
     assert_eq!(cek20["status"], "not met", "{cek20}");
     assert!(cek20["reason"].as_str().unwrap().contains("newest recovery drill failed"), "{cek20}");
     drill(&bundle);
 
     // Break-glass: only the configured principal, with a justification; an anomaly and a
     // review at once; CEK-20 not met until the review is signed off.
-    expect_refused(restore(ro1, &[&shares[0], &shares[1]], &["--break-glass", "--justification", "x"]), 5, "not a break-glass principal");
+    expect_refused(
+        restore(ro1, &[&shares[0], &shares[1]], &["--break-glass", "--justification", "x"]),
+        5,
+        "not a break-glass principal",
+    );
     let glass: Value = {
-        let out = restore(&t.break_glass, &[&shares[0], &shares[1]], &["--break-glass", "--justification", "INC-9 outage", "--output", "json"]);
+        let out = restore(
+            &t.break_glass,
+            &[&shares[0], &shares[1]],
+            &["--break-glass", "--justification", "INC-9 outage", "--output", "json"],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };

@@ -71,7 +71,9 @@ pub(super) async fn create_backup(
         keys: backup.keys,
         excluded: backup.excluded,
     };
-    let mut first = zeroize::Zeroizing::new(serde_json::to_string(&start).map_err(|e| ApiError::bad_request(e.to_string()))?);
+    let mut first = zeroize::Zeroizing::new(
+        serde_json::to_string(&start).map_err(|e| ApiError::bad_request(e.to_string()))?,
+    );
     first.push('\n');
     let first = axum::body::Bytes::from(first.as_bytes().to_vec());
     drop(start);

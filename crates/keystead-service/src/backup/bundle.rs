@@ -259,7 +259,8 @@ pub(crate) fn parse(text: &str) -> Result<ParsedBundle<'_>, Error> {
             header.format, header.version
         )));
     }
-    let mut parsed = ParsedBundle { header, text, key_lines: Vec::new(), manifest: None, end: None, trailing: false };
+    let mut parsed =
+        ParsedBundle { header, text, key_lines: Vec::new(), manifest: None, end: None, trailing: false };
     for (start, line) in lines.into_iter().skip(1) {
         parsed.trailing |= parsed.end.is_some();
         match serde_json::from_str::<Line>(line) {

@@ -205,7 +205,10 @@ impl Service {
                 let (material, loaded) = barrier::open_material_bytes(root, &stored.attributes, version)?;
                 let message = bundle::test_message(backup_id, &key_id, version.info.number.get());
                 let vector = loaded.test_vector(&message)?;
-                (Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))), Some(STANDARD.encode(vector)))
+                (
+                    Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))),
+                    Some(STANDARD.encode(vector)),
+                )
             } else {
                 debug_assert!(matches!(
                     version.info.state,

@@ -127,8 +127,9 @@ impl Service {
                 key_id: String::new(),
                 key: "(bundle)".into(),
                 version: None,
-                reason: "the end tag does not verify: lines were altered, reordered, dropped, added or truncated"
-                    .into(),
+                reason:
+                    "the end tag does not verify: lines were altered, reordered, dropped, added or truncated"
+                        .into(),
             });
         }
         let scratch = SqlStore::in_memory().await?;
@@ -155,7 +156,9 @@ impl Service {
             }
         }
         drop(scratch);
-        if report.keys_verified + report.failures.iter().filter(|f| !f.key_id.is_empty()).count() != header.keys {
+        if report.keys_verified + report.failures.iter().filter(|f| !f.key_id.is_empty()).count()
+            != header.keys
+        {
             report.failures.push(DrillFailure {
                 key_id: String::new(),
                 key: "(bundle)".into(),
@@ -201,12 +204,21 @@ impl Service {
                 Some(encoded) => {
                     let at = Some(number.get());
                     let material = SecretBytes::new(
-                        STANDARD.decode(encoded.as_bytes()).map_err(|_| (at, "material is not base64".to_owned()))?,
+                        STANDARD
+                            .decode(encoded.as_bytes())
+                            .map_err(|_| (at, "material is not base64".to_owned()))?,
                     );
                     let loaded = LoadedKey::load(attributes.algorithm, &material)
                         .map_err(|_| (at, format!("material is not a {} key", attributes.algorithm)))?;
-                    check_version(&loaded, &backed.info.kcv, backed.test_vector.as_deref(), header, &key_id, number.get())
-                        .map_err(|reason| (at, reason))?;
+                    check_version(
+                        &loaded,
+                        &backed.info.kcv,
+                        backed.test_vector.as_deref(),
+                        header,
+                        &key_id,
+                        number.get(),
+                    )
+                    .map_err(|reason| (at, reason))?;
                     Some(
                         barrier::seal_material(
                             scratch_root,
@@ -226,7 +238,8 @@ impl Service {
                 sealed_material,
             });
         }
-        let event = self.attempt(&Caller::system("recovery-drill"), AuditAction::KeyRecover, &attributes.tenant);
+        let event =
+            self.attempt(&Caller::system("recovery-drill"), AuditAction::KeyRecover, &attributes.tenant);
         scratch
             .commit(Change::RestoreKey { key: attributes.clone(), versions }, event)
             .await
@@ -244,8 +257,9 @@ impl Service {
                 without += 1;
                 continue;
             }
-            let loaded = barrier::open_material(scratch_root, &stored.attributes, version)
-                .map_err(|_| (Some(number), "the restored material does not open or match its KCV".to_owned()))?;
+            let loaded = barrier::open_material(scratch_root, &stored.attributes, version).map_err(|_| {
+                (Some(number), "the restored material does not open or match its KCV".to_owned())
+            })?;
             check_version(&loaded, &version.info.kcv, backed.test_vector.as_deref(), header, &key_id, number)
                 .map_err(|reason| (Some(number), format!("after the round trip: {reason}")))?;
             verified += 1;

@@ -37,10 +37,9 @@ fn unlock(header: &bundle::Header, shares: &[Zeroizing<String>]) -> Result<RootK
             )));
         }
         let index = parsed.share.index;
-        let matches = header
-            .share_digests
-            .get(usize::from(index) - 1)
-            .is_some_and(|kept| keystead_crypto::ct_eq_str(kept, &share::digest(&header.backup_id, &parsed.share)));
+        let matches = header.share_digests.get(usize::from(index) - 1).is_some_and(|kept| {
+            keystead_crypto::ct_eq_str(kept, &share::digest(&header.backup_id, &parsed.share))
+        });
         if !matches {
             return Err(refuse(format!(
                 "share {position} (share {index} of backup {}) does not match the bundle's record of that share: it is damaged or forged",

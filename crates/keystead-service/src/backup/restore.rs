@@ -204,7 +204,8 @@ impl Service {
         drop(backup_key);
         if !opened.authenticated {
             return Err(Error::Bundle {
-                reason: "it was altered, reordered or truncated (its end tag does not verify over its lines)".into(),
+                reason: "it was altered, reordered or truncated (its end tag does not verify over its lines)"
+                    .into(),
             });
         }
         let mut records = Vec::with_capacity(opened.keys.len());
@@ -269,7 +270,10 @@ impl Service {
                 .take(5)
                 .map(|c| format!("{}/{} ({})", c.tenant, c.name, c.reason))
                 .collect();
-            return Err(Error::RestoreConflicts { count: report.conflicts.len(), summary: summary.join("; ") });
+            return Err(Error::RestoreConflicts {
+                count: report.conflicts.len(),
+                summary: summary.join("; "),
+            });
         }
 
         // The authorization is recorded (and a request used up, a break-glass restore made
@@ -298,7 +302,9 @@ impl Service {
             match self.store.commit(change, key_event.clone()).await {
                 Ok(_) => report.restored.push(restored),
                 // Written by someone else since the check: kept as the store has it.
-                Err(err @ (keystead_store::Error::Conflict { .. } | keystead_store::Error::NameTaken { .. })) => {
+                Err(
+                    err @ (keystead_store::Error::Conflict { .. } | keystead_store::Error::NameTaken { .. }),
+                ) => {
                     let reason = format!("changed in the store during the restore: {err}");
                     self.refuse(key_event, Error::Store(err)).await;
                     report.conflicts.push(ConflictingKey {
@@ -325,7 +331,10 @@ impl Service {
     ) -> Result<String, Error> {
         if input.break_glass {
             if input.request.is_some() {
-                return Err(invalid("request", "a break-glass restore does not use a request; pass one or the other"));
+                return Err(invalid(
+                    "request",
+                    "a break-glass restore does not use a request; pass one or the other",
+                ));
             }
             if !self.config.break_glass_principals.iter().any(|p| p == &caller.principal) {
                 return Err(Error::PermissionDenied {
@@ -336,8 +345,14 @@ impl Service {
                 });
             }
             let justification = input.justification.as_deref().map(str::trim).unwrap_or_default();
-            if justification.is_empty() || justification.len() > 1024 || justification.chars().any(char::is_control) {
-                return Err(invalid("justification", "a break-glass restore needs a justification of 1 to 1024 printable characters"));
+            if justification.is_empty()
+                || justification.len() > 1024
+                || justification.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    "justification",
+                    "a break-glass restore needs a justification of 1 to 1024 printable characters",
+                ));
             }
             return Ok("break-glass".into());
         }
@@ -346,9 +361,16 @@ impl Service {
                 reason: "a restore needs an approved recovery request (`keystead recovery request`, then --request)".into(),
             });
         };
-        let record = self.store.approval(id).await?.ok_or_else(|| Error::ApprovalNotFound { id: id.chars().take(80).collect() })?;
+        let record = self
+            .store
+            .approval(id)
+            .await?
+            .ok_or_else(|| Error::ApprovalNotFound { id: id.chars().take(80).collect() })?;
         if record.operation != ApprovalOperation::RestoreBackup {
-            return Err(invalid("request", format!("{id} is a {} request, not a restore-backup request", record.operation)));
+            return Err(invalid(
+                "request",
+                format!("{id} is a {} request, not a restore-backup request", record.operation),
+            ));
         }
         match record.status {
             ApprovalStatus::Approved => {}
@@ -356,7 +378,10 @@ impl Service {
                 let needed = keystead_core::approval::still_needed(&record.policy, &record.votes);
                 let needed: Vec<String> = needed.iter().map(|(role, n)| format!("{n} {role}")).collect();
                 return Err(Error::PermissionDenied {
-                    reason: format!("recovery request {id} is not approved yet (still needed: {})", needed.join(", ")),
+                    reason: format!(
+                        "recovery request {id} is not approved yet (still needed: {})",
+                        needed.join(", ")
+                    ),
                 });
             }
             ApprovalStatus::Closed => {
@@ -378,7 +403,9 @@ impl Service {
             + time::Duration::seconds(self.config.approval_ttl_seconds);
         if self.now() >= valid_until {
             return Err(Error::PermissionDenied {
-                reason: format!("recovery request {id} was approved more than the approval TTL ago; make a new request"),
+                reason: format!(
+                    "recovery request {id} was approved more than the approval TTL ago; make a new request"
+                ),
             });
         }
         Ok(id.to_owned())
@@ -482,8 +509,11 @@ impl Service {
             if same {
                 return Ok(Some(Ok(())));
             }
-            let have: Vec<String> =
-                existing.versions.iter().map(|v| format!("{}:{}", v.info.number.get(), v.info.state)).collect();
+            let have: Vec<String> = existing
+                .versions
+                .iter()
+                .map(|v| format!("{}:{}", v.info.number.get(), v.info.state))
+                .collect();
             return Ok(Some(Err(format!(
                 "the store holds versions [{}], the backup [{}]",
                 have.join(", "),
@@ -531,12 +561,22 @@ fn restored_versions(
             None => None,
             Some(encoded) => {
                 let material = SecretBytes::new(
-                    STANDARD.decode(encoded.as_bytes()).map_err(|_| format!("version {number}: material is not base64"))?,
+                    STANDARD
+                        .decode(encoded.as_bytes())
+                        .map_err(|_| format!("version {number}: material is not base64"))?,
                 );
-                let loaded = LoadedKey::load(attributes.algorithm, &material)
-                    .map_err(|_| format!("version {number}: material is not a {} key", attributes.algorithm))?;
-                check_version(&loaded, &info.kcv, backed.test_vector.as_deref(), header, &key_id, number.get())
-                    .map_err(|reason| format!("version {number}: {reason}"))?;
+                let loaded = LoadedKey::load(attributes.algorithm, &material).map_err(|_| {
+                    format!("version {number}: material is not a {} key", attributes.algorithm)
+                })?;
+                check_version(
+                    &loaded,
+                    &info.kcv,
+                    backed.test_vector.as_deref(),
+                    header,
+                    &key_id,
+                    number.get(),
+                )
+                .map_err(|reason| format!("version {number}: {reason}"))?;
                 Some(
                     barrier::seal_material(root, attributes, number, &info.kcv, &provenance_json, &material)
                         .map_err(|_| format!("version {number}: sealing failed"))?,
@@ -561,9 +601,7 @@ pub(super) fn check_version(
     if !keystead_crypto::ct_eq_str(&actual, kcv) {
         return Err(format!("material does not match its KCV (recorded {kcv})"));
     }
-    let vector = test_vector
-        .ok_or("no test vector")?
-        .as_bytes();
+    let vector = test_vector.ok_or("no test vector")?.as_bytes();
     let vector = STANDARD.decode(vector).map_err(|_| "its test vector is not base64".to_owned())?;
     let message = bundle::test_message(&header.backup_id, key_id, number);
     if !loaded.check_test_vector(&message, &vector) {

@@ -26,7 +26,8 @@ fn check(body: &str) -> String {
 /// The digest of a share kept in the bundle's header, bound to its backup and index. A share
 /// is 256 random bits: its digest reveals nothing usable.
 pub(crate) fn digest(backup_id: &str, share: &Share) -> String {
-    let mut input = Zeroizing::new(format!("keystead-backup-share.{backup_id}.{}.", share.index).into_bytes());
+    let mut input =
+        Zeroizing::new(format!("keystead-backup-share.{backup_id}.{}.", share.index).into_bytes());
     input.extend_from_slice(share.value.expose_secret());
     hex::encode(keystead_crypto::sha256(&input))
 }
@@ -57,11 +58,7 @@ pub(crate) fn parse(text: &str, position: usize) -> Result<ParsedShare, Error> {
             format!("share {position} is not a Keystead backup share (expected a line ksb1.<backup>.<n>.<m>.<value>.<check>)"),
         )
     };
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|line| line.starts_with(PREFIX))
-        .ok_or_else(malformed)?;
+    let line = text.lines().map(str::trim).find(|line| line.starts_with(PREFIX)).ok_or_else(malformed)?;
     let (body, given_check) = line.rsplit_once('.').ok_or_else(malformed)?;
     if !keystead_crypto::ct_eq_str(&check(body), given_check) {
         return Err(invalid(

@@ -140,8 +140,7 @@ impl Service {
         record: &ApprovalRecord,
         event: &mut keystead_core::AuditEvent,
     ) -> Result<Vec<Change>, Error> {
-        let not_found =
-            || Error::KeyNotFound { tenant: record.tenant.clone(), key: record.key_name.clone() };
+        let not_found = || Error::KeyNotFound { tenant: record.tenant.clone(), key: record.key_name.clone() };
         let key_id = record.key_id.ok_or_else(not_found)?;
         let stored = self.store.key_by_id(key_id).await?.ok_or_else(not_found)?;
         let after: i64 =

@@ -478,12 +478,14 @@ impl Service {
 
         let now = self.now();
         let passed = |r: &&keystead_store::AuditRecord| {
-            r.event.outcome == Outcome::Success && r.event.details.get("result").is_some_and(|v| v == "passed")
+            r.event.outcome == Outcome::Success
+                && r.event.details.get("result").is_some_and(|v| v == "passed")
         };
         let last_drill = drills.iter().filter(|r| r.event.outcome != Outcome::Denied).next_back();
         let last_passed = drills.iter().filter(passed).next_back();
-        let drill_fresh = last_passed
-            .is_some_and(|r| r.event.occurred_at + time::Duration::seconds(self.config.drill_interval_seconds) > now);
+        let drill_fresh = last_passed.is_some_and(|r| {
+            r.event.occurred_at + time::Duration::seconds(self.config.drill_interval_seconds) > now
+        });
         let last_backup = backups.last().map(|r| r.event.occurred_at);
         // Recoverable keys whose newest version is newer than the newest backup: lost with
         // the store, they could not be restored.
@@ -502,7 +504,11 @@ impl Service {
                 format!(
                     "{} break-glass restore(s) without a quorum have not been signed off: {}",
                     unreviewed.len(),
-                    unreviewed.iter().map(|r| format!("{} ({})", r.id, r.status)).collect::<Vec<_>>().join(", ")
+                    unreviewed
+                        .iter()
+                        .map(|r| format!("{} ({})", r.id, r.status))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         } else if last_drill.is_some_and(|d| !passed(&d)) {
@@ -540,7 +546,10 @@ impl Service {
             .map(|r| format!("have {} signed off (`keystead approval show {}`)", r.key_name, r.id))
             .collect();
         sample.extend(uncovered.iter().take(5).map(|k| {
-            format!("back up again: {}/{} changed after the newest backup", k.attributes.tenant, k.attributes.name)
+            format!(
+                "back up again: {}/{} changed after the newest backup",
+                k.attributes.tenant, k.attributes.name
+            )
         }));
         sample.extend(critical_unrecoverable.iter().take(5).map(|k| {
             format!("confirm that critical data key {} should be non-recoverable", k.attributes.name)

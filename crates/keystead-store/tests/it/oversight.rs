@@ -150,7 +150,7 @@ fn request(key: &keystead_core::KeyAttributes, id: &str) -> ApprovalRecord {
         id: id.into(),
         operation: ApprovalOperation::DestroyKey,
         tenant: "default".into(),
-        key_id: key.id,
+        key_id: Some(key.id),
         key_name: key.name.to_string(),
         version: Some(1),
         requester: "alice".into(),
@@ -391,7 +391,84 @@ async fn the_outbox_is_written_with_its_change_and_leased(db: TestDb) {
     assert_eq!(statuses["evt_4.whk_keys"], "expired");
 }
 
+/// A key restored from a backup keeps every version's state; a second restore of the same
+/// key, or of another key with its name, is refused; versions not numbered 1..n are refused
+/// and nothing is stored. A restore request (about a backup, not a key) round-trips.
+async fn restores_and_keyless_approvals(db: TestDb) {
+    let store = db.open().await;
+    let key = attributes("restored");
+    let mut second = version(2);
+    second.info.state = KeyState::Compromised;
+    let mut first = version(1);
+    first.info.state = KeyState::Deactivated;
+    let restore = |key: keystead_core::KeyAttributes, versions| Change::RestoreKey { key, versions };
+    store
+        .commit(
+            restore(key.clone(), vec![first.clone(), second.clone()]),
+            event(AuditAction::KeyRecover, "n1"),
+        )
+        .await
+        .unwrap();
+    let stored = store.key_by_id(key.id).await.unwrap().unwrap();
+    let states: Vec<KeyState> = stored.versions.iter().map(|v| v.info.state).collect();
+    assert_eq!(states, [KeyState::Deactivated, KeyState::Compromised]);
+    assert!(stored.versions.iter().all(|v| v.sealed_material.is_some()));
+
+    let again =
+        store.commit(restore(key.clone(), vec![first.clone()]), event(AuditAction::KeyRecover, "n1")).await;
+    assert!(matches!(again, Err(Error::Conflict { .. })), "{again:?}");
+    let mut namesake = attributes("restored");
+    namesake.id = keystead_core::KeyId::from_random_bytes([9; 16]);
+    let taken =
+        store.commit(restore(namesake, vec![first.clone()]), event(AuditAction::KeyRecover, "n1")).await;
+    assert!(matches!(taken, Err(Error::NameTaken { .. })), "{taken:?}");
+    let gap = attributes("gap");
+    let refused =
+        store.commit(restore(gap.clone(), vec![second]), event(AuditAction::KeyRecover, "n1")).await;
+    assert!(matches!(refused, Err(Error::Corrupt { .. })), "{refused:?}");
+    assert!(store.key_by_id(gap.id).await.unwrap().is_none());
+    assert_eq!(
+        store.audit_events(&AuditFilter::default()).await.unwrap().len(),
+        1,
+        "refused restores leave no event"
+    );
+
+    let mut request = request(&key, "apr_restore");
+    request.operation = ApprovalOperation::RestoreBackup;
+    request.key_id = None;
+    request.version = None;
+    request.key_name = "backup bkp_1".into();
+    store
+        .commit(Change::CreateApproval(request.clone()), event(AuditAction::RecoveryRequest, "n1"))
+        .await
+        .unwrap();
+    let read = store.approval("apr_restore").await.unwrap().unwrap();
+    assert_eq!(read, request);
+    let filtered = store
+        .approvals(&ApprovalFilter {
+            operation: Some(ApprovalOperation::RestoreBackup),
+            ..ApprovalFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    store
+        .commit(
+            Change::Vote {
+                approval_id: "apr_restore".into(),
+                expected_votes: 0,
+                vote: vote("bob", 1),
+                decides: None,
+            },
+            event(AuditAction::ApprovalApprove, "n1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.approval("apr_restore").await.unwrap().unwrap().votes.len(), 1);
+}
+
 on_every_backend!(
+    restores_and_keyless_approvals,
     versions_carry_compromise_and_destruction,
     approvals_and_votes_are_compare_and_set,
     the_outbox_is_written_with_its_change_and_leased,
