@@ -542,12 +542,12 @@ pub enum OperatorCommand {
     /// Initialize a new store under the shamir seal: prints the unseal shares and the root
     /// token once. Give each share to a different operator.
     Init {
-        /// Shares to issue (1 to 255).
-        #[arg(long)]
-        shares: u8,
+        /// Shares to issue (1 to 255; shamir seal only).
+        #[arg(long, requires = "threshold")]
+        shares: Option<u8>,
         /// Shares needed to unseal (at least 2 when more than one share is issued).
-        #[arg(long)]
-        threshold: u8,
+        #[arg(long, requires = "shares")]
+        threshold: Option<u8>,
     },
     /// Enter one unseal share. Without SHARE, reads it from stdin (keeps it out of the shell
     /// history).

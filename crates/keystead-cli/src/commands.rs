@@ -317,9 +317,19 @@ fn operator(client: &Client, command: OperatorCommand, json_out: bool) -> Result
             Ok(if sealed { exit::SEALED } else { 0 })
         }
         OperatorCommand::Init { shares, threshold } => {
-            let out = client.post("/v1/sys/init", &json!({ "shares": shares, "threshold": threshold }))?;
+            let out = client.post(
+                "/v1/sys/init",
+                &json!({ "shares": shares.unwrap_or(0), "threshold": threshold.unwrap_or(0) }),
+            )?;
             if json_out {
                 print_json(&out)?;
+            } else if out["shares"].as_array().is_some_and(Vec::is_empty) {
+                println!(
+                    "Keystead initialized (seal {}, pkcs11): the root key is wrapped by the token's key and the server is unsealed.",
+                    text(&out["seal_id"])
+                );
+                println!("Root token: {}", text(&out["root_token"]));
+                println!("Create admin principals, then disable the root principal.");
             } else {
                 println!(
                     "Keystead initialized (seal {}). Shown once; keep each share with a different operator.",

@@ -241,6 +241,45 @@ pub struct SealConfig {
     /// The seal provider.
     #[serde(default)]
     pub kind: SealKind,
+    /// pkcs11: the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: Option<PathBuf>,
+    /// pkcs11: the label of the token holding the wrapping key.
+    pub token_label: Option<String>,
+    /// pkcs11: the label of the wrapping key (default `keystead-root-wrap`; made in the token
+    /// at `operator init` if absent).
+    pub key_label: Option<String>,
+    /// pkcs11: the environment variable holding the user PIN (default `KEYSTEAD_PKCS11_PIN`);
+    /// the PIN itself never goes in this file.
+    pub pin_env: Option<String>,
+}
+
+impl SealConfig {
+    /// The service's seal setup; for pkcs11, reads the PIN from its environment variable.
+    pub fn setup(&self) -> Result<keystead_service::SealSetup> {
+        match self.kind {
+            SealKind::Shamir => {
+                if self.module.is_some() || self.token_label.is_some() || self.key_label.is_some() || self.pin_env.is_some() {
+                    bail!("seal: module, token_label, key_label and pin_env belong to kind = \"pkcs11\"");
+                }
+                Ok(keystead_service::SealSetup::Shamir)
+            }
+            SealKind::Pkcs11 => {
+                let module = self.module.clone().context("seal.module: the PKCS#11 module's path is required")?;
+                let token_label =
+                    self.token_label.clone().context("seal.token_label: the token's label is required")?;
+                let pin_env = self.pin_env.clone().unwrap_or_else(|| "KEYSTEAD_PKCS11_PIN".into());
+                let pin = std::env::var(&pin_env)
+                    .map(zeroize::Zeroizing::new)
+                    .with_context(|| format!("seal: set the token's user PIN in the environment variable {pin_env}"))?;
+                Ok(keystead_service::SealSetup::Pkcs11(keystead_service::hsm::Pkcs11Settings {
+                    module,
+                    token_label,
+                    key_label: self.key_label.clone().unwrap_or_else(|| "keystead-root-wrap".into()),
+                    pin,
+                }))
+            }
+        }
+    }
 }
 
 /// Seal providers available to `--config` (the `file` seal is `--dev` only).
@@ -250,6 +289,8 @@ pub enum SealKind {
     /// M-of-N unseal shares entered by operators.
     #[default]
     Shamir,
+    /// The root key wrapped by a key in a PKCS#11 token (HSM); unsealed at start.
+    Pkcs11,
 }
 
 /// `[tls]`.

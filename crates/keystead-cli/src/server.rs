@@ -15,7 +15,7 @@ use keystead_service::{Config, SealSetup, Service};
 use keystead_store::SqlStore;
 
 use crate::cli::ServerArgs;
-use crate::config::{SealKind, ServerConfig, Storage};
+use crate::config::{ServerConfig, Storage};
 
 /// File name of the development seal key inside the data directory.
 const SEAL_FILE: &str = "seal.key";
@@ -126,7 +126,7 @@ fn run_configured(path: &Path) -> Result<()> {
         .anomaly
         .apply(&mut settings)
         .with_context(|| format!("invalid [anomaly] in {}", path.display()))?;
-    let SealKind::Shamir = config.seal.kind;
+    let seal = config.seal.setup().with_context(|| format!("invalid [seal] in {}", path.display()))?;
     // Certificates first: a typo in a path must stop the server before it touches the store.
     let tls = match &config.tls {
         Some(tls) => {
@@ -170,7 +170,7 @@ fn run_configured(path: &Path) -> Result<()> {
         }
         .context("cannot open the store")?;
         let service =
-            Service::new(Arc::new(store), SealSetup::Shamir, settings, keystead_service::system_clock())
+            Service::new(Arc::new(store), seal, settings, keystead_service::system_clock())
                 .await
                 .context("the service refused to start")?;
         let service = Arc::new(service);

@@ -10,6 +10,7 @@ mod cache;
 mod caller;
 mod error;
 mod follow;
+pub mod hsm;
 mod notify;
 mod ops;
 pub mod report;
@@ -151,6 +152,10 @@ pub struct Service {
     anomaly_gaps: Mutex<BTreeMap<i64, OffsetDateTime>>,
     /// Failed attempts of the anomaly scanner per audit event.
     anomaly_failures: Mutex<BTreeMap<i64, u32>>,
+    /// `shamir`, `pkcs11` or `file`.
+    seal_kind: &'static str,
+    /// The PKCS#11 token session under the pkcs11 seal.
+    hsm: Option<Mutex<hsm::Pkcs11Seal>>,
     /// The checkpoint this process signed last; its lock makes one signer per node.
     checkpoint_memory: tokio::sync::Mutex<ops::checkpoint::CheckpointMemory>,
 }
@@ -190,11 +195,19 @@ impl Service {
         // The change feed's head first: every change committed after it, by any node, is
         // applied to the caches filled from here on.
         let feed_start = store.feed_head().await?;
-        let seal = Mutex::new(Self::initial_seal_state(store.as_ref(), seal).await?);
+        let seal_kind = seal.kind();
+        let (state, hsm) = match seal {
+            SealSetup::Pkcs11(settings) => {
+                let opened = hsm::Pkcs11Seal::open(settings)?;
+                (Self::initial_hsm_state(store.as_ref()).await?, Some(Mutex::new(opened)))
+            }
+            other => (Self::initial_seal_state(store.as_ref(), other).await?, None),
+        };
+        let seal = Mutex::new(state);
         let access = access::AccessCache::default();
         access.load_grants(store.grants().await?, access.grant_epoch());
         let use_audit = use_audit::UseAudit::start(store.clone());
-        Ok(Self {
+        let service = Self {
             store,
             seal,
             config,
@@ -208,7 +221,15 @@ impl Service {
             checkpoint_memory: tokio::sync::Mutex::default(),
             anomaly_gaps: Mutex::default(),
             anomaly_failures: Mutex::default(),
-        })
+            seal_kind,
+            hsm,
+        };
+        // Under the pkcs11 seal an initialized store unseals at start, or the server refuses
+        // to start: a token that cannot unwrap the root key is an operator's problem to see.
+        if service.hsm.is_some() && service.seal_status().initialized {
+            service.hsm_unseal().await?;
+        }
+        Ok(service)
     }
 
     /// The server's settings.

@@ -29,6 +29,7 @@ mod meta {
     pub const ROOT_KCV: &str = "root_key_kcv";
     pub const ROOT_PRINCIPAL: &str = "root_principal";
     pub const SHARE_DIGESTS: &str = "seal_share_digests";
+    pub const PKCS11_KEY_LABEL: &str = "pkcs11_key_label";
 }
 
 /// The prefix of every unseal share's text form.
@@ -40,6 +41,8 @@ pub enum SealSetup {
     File(RootKey),
     /// The root key sealed in the store under an unseal key split into shares.
     Shamir,
+    /// The root key wrapped by a key held in a PKCS#11 token (`hsm.rs`); unsealed at start.
+    Pkcs11(crate::hsm::Pkcs11Settings),
 }
 
 impl std::fmt::Debug for SealSetup {
@@ -49,10 +52,11 @@ impl std::fmt::Debug for SealSetup {
 }
 
 impl SealSetup {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SealSetup::File(_) => "file",
             SealSetup::Shamir => "shamir",
+            SealSetup::Pkcs11(_) => "pkcs11",
         }
     }
 }
@@ -78,6 +82,8 @@ pub(crate) enum SealState {
     Uninitialized,
     Sealed { settings: ShamirSettings, entered: Vec<Share> },
     Unsealed { root: Arc<RootKey>, settings: Option<ShamirSettings> },
+    /// Sealed by an operator under the pkcs11 seal: `operator unseal` asks the token again.
+    HsmSealed,
 }
 
 /// The seal as `operator status` shows it. Public: it reveals no secret and a sealed server
@@ -202,6 +208,11 @@ fn parse_share(text: &str, settings: &ShamirSettings) -> Result<Share, Error> {
     Ok(Share { index, value })
 }
 
+/// The associated data binding a wrapped root key to its store's seal.
+fn hsm_aad(seal_id: &str) -> Vec<u8> {
+    keystead_core::envelope::canonical_fields(&[b"keystead pkcs11 root key v1", seal_id.as_bytes()])
+}
+
 fn settings_from(entries: &[(&str, Option<String>)]) -> Result<ShamirSettings, Error> {
     let corrupt = || Error::Store(keystead_store::Error::Corrupt { what: "seal settings" });
     let get = |name: &str| {
@@ -237,6 +248,8 @@ impl Service {
         }
         };
         match setup {
+            // Opened by the caller: see `initial_hsm_state`.
+            SealSetup::Pkcs11(_) => Self::initial_hsm_state(store).await,
             SealSetup::File(root) => {
                 // Stores made before seal kinds were recorded were all file-sealed.
                 let kind = store.init_meta(meta::KIND, "file").await?;
@@ -271,10 +284,62 @@ impl Service {
         }
     }
 
+    /// Under the pkcs11 seal: uninitialized, or initialized and waiting for the token.
+    pub(crate) async fn initial_hsm_state(store: &dyn keystead_store::Store) -> Result<SealState, Error> {
+        match store.meta(meta::KIND).await?.as_deref() {
+            None if store.meta(meta::ROOT_KCV).await?.is_some() => Err(Error::SealState {
+                reason: "this store was initialized with the file seal, but the server is configured with the pkcs11 seal".into(),
+            }),
+            None => Ok(SealState::Uninitialized),
+            Some("pkcs11") => Ok(SealState::HsmSealed),
+            Some(other) => Err(Error::SealState {
+                reason: format!("this store was initialized with the {other} seal, but the server is configured with the pkcs11 seal"),
+            }),
+        }
+    }
+
+    /// Under the pkcs11 seal: asks the token to unwrap the stored root key, checks it against
+    /// the stored check value and unseals.
+    pub(crate) async fn hsm_unseal(&self) -> Result<(), Error> {
+        let Some(hsm) = &self.hsm else {
+            return Err(Error::SealState { reason: "this server has no pkcs11 seal configured".into() });
+        };
+        let corrupt = || Error::Store(keystead_store::Error::Corrupt { what: "pkcs11 seal settings" });
+        let seal_id = self.store.meta(meta::ID).await?.ok_or_else(corrupt)?;
+        let wrapped = self.store.meta(meta::SEALED_ROOT).await?.ok_or_else(corrupt)?;
+        let wrapped = URL_SAFE_NO_PAD.decode(wrapped).map_err(|_| corrupt())?;
+        let kcv = self.store.meta(meta::ROOT_KCV).await?.ok_or_else(corrupt)?;
+        let stored_label = self.store.meta(meta::PKCS11_KEY_LABEL).await?.unwrap_or_default();
+        let root = {
+            let hsm = hsm.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if stored_label != hsm.key_label() {
+                return Err(Error::SealState {
+                    reason: format!(
+                        "pkcs11 seal: this store's root key is wrapped by the token key labelled {stored_label:?}, but the server is configured with {:?}",
+                        hsm.key_label()
+                    ),
+                });
+            }
+            let material = hsm.unwrap(&hsm_aad(&seal_id), &wrapped)?;
+            RootKey::from_material(&material)?
+        };
+        if !keystead_crypto::ct_eq_str(&root.kcv(), &kcv) {
+            return Err(Error::Crypto(keystead_crypto::Error::Unseal));
+        }
+        *self.seal_state() = SealState::Unsealed { root: Arc::new(root), settings: None };
+        Ok(())
+    }
+
     /// Loads the seal settings if the store was initialized (by another node) after this
-    /// node started; this node stays sealed.
+    /// node started; this node stays sealed (or, under the pkcs11 seal, unseals).
     pub(crate) async fn refresh_seal_settings(&self) -> Result<(), Error> {
         if !matches!(*self.seal_state(), SealState::Uninitialized) {
+            return Ok(());
+        }
+        if self.hsm.is_some() {
+            if matches!(Self::initial_hsm_state(self.store.as_ref()).await?, SealState::HsmSealed) {
+                self.hsm_unseal().await?;
+            }
             return Ok(());
         }
         let loaded = Self::initial_seal_state(self.store.as_ref(), SealSetup::Shamir).await?;
@@ -296,6 +361,9 @@ impl Service {
         match &*self.seal_state() {
             SealState::Unsealed { root, .. } => Ok(root.clone()),
             SealState::Uninitialized => Err(Error::NotInitialized),
+            SealState::HsmSealed => Err(Error::Sealed {
+                progress: "sealed by an operator; `keystead operator unseal hsm` asks the token to unwrap the root key".into(),
+            }),
             SealState::Sealed { settings, entered } => Err(Error::Sealed {
                 progress: format!("{} of {} unseal shares entered", entered.len(), settings.threshold),
             }),
@@ -310,13 +378,12 @@ impl Service {
     /// The seal's state, for anyone (it reveals no secret).
     pub fn seal_status(&self) -> SealStatus {
         let state = self.seal_state();
-        let (kind, initialized, sealed, settings, progress) = match &*state {
-            SealState::Uninitialized => ("shamir", false, true, None, 0),
-            SealState::Sealed { settings, entered } => ("shamir", true, true, Some(settings), entered.len()),
-            SealState::Unsealed { settings: None, .. } => ("file", true, false, None, 0),
-            SealState::Unsealed { settings: Some(settings), .. } => {
-                ("shamir", true, false, Some(settings), 0)
-            }
+        let kind = self.seal_kind;
+        let (initialized, sealed, settings, progress) = match &*state {
+            SealState::Uninitialized => (false, true, None, 0),
+            SealState::HsmSealed => (true, true, None, 0),
+            SealState::Sealed { settings, entered } => (true, true, Some(settings), entered.len()),
+            SealState::Unsealed { settings, .. } => (true, false, settings.as_ref(), 0),
         };
         SealStatus {
             kind,
@@ -356,6 +423,15 @@ impl Service {
     ) -> Result<InitOutput, Error> {
         if !matches!(*self.seal_state(), SealState::Uninitialized) {
             return Err(Error::SealState { reason: "the store is already initialized".into() });
+        }
+        if self.hsm.is_some() {
+            if shares != 0 || threshold != 0 {
+                return Err(invalid(
+                    "shares",
+                    "the pkcs11 seal issues no shares (the token holds the key); initialize without --shares and --threshold",
+                ));
+            }
+            return self.initialize_hsm(event).await;
         }
         if shares == 0 || threshold == 0 || threshold > shares {
             return Err(invalid("threshold", "need 1 <= threshold <= shares <= 255"));
@@ -409,6 +485,44 @@ impl Service {
         Ok(InitOutput { seal_id, threshold, shares: share_texts, root_token })
     }
 
+    /// `operator init` under the pkcs11 seal: the root key is wrapped by the token's key (made
+    /// in the token if absent) and the server is unsealed at once; no shares are issued.
+    async fn initialize_hsm(&self, event: &mut keystead_core::AuditEvent) -> Result<InitOutput, Error> {
+        let seal_id = hex::encode(keystead_crypto::random_array::<4>()?);
+        let (root, root_material) = RootKey::generate()?;
+        let (wrapped, key_label) = {
+            let hsm = self.hsm.as_ref().map(|h| h.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let hsm = hsm.as_ref().ok_or(Error::NotInitialized)?;
+            (hsm.wrap(&hsm_aad(&seal_id), &root_material)?, hsm.key_label().to_owned())
+        };
+        drop(root_material);
+        let root_token = AccessToken::generate()?;
+        event.details.insert("seal_id".into(), seal_id.clone());
+        event.details.insert("seal".into(), "pkcs11".into());
+        event.details.insert("pkcs11_key_label".into(), key_label.clone());
+        let change = Change::Initialize {
+            meta: vec![
+                (meta::KIND.into(), "pkcs11".into()),
+                (meta::ID.into(), seal_id.clone()),
+                (meta::SEALED_ROOT.into(), URL_SAFE_NO_PAD.encode(&wrapped)),
+                (meta::ROOT_KCV.into(), root.kcv()),
+                (meta::PKCS11_KEY_LABEL.into(), key_label),
+                (meta::ROOT_PRINCIPAL.into(), crate::ops::read::ROOT_PRINCIPAL.into()),
+            ],
+            root: NewPrincipal {
+                name: crate::ops::read::ROOT_PRINCIPAL.into(),
+                token_hash: *root_token.hash().as_bytes(),
+                roles: vec![crate::access::ROOT_ROLE.into()],
+                tenant: None,
+                created_at: self.now(),
+                expires_at: None,
+            },
+        };
+        self.store.commit(change, event.clone()).await?;
+        *self.seal_state() = SealState::Unsealed { root: Arc::new(root), settings: None };
+        Ok(InitOutput { seal_id, threshold: 0, shares: Vec::new(), root_token })
+    }
+
     /// `operator unseal`: takes one share. With the threshold reached, recombines the unseal
     /// key, opens the root key and checks it against the stored check value. A wrong
     /// combination resets the progress (the operators start again, as with Vault). Every
@@ -417,7 +531,21 @@ impl Service {
         // Another node may have initialized the store since this one started.
         self.refresh_seal_settings().await?;
         let caller = Caller::anonymous(source, "unseal-share");
-        let event = self.attempt(&caller, AuditAction::OperatorUnseal, &Tenant::default_tenant());
+        let mut event = self.attempt(&caller, AuditAction::OperatorUnseal, &Tenant::default_tenant());
+        if matches!(*self.seal_state(), SealState::HsmSealed) {
+            // The token holds the key: the text given is not used.
+            event.details.insert("seal".into(), "pkcs11".into());
+            return match self.hsm_unseal().await {
+                Ok(()) => match self.store.commit(Change::AuditOnly, event).await {
+                    Ok(_) => Ok(self.seal_status()),
+                    Err(err) => {
+                        *self.seal_state() = SealState::HsmSealed;
+                        Err(err.into())
+                    }
+                },
+                Err(err) => Err(self.refuse(event, err).await),
+            };
+        }
         let (result, event) = self.enter_share(share_text, event);
         match result {
             Ok(()) => match self.store.commit(Change::AuditOnly, event).await {
@@ -440,7 +568,9 @@ impl Service {
             SealState::Sealed { settings, .. } | SealState::Unsealed { settings: Some(settings), .. } => {
                 settings.clone()
             }
-            SealState::Uninitialized | SealState::Unsealed { settings: None, .. } => return,
+            SealState::Uninitialized | SealState::HsmSealed | SealState::Unsealed { settings: None, .. } => {
+                return
+            }
         };
         *state = SealState::Sealed { settings, entered: Vec::new() };
         self.cache.clear();
@@ -454,6 +584,9 @@ impl Service {
         let mut state = self.seal_state();
         let (settings, entered) = match &mut *state {
             SealState::Uninitialized => return (Err(Error::NotInitialized), event),
+            SealState::HsmSealed => {
+                return (Err(Error::SealState { reason: "the pkcs11 seal takes no shares".into() }), event)
+            }
             SealState::Unsealed { .. } => {
                 return (Err(Error::SealState { reason: "the server is already unsealed".into() }), event)
             }
@@ -536,10 +669,15 @@ impl Service {
                     self.cache.clear();
                     Ok(())
                 }
+                SealState::Unsealed { settings: None, .. } if self.hsm.is_some() => {
+                    *state = SealState::HsmSealed;
+                    self.cache.clear();
+                    Ok(())
+                }
                 SealState::Unsealed { settings: None, .. } => Err(Error::SealState {
                     reason: "the development file seal cannot be sealed (its key is on disk); stop the server instead".into(),
                 }),
-                SealState::Sealed { .. } | SealState::Uninitialized => {
+                SealState::Sealed { .. } | SealState::Uninitialized | SealState::HsmSealed => {
                     Err(Error::SealState { reason: "the server is already sealed".into() })
                 }
             }
