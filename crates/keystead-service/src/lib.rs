@@ -228,6 +228,13 @@ impl Service {
         // to start: a token that cannot unwrap the root key is an operator's problem to see.
         if service.hsm.is_some() && service.seal_status().initialized {
             service.hsm_unseal().await?;
+            let mut event = service.attempt(
+                &Caller::system("startup"),
+                keystead_core::AuditAction::OperatorUnseal,
+                &keystead_core::Tenant::default_tenant(),
+            );
+            event.details.insert("seal".into(), "pkcs11".into());
+            service.store.commit(keystead_store::Change::AuditOnly, event).await?;
         }
         Ok(service)
     }

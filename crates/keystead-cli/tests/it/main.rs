@@ -8,6 +8,7 @@ mod cluster;
 mod compromise;
 mod inventory;
 mod postgres;
+mod pkcs11;
 mod production;
 mod recovery;
 mod tour;

@@ -60,15 +60,27 @@ impl DevServer {
         let mut args: Vec<std::ffi::OsString> =
             ["server", "--dev", "--node", "e2e-node", "--listen", &addr, "--data-dir"].map(Into::into).into();
         args.push(data_dir.clone().into());
-        Self::spawn(dir, &args, format!("http://{addr}"), data_dir, Vec::new())
+        Self::spawn(dir, &args, format!("http://{addr}"), data_dir, Vec::new(), &[])
     }
 
     /// `keystead server --config FILE`, reached at `url` with the given CLI environment.
     pub fn start_configured(dir: &Path, config: &Path, url: &str, client_env: &[(&str, &Path)]) -> Self {
+        Self::start_configured_env(dir, config, url, client_env, &[])
+    }
+
+    /// Like [`start_configured`](Self::start_configured), with environment variables for the
+    /// server process (e.g. a PKCS#11 module's configuration and PIN).
+    pub fn start_configured_env(
+        dir: &Path,
+        config: &Path,
+        url: &str,
+        client_env: &[(&str, &Path)],
+        server_env: &[(&str, &str)],
+    ) -> Self {
         let args = ["server".into(), "--config".into(), config.as_os_str().to_owned()];
         let client_env =
             client_env.iter().map(|(k, v)| ((*k).to_owned(), v.to_str().unwrap().to_owned())).collect();
-        Self::spawn(dir, &args, url.to_owned(), dir.join("data"), client_env)
+        Self::spawn(dir, &args, url.to_owned(), dir.join("data"), client_env, server_env)
     }
 
     /// Starts the server and waits for its "listening" line.
@@ -78,10 +90,12 @@ impl DevServer {
         url: String,
         data_dir: PathBuf,
         client_env: Vec<(String, String)>,
+        server_env: &[(&str, &str)],
     ) -> Self {
         let mut child = Command::new(BIN)
             .args(args)
             .current_dir(dir)
+            .envs(server_env.iter().copied())
             .env_remove("KEYSTEAD_TOKEN")
             // The most verbose level, so that the leak checks see everything the server logs.
             .env("KEYSTEAD_LOG", "trace")
