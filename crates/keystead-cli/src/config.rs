@@ -258,19 +258,24 @@ impl SealConfig {
     pub fn setup(&self) -> Result<keystead_service::SealSetup> {
         match self.kind {
             SealKind::Shamir => {
-                if self.module.is_some() || self.token_label.is_some() || self.key_label.is_some() || self.pin_env.is_some() {
+                if self.module.is_some()
+                    || self.token_label.is_some()
+                    || self.key_label.is_some()
+                    || self.pin_env.is_some()
+                {
                     bail!("seal: module, token_label, key_label and pin_env belong to kind = \"pkcs11\"");
                 }
                 Ok(keystead_service::SealSetup::Shamir)
             }
             SealKind::Pkcs11 => {
-                let module = self.module.clone().context("seal.module: the PKCS#11 module's path is required")?;
+                let module =
+                    self.module.clone().context("seal.module: the PKCS#11 module's path is required")?;
                 let token_label =
                     self.token_label.clone().context("seal.token_label: the token's label is required")?;
                 let pin_env = self.pin_env.clone().unwrap_or_else(|| "KEYSTEAD_PKCS11_PIN".into());
-                let pin = std::env::var(&pin_env)
-                    .map(zeroize::Zeroizing::new)
-                    .with_context(|| format!("seal: set the token's user PIN in the environment variable {pin_env}"))?;
+                let pin = std::env::var(&pin_env).map(zeroize::Zeroizing::new).with_context(|| {
+                    format!("seal: set the token's user PIN in the environment variable {pin_env}")
+                })?;
                 Ok(keystead_service::SealSetup::Pkcs11(keystead_service::hsm::Pkcs11Settings {
                     module,
                     token_label,

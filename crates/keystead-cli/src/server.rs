@@ -169,10 +169,9 @@ fn run_configured(path: &Path) -> Result<()> {
             Storage::Postgres(url) => SqlStore::open(url).await,
         }
         .context("cannot open the store")?;
-        let service =
-            Service::new(Arc::new(store), seal, settings, keystead_service::system_clock())
-                .await
-                .context("the service refused to start")?;
+        let service = Service::new(Arc::new(store), seal, settings, keystead_service::system_clock())
+            .await
+            .context("the service refused to start")?;
         let service = Arc::new(service);
         tokio::spawn(service.clone().follow_changes(Duration::from_millis(config.storage.recheck_ms)));
         keystead_server::background::spawn(

@@ -85,30 +85,8 @@ impl Service {
     /// Records `err` as the outcome of the attempt described by `event` and returns it.
     /// Unauthenticated refusals are not recorded here: the transport records each one once,
     /// without the presented credential ([`record_failed_authentication`](Self::record_failed_authentication)).
-    pub(crate) async fn refuse(&self, mut event: AuditEvent, err: Error) -> Error {
-        let kind = err.kind();
-        if kind == ErrorKind::Unauthenticated {
-            return err;
-        }
-        if kind == ErrorKind::StorageUnavailable {
-            // The audit log lives in the same database: writing the failure would only wait
-            // out another connection timeout. Nothing was changed; the server log keeps it.
-            tracing::warn!(action = %event.action, actor = %event.actor, "attempt failed: storage unavailable");
-            return err;
-        }
-        event.outcome = if kind.is_denial() { Outcome::Denied } else { Outcome::Failed };
-        event.error_code = Some(kind.code().to_owned());
-        event.reason = Some(if kind == ErrorKind::Internal {
-            tracing::error!(error = %err, action = %event.action, "operation failed");
-            "internal error; see the server log".to_owned()
-        } else {
-            err.to_string()
-        });
-        if let Err(audit_err) = self.store.commit(keystead_store::Change::AuditOnly, event).await {
-            // The attempt is refused either way; an audit failure must not turn it into a success.
-            tracing::error!(error = %audit_err, "could not record a refused attempt in the audit log");
-        }
-        err
+    pub(crate) async fn refuse(&self, event: AuditEvent, err: Error) -> Error {
+        record_refusal(self.store.as_ref(), event, err).await
     }
 
     /// The permission check of an operation that changes nothing (reads): a refusal is
@@ -154,4 +132,36 @@ pub(crate) fn describe_key(event: &mut AuditEvent, key: &KeyAttributes) {
     event.algorithm = Some(key.algorithm);
     event.purpose = Some(key.purpose);
     event.tenant = key.tenant.to_string();
+}
+
+/// Records a refused or failed attempt (outcome, stable code, reason) and hands the error
+/// back; for work that outlives its request (a backup's writer task).
+pub(crate) async fn record_refusal(
+    store: &dyn keystead_store::Store,
+    mut event: AuditEvent,
+    err: Error,
+) -> Error {
+    let kind = err.kind();
+    if kind == ErrorKind::Unauthenticated {
+        return err;
+    }
+    if kind == ErrorKind::StorageUnavailable {
+        // The audit log lives in the same database: writing the failure would only wait
+        // out another connection timeout. Nothing was changed; the server log keeps it.
+        tracing::warn!(action = %event.action, actor = %event.actor, "attempt failed: storage unavailable");
+        return err;
+    }
+    event.outcome = if kind.is_denial() { Outcome::Denied } else { Outcome::Failed };
+    event.error_code = Some(kind.code().to_owned());
+    event.reason = Some(if kind == ErrorKind::Internal {
+        tracing::error!(error = %err, action = %event.action, "operation failed");
+        "internal error; see the server log".to_owned()
+    } else {
+        err.to_string()
+    });
+    if let Err(audit_err) = store.commit(keystead_store::Change::AuditOnly, event).await {
+        // The attempt is refused either way; an audit failure must not turn it into a success.
+        tracing::error!(error = %audit_err, "could not record a refused attempt in the audit log");
+    }
+    err
 }

@@ -80,9 +80,13 @@ impl Pkcs11Seal {
         let slot = slots
             .into_iter()
             .find(|slot| {
-                context.get_token_info(*slot).is_ok_and(|info| info.label().trim_end() == settings.token_label)
+                context
+                    .get_token_info(*slot)
+                    .is_ok_and(|info| info.label().trim_end() == settings.token_label)
             })
-            .ok_or_else(|| hsm_error("no token", format!("no token is labelled {:?}", settings.token_label)))?;
+            .ok_or_else(|| {
+                hsm_error("no token", format!("no token is labelled {:?}", settings.token_label))
+            })?;
         let session = context.open_rw_session(slot).map_err(|e| hsm_error("cannot open a session", e))?;
         let pin = AuthPin::new(settings.pin.as_str().into());
         session
@@ -102,7 +106,8 @@ impl Pkcs11Seal {
             Attribute::KeyType(KeyType::AES),
             Attribute::Label(self.settings.key_label.as_bytes().to_vec()),
         ];
-        let found = self.session.find_objects(&template).map_err(|e| hsm_error("cannot search the token", e))?;
+        let found =
+            self.session.find_objects(&template).map_err(|e| hsm_error("cannot search the token", e))?;
         match found.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(*one)),
@@ -137,7 +142,8 @@ impl Pkcs11Seal {
     pub fn wrap(&self, aad: &[u8], root_material: &SecretBytes) -> Result<Vec<u8>, Error> {
         let key = self.key_or_generate()?;
         let mut iv = keystead_crypto::random_array::<IV_LEN>()?;
-        let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| hsm_error("GCM parameters", e))?;
+        let params =
+            GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| hsm_error("GCM parameters", e))?;
         let sealed = self
             .session
             .encrypt(&Mechanism::AesGcm(params), key, root_material.expose_secret())
@@ -150,17 +156,20 @@ impl Pkcs11Seal {
     /// Unwraps what [`wrap`](Self::wrap) produced with the same associated data.
     pub fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, Error> {
         let key = self.find_key()?.ok_or_else(|| {
-            hsm_error("no wrapping key", format!("the token holds no key labelled {:?}", self.settings.key_label))
+            hsm_error(
+                "no wrapping key",
+                format!("the token holds no key labelled {:?}", self.settings.key_label),
+            )
         })?;
         let (iv, sealed) = wrapped
             .split_first_chunk::<IV_LEN>()
             .ok_or_else(|| hsm_error("the wrapped root key is damaged", "too short"))?;
         let mut iv = *iv;
-        let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| hsm_error("GCM parameters", e))?;
-        let material = self
-            .session
-            .decrypt(&Mechanism::AesGcm(params), key, sealed)
-            .map_err(|e| hsm_error("the token could not unwrap the root key (another token or key, or a damaged store)", e))?;
+        let params =
+            GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| hsm_error("GCM parameters", e))?;
+        let material = self.session.decrypt(&Mechanism::AesGcm(params), key, sealed).map_err(|e| {
+            hsm_error("the token could not unwrap the root key (another token or key, or a damaged store)", e)
+        })?;
         Ok(SecretBytes::new(material))
     }
 }

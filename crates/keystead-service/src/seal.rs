@@ -80,8 +80,14 @@ pub(crate) struct ShamirSettings {
 /// Whether the root key is in memory.
 pub(crate) enum SealState {
     Uninitialized,
-    Sealed { settings: ShamirSettings, entered: Vec<Share> },
-    Unsealed { root: Arc<RootKey>, settings: Option<ShamirSettings> },
+    Sealed {
+        settings: ShamirSettings,
+        entered: Vec<Share>,
+    },
+    Unsealed {
+        root: Arc<RootKey>,
+        settings: Option<ShamirSettings>,
+    },
     /// Sealed by an operator under the pkcs11 seal: `operator unseal` asks the token again.
     HsmSealed,
 }

@@ -17,14 +17,21 @@ const PIN: &str = "4321-user";
 /// `SOFTHSM2_CONF` file to point the module at it. `None` (outside CI) if SoftHSM2 is absent.
 fn softhsm(dir: &Path, label: &str) -> Option<PathBuf> {
     if !Path::new(MODULE).exists() {
-        assert!(std::env::var_os("CI").is_none(), "SoftHSM2 ({MODULE}) is missing; .ci/run installs the softhsm2 package");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "SoftHSM2 ({MODULE}) is missing; .ci/run installs the softhsm2 package"
+        );
         eprintln!("skipping: SoftHSM2 is not installed (apt-get install softhsm2)");
         return None;
     }
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
     let conf = dir.join("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()),
+    )
+    .unwrap();
     let out = Command::new("softhsm2-util")
         .args(["--init-token", "--free", "--label", label, "--so-pin", "so-9876", "--pin", PIN])
         .env("SOFTHSM2_CONF", &conf)
@@ -91,10 +98,12 @@ fn the_pkcs11_seal_initializes_seals_and_unseals_with_softhsm2() {
     // Shares make no sense here: refused clearly.
     let with_shares = server.cli(&["operator", "init", "--shares", "3", "--threshold", "2"], b"");
     assert!(String::from_utf8_lossy(&with_shares.stderr).contains("issues no shares"));
-    let init: Value = serde_json::from_str(&server.ok(&["--output", "json", "operator", "init"], b"")).unwrap();
+    let init: Value =
+        serde_json::from_str(&server.ok(&["--output", "json", "operator", "init"], b"")).unwrap();
     assert_eq!(init["shares"].as_array().unwrap().len(), 0, "{init}");
     let root = init["root_token"].as_str().unwrap().to_owned();
-    let cli = |args: &[&str], stdin: &[u8]| server.ok(&[&["--token", root.as_str()][..], args].concat(), stdin);
+    let cli =
+        |args: &[&str], stdin: &[u8]| server.ok(&[&["--token", root.as_str()][..], args].concat(), stdin);
     // Unsealed at once by the token: keys work.
     cli(&["key", "create", "weights", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
     let ciphertext = cli(&["encrypt", "weights"], b"model weights");
@@ -120,12 +129,14 @@ fn the_pkcs11_seal_initializes_seals_and_unseals_with_softhsm2() {
     // Restart with the token: unsealed without any operator, old ciphertexts decrypt.
     let server = start(&node, port, &conf, PIN);
     let status: Value =
-        serde_json::from_str(&server.ok(&["--token", &root, "--output", "json", "operator", "status"], b"")).unwrap();
+        serde_json::from_str(&server.ok(&["--token", &root, "--output", "json", "operator", "status"], b""))
+            .unwrap();
     assert_eq!(status["seal"]["kind"], "pkcs11", "{status}");
     assert_eq!(status["seal"]["sealed"], false, "{status}");
     assert_eq!(server.ok(&["--token", &root, "decrypt"], ciphertext.as_bytes()), "model weights");
     let audit: Value =
-        serde_json::from_str(&server.ok(&["--token", &root, "--output", "json", "audit", "list"], b"")).unwrap();
+        serde_json::from_str(&server.ok(&["--token", &root, "--output", "json", "audit", "list"], b""))
+            .unwrap();
     let by_token: Vec<&str> = audit
         .as_array()
         .unwrap()

@@ -1,8 +1,6 @@
 //! `backup create`: every recoverable key in one bundle sealed under a fresh backup key, the
 //! backup key split M-of-N into shares, nothing else keeping it.
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use keystead_core::{Action, AuditAction, AuditEvent, KeyState, Tenant};
@@ -74,7 +72,7 @@ impl Service {
     /// Starts a backup of every recoverable key. Refusals are audited here; the backup's own
     /// event is written once its last line is out.
     pub async fn create_backup(
-        self: &Arc<Self>,
+        &self,
         caller: &Caller,
         shares: u8,
         threshold: u8,
@@ -85,7 +83,7 @@ impl Service {
     }
 
     async fn start_backup(
-        self: &Arc<Self>,
+        &self,
         caller: &Caller,
         shares: u8,
         threshold: u8,
@@ -143,88 +141,32 @@ impl Service {
             excluded: manifest.excluded.len(),
             lines,
         };
-        let service = self.clone();
+        // The writer outlives the request that started it: it owns what it needs.
+        let store = self.store.clone();
         tokio::spawn(async move {
             let mut digest = keystead_crypto::Sha256Stream::default();
             digest.update(header_line.as_bytes());
             let written = match sender.send(Ok(header_line)).await {
-                Ok(()) => service.write_keys(writer, &root, included, manifest, &sender, &mut digest).await,
+                Ok(()) => write_keys(writer, &root, included, manifest, &sender, &mut digest).await,
                 Err(_) => Err(client_gone()),
             };
             match written {
                 Ok(versions) => {
                     event.details.insert("versions".into(), versions.to_string());
                     event.details.insert("bundle_sha256".into(), hex::encode(digest.finish()));
-                    if let Err(err) = service.store.commit(Change::AuditOnly, event).await {
+                    if let Err(err) = store.commit(Change::AuditOnly, event).await {
                         // The bundle is out but unrecorded: say so rather than pass it off as done.
                         tracing::error!(error = %err, "backup written but its audit event could not be stored");
                         let _ = sender.send(Err(Error::Store(err))).await;
                     }
                 }
                 Err(err) => {
-                    let err = service.refuse(event, err).await;
+                    let err = crate::audit::record_refusal(store.as_ref(), event, err).await;
                     let _ = sender.send(Err(err)).await;
                 }
             }
         });
         Ok(stream)
-    }
-
-    /// Seals each key into its line and sends it, then the manifest and end lines. Returns
-    /// how many versions the bundle holds.
-    async fn write_keys(
-        &self,
-        mut writer: BundleWriter,
-        root: &RootKey,
-        keys: Vec<StoredKey>,
-        manifest: Manifest,
-        sender: &mpsc::Sender<Result<String, Error>>,
-        digest: &mut keystead_crypto::Sha256Stream,
-    ) -> Result<usize, Error> {
-        let mut versions = 0;
-        for stored in keys {
-            let record = self.key_record(root, &stored, writer.backup_id())?;
-            versions += record.versions.len();
-            let line = writer.key(&record)?;
-            digest.update(line.as_bytes());
-            sender.send(Ok(line)).await.map_err(|_| client_gone())?;
-        }
-        let tail = writer.finish(manifest)?;
-        digest.update(tail.as_bytes());
-        sender.send(Ok(tail)).await.map_err(|_| client_gone())?;
-        Ok(versions)
-    }
-
-    /// A key's record for the bundle: every version with its material (opened from the
-    /// barrier, checked against its KCV) and a test vector made with it.
-    fn key_record(&self, root: &RootKey, stored: &StoredKey, backup_id: &str) -> Result<KeyRecord, Error> {
-        let key_id = stored.attributes.id.to_string();
-        let mut versions = Vec::with_capacity(stored.versions.len());
-        for version in &stored.versions {
-            let (material, test_vector) = if version.sealed_material.is_some() {
-                let (material, loaded) = barrier::open_material_bytes(root, &stored.attributes, version)?;
-                let message = bundle::test_message(backup_id, &key_id, version.info.number.get());
-                let vector = loaded.test_vector(&message)?;
-                (
-                    Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))),
-                    Some(STANDARD.encode(vector)),
-                )
-            } else {
-                debug_assert!(matches!(
-                    version.info.state,
-                    KeyState::Destroyed | KeyState::DestroyedCompromised
-                ));
-                (None, None)
-            };
-            versions.push(VersionRecord {
-                info: version.info.clone(),
-                provenance_json: version.provenance_json.clone(),
-                public_key_der: version.info.public_key_der.as_deref().map(|der| STANDARD.encode(der)),
-                material,
-                test_vector,
-            });
-        }
-        Ok(KeyRecord { attributes: stored.attributes.clone(), versions })
     }
 
     /// Backups, restores and drills cover every tenant: a principal confined to one tenant
@@ -245,4 +187,54 @@ impl Service {
 
 fn client_gone() -> Error {
     Error::BackupInterrupted { reason: "the client stopped reading the bundle".into() }
+}
+
+/// Seals each key into its line and sends it, then the manifest and end lines. Returns
+/// how many versions the bundle holds.
+async fn write_keys(
+    mut writer: BundleWriter,
+    root: &RootKey,
+    keys: Vec<StoredKey>,
+    manifest: Manifest,
+    sender: &mpsc::Sender<Result<String, Error>>,
+    digest: &mut keystead_crypto::Sha256Stream,
+) -> Result<usize, Error> {
+    let mut versions = 0;
+    for stored in keys {
+        let record = key_record(root, &stored, writer.backup_id())?;
+        versions += record.versions.len();
+        let line = writer.key(&record)?;
+        digest.update(line.as_bytes());
+        sender.send(Ok(line)).await.map_err(|_| client_gone())?;
+    }
+    let tail = writer.finish(manifest)?;
+    digest.update(tail.as_bytes());
+    sender.send(Ok(tail)).await.map_err(|_| client_gone())?;
+    Ok(versions)
+}
+
+/// A key's record for the bundle: every version with its material (opened from the
+/// barrier, checked against its KCV) and a test vector made with it.
+fn key_record(root: &RootKey, stored: &StoredKey, backup_id: &str) -> Result<KeyRecord, Error> {
+    let key_id = stored.attributes.id.to_string();
+    let mut versions = Vec::with_capacity(stored.versions.len());
+    for version in &stored.versions {
+        let (material, test_vector) = if version.sealed_material.is_some() {
+            let (material, loaded) = barrier::open_material_bytes(root, &stored.attributes, version)?;
+            let message = bundle::test_message(backup_id, &key_id, version.info.number.get());
+            let vector = loaded.test_vector(&message)?;
+            (Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))), Some(STANDARD.encode(vector)))
+        } else {
+            debug_assert!(matches!(version.info.state, KeyState::Destroyed | KeyState::DestroyedCompromised));
+            (None, None)
+        };
+        versions.push(VersionRecord {
+            info: version.info.clone(),
+            provenance_json: version.provenance_json.clone(),
+            public_key_der: version.info.public_key_der.as_deref().map(|der| STANDARD.encode(der)),
+            material,
+            test_vector,
+        });
+    }
+    Ok(KeyRecord { attributes: stored.attributes.clone(), versions })
 }

@@ -481,8 +481,10 @@ impl Service {
             r.event.outcome == Outcome::Success
                 && r.event.details.get("result").is_some_and(|v| v == "passed")
         };
-        let last_drill = drills.iter().filter(|r| r.event.outcome != Outcome::Denied).next_back();
-        let last_passed = drills.iter().filter(passed).next_back();
+        // Drills that ran (with a result); one refused before it ran (a mistyped share, no
+        // permission) says nothing about the backup.
+        let last_drill = drills.iter().rfind(|r| r.event.details.contains_key("result"));
+        let last_passed = drills.iter().rfind(passed);
         let drill_fresh = last_passed.is_some_and(|r| {
             r.event.occurred_at + time::Duration::seconds(self.config.drill_interval_seconds) > now
         });

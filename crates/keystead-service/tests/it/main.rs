@@ -3,6 +3,7 @@
 
 mod anomalies;
 mod approvals;
+mod backups;
 mod bad_input;
 mod checkpoints;
 mod compliance;
