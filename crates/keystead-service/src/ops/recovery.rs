@@ -83,12 +83,23 @@ pub struct RecoveryAssessment {
     pub mismatches: usize,
     /// Every key.
     pub assessments: Vec<KeyAssessment>,
-    /// What the exposure score cannot see yet.
+    /// How the scores were counted.
     pub notes: Vec<String>,
 }
 
-/// Assesses one key at `now`.
-pub fn assess(stored: &StoredKey, now: OffsetDateTime) -> KeyAssessment {
+/// A backup as the assessment counts it: when it was made and how its key was split.
+#[derive(Clone, Copy, Debug)]
+pub struct BackupCopy {
+    /// When it was made.
+    pub at: OffsetDateTime,
+    /// Shares issued (N): how many people hold a part of it.
+    pub shares: u8,
+    /// Shares needed (M).
+    pub threshold: u8,
+}
+
+/// Assesses one key at `now`, given the backups on record.
+pub fn assess(stored: &StoredKey, now: OffsetDateTime, backups: &[BackupCopy]) -> KeyAssessment {
     let a = &stored.attributes;
     let mut continuity_factors = Vec::new();
     let criticality = match a.criticality.as_str() {
@@ -128,7 +139,21 @@ pub fn assess(stored: &StoredKey, now: OffsetDateTime) -> KeyAssessment {
     }
     let continuity = continuity.min(10);
 
-    let mut exposure_factors = vec!["backup copies: none (backups are not built yet) +0".to_owned()];
+    // Backups made since the key was created hold a copy of it while it is recoverable.
+    let copies: Vec<&BackupCopy> =
+        if a.recoverable { backups.iter().filter(|b| b.at >= a.created_at).collect() } else { Vec::new() };
+    let copy_score = match copies.len() {
+        0 => 0,
+        1..=2 => 1,
+        _ => 2,
+    };
+    let holders = copies.iter().map(|b| u32::from(b.shares)).max().unwrap_or(0);
+    // Few shares needed from many holders: a smaller group can open a copy.
+    let holder_score = u32::from(copies.iter().any(|b| b.shares >= 2 * b.threshold));
+    let mut exposure_factors = vec![format!("backup copies: {} +{copy_score}", copies.len())];
+    if holders > 0 {
+        exposure_factors.push(format!("share holders: up to {holders} +{holder_score}"));
+    }
     let environment = match a.environment {
         Environment::Production => 3,
         Environment::Staging => 2,
@@ -149,7 +174,7 @@ pub fn assess(stored: &StoredKey, now: OffsetDateTime) -> KeyAssessment {
     if compromised {
         exposure_factors.push("compromise history +3".to_owned());
     }
-    let exposure = (environment + classification + years + history).min(10);
+    let exposure = (copy_score + holder_score + environment + classification + years + history).min(10);
 
     let (continuity_level, exposure_level) = (level(continuity), level(exposure));
     let (recommend_recoverable, recommendation) = if !protects_data(a.purpose) {
@@ -173,6 +198,10 @@ pub fn assess(stored: &StoredKey, now: OffsetDateTime) -> KeyAssessment {
         (true, false) => {
             Some("marked recoverable without need: a recovery copy only adds exposure".to_owned())
         }
+        _ if continuity_level == "low" && copies.len() >= 3 => Some(format!(
+            "low-value key with {} backup copies: each copy adds exposure for little continuity",
+            copies.len()
+        )),
         _ => None,
     };
     KeyAssessment {
@@ -195,6 +224,29 @@ pub fn assess(stored: &StoredKey, now: OffsetDateTime) -> KeyAssessment {
 }
 
 impl Service {
+    /// Every backup made, from the audit log.
+    async fn backup_copies(&self) -> Result<Vec<BackupCopy>, Error> {
+        let filter = keystead_store::AuditFilter {
+            actions: vec![AuditAction::BackupCreate],
+            outcome: Some(keystead_core::Outcome::Success),
+            ..keystead_store::AuditFilter::default()
+        };
+        Ok(self
+            .store
+            .audit_events(&filter)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let number = |name: &str| r.event.details.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+                BackupCopy {
+                    at: r.event.occurred_at,
+                    shares: number("shares"),
+                    threshold: number("threshold"),
+                }
+            })
+            .collect())
+    }
+
     /// Assesses every key the caller may read (a tenant's when it is confined to one), and
     /// audits the assessment.
     pub async fn recovery_assess(
@@ -209,6 +261,7 @@ impl Service {
             let requested = parse_tenant(requested)?;
             let tenant = caller.listing_scope(requested.as_ref())?;
             let now = self.now();
+            let backups = self.backup_copies().await?;
             let mut assessments = Vec::new();
             loop {
                 let query = InventoryQuery {
@@ -219,7 +272,7 @@ impl Service {
                 };
                 let page = self.store.inventory(&query).await?;
                 let read = page.entries.len();
-                assessments.extend(page.entries.iter().map(|e| assess(&e.key, now)));
+                assessments.extend(page.entries.iter().map(|e| assess(&e.key, now, &backups)));
                 if read < 5_000 {
                     break;
                 }
@@ -244,9 +297,10 @@ impl Service {
                 matrix,
                 mismatches: assessments.iter().filter(|a| a.mismatch.is_some()).count(),
                 assessments,
-                notes: vec![
-                    "exposure counts no backup copies or share holders: backups are not built yet".to_owned()
-                ],
+                notes: vec![format!(
+                    "{} backup(s) on record (audit log: backup.create); a key counts a copy for each backup made since its creation while it is recoverable",
+                    backups.len()
+                )],
             })
         }
         .await;

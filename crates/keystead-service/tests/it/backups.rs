@@ -288,6 +288,15 @@ async fn a_drill_verifies_every_key_without_touching_the_store() {
     let q = quorum(&h).await;
     let b = backup(&h, &q.officers[0]).await;
     let keys_before = h.service.list_keys(&h.caller, Default::default()).await.unwrap().len();
+    // The assessment now counts the copy and its holders in each recoverable key's exposure.
+    let assessment = h.service.recovery_assess(&h.caller, None).await.unwrap();
+    let data = assessment.assessments.iter().find(|a| a.key == "data").unwrap();
+    assert!(data.exposure_factors.contains(&"backup copies: 1 +1".to_owned()), "{:?}", data.exposure_factors);
+    assert!(
+        data.exposure_factors.contains(&"share holders: up to 3 +0".to_owned()),
+        "{:?}",
+        data.exposure_factors
+    );
     let report = h.service.recovery_drill(&q.officers[1], &b.bundle, &b.shares[1..]).await.unwrap();
     assert_eq!(report.result, "passed", "{:?}", report.failures);
     assert_eq!(report.keys_verified, 4);
