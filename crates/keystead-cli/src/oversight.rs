@@ -16,7 +16,9 @@ use crate::commands::{add_justification, print_json, seg, text, Code};
 pub fn print_approval(a: &Value) {
     println!("Approval request {}", text(&a["id"]));
     let version = a["version"].as_u64().map(|v| format!(" version {v}")).unwrap_or_default();
-    println!("{:<16}{} on key {}{version}", "Operation", text(&a["operation"]), text(&a["key_name"]));
+    // A restore request and a break-glass review are about a backup, not a key.
+    let subject = if a["key_id"].is_null() { "" } else { "key " };
+    println!("{:<16}{} on {subject}{}{version}", "Operation", text(&a["operation"]), text(&a["key_name"]));
     println!("{:<16}{}", "Status", text(&a["status"]));
     println!("{:<16}{}", "Requester", text(&a["requester"]));
     println!("{:<16}{}", "Justification", text(&a["justification"]));

@@ -31,7 +31,7 @@ named_enum!(ApprovalOperation, "approval operation", [
 ]);
 
 /// Where a request stands. Every status but `pending` is final (`approved` exceptions move on
-/// to `closed` when their window ends).
+/// to `closed` when their window ends, approved restore requests when they are used).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ApprovalStatus {
     /// Waiting for approvals.

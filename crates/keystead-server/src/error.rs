@@ -87,7 +87,8 @@ impl ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: ErrorKind::InvalidArgument.code(),
             message: format!(
-                "request body larger than {limit} bytes; encrypt large data locally with a data key (keystead datakey)"
+                "request body larger than {limit} bytes ({} for a backup bundle); encrypt large data locally with a data key (keystead datakey)",
+                crate::MAX_BUNDLE_BYTES
             ),
         }
     }

@@ -210,7 +210,7 @@ pub enum Error {
         status: keystead_core::approval::ApprovalStatus,
     },
     /// A backup bundle that cannot be opened as given: altered, truncated, foreign shares.
-    #[error("backup bundle refused: {reason}; nothing was restored")]
+    #[error("backup bundle refused: {reason}; nothing was changed")]
     Bundle {
         /// What is wrong, naming the share or line concerned (never a share's value).
         reason: String,
@@ -255,7 +255,9 @@ impl Error {
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
             Error::AuditTampered { .. } | Error::Bundle { .. } => ErrorKind::IntegrityFailure,
             Error::RestoreConflicts { .. } => ErrorKind::Conflict,
-            Error::BackupInterrupted { .. } => ErrorKind::InvalidState,
+            // Not a refusal (the audit records it as failed, not denied): the client went away
+            // or the server was sealed under it.
+            Error::BackupInterrupted { .. } => ErrorKind::Conflict,
             Error::SuspectData { .. } | Error::ReservedKey { .. } | Error::AuditSigningKeyFixed { .. } => {
                 ErrorKind::PolicyViolation
             }

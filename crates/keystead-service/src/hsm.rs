@@ -130,6 +130,11 @@ impl Pkcs11Seal {
             Attribute::Extractable(false),
             Attribute::Encrypt(true),
             Attribute::Decrypt(true),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Derive(false),
             Attribute::ValueLen(32.into()),
             Attribute::Label(self.settings.key_label.as_bytes().to_vec()),
         ];

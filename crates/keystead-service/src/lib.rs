@@ -154,6 +154,9 @@ pub struct Service {
     anomaly_failures: Mutex<BTreeMap<i64, u32>>,
     /// `shamir`, `pkcs11` or `file`.
     seal_kind: &'static str,
+    /// Counts the times the root key left memory, so work that holds it (a backup being
+    /// written) stops when the server is sealed.
+    seal_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// The PKCS#11 token session under the pkcs11 seal.
     hsm: Option<Mutex<hsm::Pkcs11Seal>>,
     /// The checkpoint this process signed last; its lock makes one signer per node.
@@ -222,6 +225,7 @@ impl Service {
             anomaly_gaps: Mutex::default(),
             anomaly_failures: Mutex::default(),
             seal_kind,
+            seal_epoch: Arc::default(),
             hsm,
         };
         // Under the pkcs11 seal an initialized store unseals at start, or the server refuses

@@ -21,6 +21,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "exception.closed",
     "anomaly.detected",
     "audit.checkpoint",
+    "recovery.restore",
     "recovery.break-glass",
     "recovery.break-glass-signed-off",
 ];

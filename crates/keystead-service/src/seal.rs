@@ -88,7 +88,7 @@ pub(crate) enum SealState {
         root: Arc<RootKey>,
         settings: Option<ShamirSettings>,
     },
-    /// Sealed by an operator under the pkcs11 seal: `operator unseal` asks the token again.
+    /// Sealed by an operator under the pkcs11 seal: a restart unseals (the token unwraps).
     HsmSealed,
 }
 
@@ -368,7 +368,8 @@ impl Service {
             SealState::Unsealed { root, .. } => Ok(root.clone()),
             SealState::Uninitialized => Err(Error::NotInitialized),
             SealState::HsmSealed => Err(Error::Sealed {
-                progress: "sealed by an operator; `keystead operator unseal hsm` asks the token to unwrap the root key".into(),
+                progress: "sealed by an operator under the pkcs11 seal; restarting the node unseals it"
+                    .into(),
             }),
             SealState::Sealed { settings, entered } => Err(Error::Sealed {
                 progress: format!("{} of {} unseal shares entered", entered.len(), settings.threshold),
@@ -539,18 +540,13 @@ impl Service {
         let caller = Caller::anonymous(source, "unseal-share");
         let mut event = self.attempt(&caller, AuditAction::OperatorUnseal, &Tenant::default_tenant());
         if matches!(*self.seal_state(), SealState::HsmSealed) {
-            // The token holds the key: the text given is not used.
+            // Unsealing needs no secret here (the token holds the key), and this route takes no
+            // credentials: anyone could undo an operator's emergency seal. A restart unseals.
             event.details.insert("seal".into(), "pkcs11".into());
-            return match self.hsm_unseal().await {
-                Ok(()) => match self.store.commit(Change::AuditOnly, event).await {
-                    Ok(_) => Ok(self.seal_status()),
-                    Err(err) => {
-                        *self.seal_state() = SealState::HsmSealed;
-                        Err(err.into())
-                    }
-                },
-                Err(err) => Err(self.refuse(event, err).await),
+            let err = Error::SealState {
+                reason: "this node was sealed under the pkcs11 seal; restart it to unseal (the token unwraps the root key at start)".into(),
             };
+            return Err(self.refuse(event, err).await);
         }
         let (result, event) = self.enter_share(share_text, event);
         match result {
@@ -580,6 +576,7 @@ impl Service {
         };
         *state = SealState::Sealed { settings, entered: Vec::new() };
         self.cache.clear();
+        self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn enter_share(
@@ -673,11 +670,13 @@ impl Service {
                 SealState::Unsealed { settings: Some(settings), .. } => {
                     *state = SealState::Sealed { settings: settings.clone(), entered: Vec::new() };
                     self.cache.clear();
+        self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(())
                 }
                 SealState::Unsealed { settings: None, .. } if self.hsm.is_some() => {
                     *state = SealState::HsmSealed;
                     self.cache.clear();
+        self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(())
                 }
                 SealState::Unsealed { settings: None, .. } => Err(Error::SealState {

@@ -89,7 +89,9 @@ pub fn router(service: Arc<Service>) -> Router {
             OpenApiRouter::new()
                 .routes(routes!(recovery::restore_backup))
                 .routes(routes!(recovery::drill))
-                .layer(DefaultBodyLimit::max(crate::MAX_BUNDLE_BYTES)),
+                .layer(DefaultBodyLimit::max(crate::MAX_BUNDLE_BYTES))
+                // Two bundles in memory at most, whoever sends them.
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(2)),
         )
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))

@@ -89,7 +89,7 @@ pub struct ManifestKey {
     pub name: String,
     /// Its purpose.
     pub purpose: String,
-    /// Version count (included keys) or why the key is left out (excluded keys).
+    /// Version count (included keys).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub versions: Option<u32>,
     /// Why it is excluded.
@@ -148,8 +148,9 @@ fn key_aad(backup_id: &str, line: &KeyLine) -> Vec<u8> {
     ])
 }
 
-fn end_aad(backup_id: &str, before_end: &[u8]) -> Vec<u8> {
-    canonical_fields(&[b"keystead backup end v1", backup_id.as_bytes(), &keystead_crypto::sha256(before_end)])
+/// `before_end`: the SHA-256 of every byte before the end line.
+fn end_aad(backup_id: &str, before_end: &[u8; 32]) -> Vec<u8> {
+    canonical_fields(&[b"keystead backup end v1", backup_id.as_bytes(), before_end])
 }
 
 fn to_line(line: &Line) -> Result<String, Error> {
@@ -162,7 +163,8 @@ fn to_line(line: &Line) -> Result<String, Error> {
 pub(crate) struct BundleWriter {
     backup_id: String,
     key: RootKey,
-    written: Vec<u8>,
+    /// Every byte written so far, hashed as it goes (the bundle is never held whole).
+    written: keystead_crypto::Sha256Stream,
     keys: usize,
 }
 
@@ -170,8 +172,9 @@ impl BundleWriter {
     /// Starts a bundle: returns the writer and the header line.
     pub fn start(header: &Header, key: RootKey) -> Result<(Self, String), Error> {
         let text = to_line(&Line::Header(header.clone()))?;
-        let writer =
-            Self { backup_id: header.backup_id.clone(), key, written: text.as_bytes().to_vec(), keys: 0 };
+        let mut written = keystead_crypto::Sha256Stream::default();
+        written.update(text.as_bytes());
+        let writer = Self { backup_id: header.backup_id.clone(), key, written, keys: 0 };
         Ok((writer, text))
     }
 
@@ -200,15 +203,16 @@ impl BundleWriter {
         line.sealed = STANDARD.encode(sealed);
         self.keys += 1;
         let text = to_line(&Line::Key(line))?;
-        self.written.extend_from_slice(text.as_bytes());
+        self.written.update(text.as_bytes());
         Ok(text)
     }
 
     /// The manifest and end lines; the writer (and the backup key) is dropped.
     pub fn finish(mut self, manifest: Manifest) -> Result<String, Error> {
         let manifest = to_line(&Line::Manifest(manifest))?;
-        self.written.extend_from_slice(manifest.as_bytes());
-        let tag = self.key.seal(&end_aad(&self.backup_id, &self.written), &SecretBytes::new(Vec::new()))?;
+        self.written.update(manifest.as_bytes());
+        let before_end = self.written.finish();
+        let tag = self.key.seal(&end_aad(&self.backup_id, &before_end), &SecretBytes::new(Vec::new()))?;
         Ok(manifest + &to_line(&Line::End { tag: STANDARD.encode(tag) })?)
     }
 }
@@ -293,7 +297,10 @@ impl ParsedBundle<'_> {
             STANDARD
                 .decode(tag)
                 .ok()
-                .and_then(|tag| key.open(&end_aad(backup_id, &self.text.as_bytes()[..*start]), &tag).ok())
+                .and_then(|tag| {
+                    let before_end = keystead_crypto::sha256(&self.text.as_bytes()[..*start]);
+                    key.open(&end_aad(backup_id, &before_end), &tag).ok()
+                })
                 .is_some()
         }) && !self.trailing;
         let counted = self.key_lines.len() == self.header.keys

@@ -6,6 +6,9 @@ use base64::Engine as _;
 use keystead_core::{Action, AuditAction, AuditEvent, KeyState, Tenant};
 use keystead_crypto::{shamir, RootKey};
 use keystead_store::{barrier, Change, KeyFilter, StoredKey};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
@@ -143,13 +146,17 @@ impl Service {
         };
         // The writer outlives the request that started it: it owns what it needs.
         let store = self.store.clone();
+        let sealed =
+            Sealed { epoch: self.seal_epoch.clone(), at_start: self.seal_epoch.load(Ordering::SeqCst) };
         tokio::spawn(async move {
             let mut digest = keystead_crypto::Sha256Stream::default();
             digest.update(header_line.as_bytes());
-            let written = match sender.send(Ok(header_line)).await {
-                Ok(()) => write_keys(writer, &root, included, manifest, &sender, &mut digest).await,
-                Err(_) => Err(client_gone()),
+            let out = Output { sender: &sender, sealed };
+            let written = match out.send(header_line).await {
+                Ok(()) => write_keys(writer, &root, included, manifest, &out, &mut digest).await,
+                Err(err) => Err(err),
             };
+            drop(root);
             match written {
                 Ok(versions) => {
                     event.details.insert("versions".into(), versions.to_string());
@@ -185,8 +192,36 @@ impl Service {
     }
 }
 
-fn client_gone() -> Error {
-    Error::BackupInterrupted { reason: "the client stopped reading the bundle".into() }
+/// How long a client may leave a line unread before the backup stops (and lets go of the
+/// root key it holds).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether the server was sealed since the backup started.
+struct Sealed {
+    epoch: Arc<AtomicU64>,
+    at_start: u64,
+}
+
+/// Where a backup's lines go.
+struct Output<'a> {
+    sender: &'a mpsc::Sender<Result<String, Error>>,
+    sealed: Sealed,
+}
+
+impl Output<'_> {
+    /// Sends a line; stops the backup if the server was sealed meanwhile, or if the client
+    /// went away or stopped reading.
+    async fn send(&self, line: String) -> Result<(), Error> {
+        let interrupted = |reason: &str| Error::BackupInterrupted { reason: reason.into() };
+        if self.sealed.epoch.load(Ordering::SeqCst) != self.sealed.at_start {
+            return Err(interrupted("the server was sealed"));
+        }
+        match tokio::time::timeout(READ_TIMEOUT, self.sender.send(Ok(line))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(interrupted("the client stopped reading the bundle")),
+            Err(_) => Err(interrupted("the client read nothing for two minutes")),
+        }
+    }
 }
 
 /// Seals each key into its line and sends it, then the manifest and end lines. Returns
@@ -196,7 +231,7 @@ async fn write_keys(
     root: &RootKey,
     keys: Vec<StoredKey>,
     manifest: Manifest,
-    sender: &mpsc::Sender<Result<String, Error>>,
+    out: &Output<'_>,
     digest: &mut keystead_crypto::Sha256Stream,
 ) -> Result<usize, Error> {
     let mut versions = 0;
@@ -205,11 +240,11 @@ async fn write_keys(
         versions += record.versions.len();
         let line = writer.key(&record)?;
         digest.update(line.as_bytes());
-        sender.send(Ok(line)).await.map_err(|_| client_gone())?;
+        out.send(line).await?;
     }
     let tail = writer.finish(manifest)?;
     digest.update(tail.as_bytes());
-    sender.send(Ok(tail)).await.map_err(|_| client_gone())?;
+    out.send(tail).await?;
     Ok(versions)
 }
 

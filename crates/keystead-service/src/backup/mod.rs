@@ -16,15 +16,17 @@ pub use create::{BackupStream, MAX_SHARES};
 pub use drill::{DrillFailure, DrillReport};
 pub use restore::{ConflictingKey, OnConflict, RecoveryRequest, RestoreInput, RestoreReport, RestoredKey};
 
+use crate::error::invalid;
 use crate::Error;
 
 /// Checks each share against the bundle's header and combines them into its backup key.
 /// Refuses, naming the share (by its position as given), one of another backup, one that
 /// does not match the digest the bundle keeps, the same share twice, and fewer than M.
 fn unlock(header: &bundle::Header, shares: &[Zeroizing<String>]) -> Result<RootKey, Error> {
-    let refuse = |reason: String| Error::Bundle { reason };
+    // Wrong shares are wrong input (the bundle itself may be fine): invalid, not tampered.
+    let refuse = |reason: String| invalid("share", reason);
     if header.share_digests.len() != usize::from(header.shares) {
-        return Err(refuse("its header does not list one digest per share".into()));
+        return Err(Error::Bundle { reason: "its header does not list one digest per share".into() });
     }
     let mut accepted: Vec<shamir::Share> = Vec::new();
     for (i, text) in shares.iter().enumerate() {

@@ -99,6 +99,9 @@ pub struct RestoreReport {
     /// For a break-glass restore: the anomaly raised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<String>,
+    /// What the operator should know, e.g. a restored version whose approved destruction is
+    /// scheduled (it runs as approved, at once if its time has passed).
+    pub warnings: Vec<String>,
 }
 
 /// A request to restore one bundle, as `recovery request` sends it.
@@ -199,6 +202,15 @@ impl Service {
         let parsed = bundle::parse(&input.bundle)?;
         let header = parsed.header.clone();
         event.details.insert("backup_id".into(), header.backup_id.clone());
+        if header.environment != self.config.environment.as_str() {
+            // Production and non-production keys are kept apart, in restores too.
+            return Err(Error::Bundle {
+                reason: format!(
+                    "backup {} holds {} keys; this server serves {}",
+                    header.backup_id, header.environment, self.config.environment
+                ),
+            });
+        }
         let backup_key = super::unlock(&header, &input.shares)?;
         let opened = parsed.open(&backup_key);
         drop(backup_key);
@@ -210,9 +222,11 @@ impl Service {
         }
         let mut records = Vec::with_capacity(opened.keys.len());
         for key in opened.keys {
-            let record = key.record.map_err(|reason| Error::Bundle {
-                reason: format!("key {} ({}/{}): {reason}", key.key_id, key.tenant, key.name),
-            })?;
+            let record = key.record.and_then(|record| self.restorable(&record).map(|()| record)).map_err(
+                |reason| Error::Bundle {
+                    reason: format!("key {} ({}/{}): {reason}", key.key_id, key.tenant, key.name),
+                },
+            )?;
             records.push(record);
         }
         let bundle_sha256 = hex::encode(keystead_crypto::sha256(input.bundle.as_bytes()));
@@ -239,6 +253,7 @@ impl Service {
             excluded: opened.manifest.excluded.clone(),
             review: None,
             anomaly: None,
+            warnings: Vec::new(),
         };
         let mut to_restore = Vec::new();
         for record in records {
@@ -259,6 +274,17 @@ impl Service {
                             ),
                         }
                     })?;
+                    for version in record.versions.iter().filter(|v| v.info.destroyed_at.is_none()) {
+                        if let Some(at) = version.info.destroy_at {
+                            report.warnings.push(format!(
+                                "{}/{} version {}: its approved destruction is scheduled for {} and will run",
+                                record.attributes.tenant,
+                                record.attributes.name,
+                                version.info.number,
+                                crate::views::rfc3339(at)
+                            ));
+                        }
+                    }
                     to_restore.push((record, versions));
                 }
             }
@@ -346,7 +372,7 @@ impl Service {
             }
             let justification = input.justification.as_deref().map(str::trim).unwrap_or_default();
             if justification.is_empty()
-                || justification.len() > 1024
+                || justification.chars().count() > 1024
                 || justification.chars().any(char::is_control)
             {
                 return Err(invalid(
@@ -383,9 +409,6 @@ impl Service {
                         needed.join(", ")
                     ),
                 });
-            }
-            ApprovalStatus::Closed => {
-                return Err(Error::ApprovalClosed { id: id.to_owned(), status: ApprovalStatus::Closed })
             }
             status => return Err(Error::ApprovalClosed { id: id.to_owned(), status }),
         }
@@ -424,12 +447,15 @@ impl Service {
     ) -> Result<Change, Error> {
         let now = self.now();
         if !input.break_glass {
-            return Ok(Change::SetApprovalStatus {
-                id: report.authorized_by.clone(),
-                from: ApprovalStatus::Approved,
-                to: ApprovalStatus::Closed,
-                at: now,
-            });
+            return Ok(Change::Batch(vec![
+                Change::SetApprovalStatus {
+                    id: report.authorized_by.clone(),
+                    from: ApprovalStatus::Approved,
+                    to: ApprovalStatus::Closed,
+                    at: now,
+                },
+                Change::Notify(self.notification("recovery.restore", event)?),
+            ]));
         }
         let justification = input.justification.as_deref().map(str::trim).unwrap_or_default().to_owned();
         let review = ApprovalRecord {
@@ -478,14 +504,40 @@ impl Service {
         event.details.insert("review".into(), review.id.clone());
         event.details.insert("anomaly".into(), anomaly.id.clone());
         event.details.insert("rule".into(), BREAK_GLASS_RULE.into());
+        event.details.insert("severity".into(), anomaly.severity.clone());
+        event.details.insert("subject".into(), caller.principal.clone());
         report.review = Some(review.id.clone());
         report.anomaly = Some(anomaly.id.clone());
         Ok(Change::Batch(vec![
             Change::RaiseAnomaly(anomaly),
             Change::Notify(self.notification("anomaly.detected", event)?),
             Change::Notify(self.notification("recovery.break-glass", event)?),
+            Change::Notify(self.notification("recovery.restore", event)?),
             Change::CreateApproval(review),
         ]))
+    }
+
+    /// The rules a new key must pass apply to a restored one too: a bundle is authenticated
+    /// by its shares, not by who made it, so its keys are checked as if created now.
+    fn restorable(&self, record: &KeyRecord) -> Result<(), String> {
+        use keystead_core::checkpoint::{SIGNING_KEY_NAME, SIGNING_USAGE_CONTEXT};
+        let attributes = &record.attributes;
+        if !attributes.recoverable {
+            return Err("it is marked non-recoverable, which a Keystead backup never holds".into());
+        }
+        if attributes.name.as_str() == SIGNING_KEY_NAME
+            || attributes.usage_context.as_str() == SIGNING_USAGE_CONTEXT
+        {
+            return Err("it claims the reserved audit-signing name or usage context".into());
+        }
+        attributes
+            .algorithm
+            .check_for(attributes.purpose, self.config.minimum_strength_bits)
+            .map_err(|err| err.to_string())?;
+        if record.versions.iter().any(|v| v.info.provenance.algorithm != attributes.algorithm) {
+            return Err("a version's provenance names another algorithm than the key".into());
+        }
+        Ok(())
     }
 
     /// `None`: the key is not in the store and its name is free. `Some(Ok)`: the store holds
@@ -502,9 +554,13 @@ impl Service {
         if let Some(existing) = self.store.key_by_id(attributes.id).await? {
             let same = existing.versions.len() == record.versions.len()
                 && existing.versions.iter().zip(&record.versions).all(|(have, backed)| {
-                    have.info.number == backed.info.number
-                        && have.info.state == backed.info.state
-                        && have.info.kcv == backed.info.kcv
+                    let (have, backed) = (&have.info, &backed.info);
+                    have.number == backed.number
+                        && have.state == backed.state
+                        && have.kcv == backed.kcv
+                        && have.compromise == backed.compromise
+                        && have.destroy_at == backed.destroy_at
+                        && have.destroyed_at == backed.destroyed_at
                 });
             if same {
                 return Ok(Some(Ok(())));

@@ -84,7 +84,7 @@ impl Service {
     ) -> Result<ApprovalView, Error> {
         let justification = request.justification.trim();
         if justification.is_empty()
-            || justification.len() > 1024
+            || justification.chars().count() > 1024
             || justification.chars().any(char::is_control)
         {
             return Err(invalid("justification", "must be 1 to 1024 printable characters"));
@@ -146,7 +146,7 @@ impl Service {
         let records = self.store.approvals(&ApprovalFilter { status, ..ApprovalFilter::default() }).await?;
         Ok(records
             .into_iter()
-            .filter(|r| caller.tenant.as_ref().is_none_or(|t| t.as_str() == r.tenant))
+            .filter(|r| caller.tenant.as_ref().is_none_or(|t| t.as_str() == r.tenant && r.key_id.is_some()))
             .map(|r| self.with_lazy_expiry(r).into())
             .collect())
     }
@@ -172,7 +172,11 @@ impl Service {
             return Err(not_found());
         }
         let record = self.store.approval(id).await?.ok_or_else(not_found)?;
-        if caller.tenant.as_ref().is_some_and(|t| t.as_str() != record.tenant) {
+        // Requests about a backup cover every tenant: only whole-store principals see them.
+        let confined = caller.tenant.as_ref();
+        if confined.is_some_and(|t| t.as_str() != record.tenant)
+            || (confined.is_some() && record.key_id.is_none())
+        {
             return Err(not_found());
         }
         Ok(record)

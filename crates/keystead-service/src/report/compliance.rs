@@ -489,15 +489,17 @@ impl Service {
             r.event.occurred_at + time::Duration::seconds(self.config.drill_interval_seconds) > now
         });
         let last_backup = backups.last().map(|r| r.event.occurred_at);
-        // Recoverable keys whose newest version is newer than the newest backup: lost with
-        // the store, they could not be restored.
+        // A drill proves the bundle it ran on: the newest backup this store made must be one.
+        let newest_backup_id = backups.last().and_then(|r| r.event.details.get("backup_id"));
+        let newest_drilled = newest_backup_id.is_none_or(|id| {
+            drills.iter().any(|d| passed(&d) && d.event.details.get("backup_id") == Some(id))
+        });
+        // Recoverable keys changed since the newest backup (a new version, a state change): a
+        // restore would bring back an older state, or lose a version.
         let uncovered: Vec<&StoredKey> = keys
             .iter()
             .filter(|k| k.attributes.recoverable && k.versions.iter().any(|v| v.sealed_material.is_some()))
-            .filter(|k| {
-                let newest = k.versions.iter().map(|v| v.info.created_at).max();
-                last_backup.is_none_or(|at| newest.is_some_and(|n| n > at))
-            })
+            .filter(|k| last_backup.is_none_or(|at| k.attributes.updated_at > at))
             .collect();
 
         let (status, reason) = if !unreviewed.is_empty() {
@@ -523,10 +525,18 @@ impl Service {
                     self.config.drill_interval_seconds / 86_400
                 ),
             )
+        } else if !newest_drilled {
+            (
+                Status::PartlyMet,
+                format!(
+                    "the newest backup ({}) has not passed a recovery drill",
+                    newest_backup_id.map_or("?", String::as_str)
+                ),
+            )
         } else if !uncovered.is_empty() {
             (
                 Status::PartlyMet,
-                format!("{} recoverable key(s) have material newer than the newest backup", uncovered.len()),
+                format!("{} recoverable key(s) changed since the newest backup", uncovered.len()),
             )
         } else if !critical_unrecoverable.is_empty() {
             (

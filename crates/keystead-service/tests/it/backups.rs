@@ -189,6 +189,11 @@ async fn shares_are_checked_one_by_one_and_requests_are_bound_used_once_and_time
     let confined = h.service.authenticate(Some(confined.token.expose_secret()), "test").await.unwrap();
     let err = h.service.create_backup(&confined, 3, 2).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    // Nor see, approve or reject requests about the whole store.
+    let pending = approved_request(&h, &q, &b.bundle).await;
+    assert!(h.service.list_approvals(&confined, None).await.unwrap().iter().all(|a| a.record.id != pending));
+    let err = h.service.vote_approval(&confined, &pending, false, Some("no")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
 
     // The approval is for this bundle, used once, and only within the TTL after approval.
     let id = approved_request(&h, &q, &b.bundle).await;
@@ -272,6 +277,20 @@ async fn break_glass_raises_an_anomaly_and_a_review_that_holds_cek20_until_signe
     }
     let control = cek20(h.service.compliance_report(&h.caller, "json").await.unwrap());
     assert_ne!(format!("{:?}", control.status), "NotMet", "{}", control.reason);
+
+    // Into a fresh store, break-glass writes the keys, marked as such.
+    let tweak: crate::harness::Tweak =
+        Arc::new(|config: &mut Config| config.break_glass_principals = vec!["bg".into()]);
+    let fresh = Harness::with(Environment::Development, tweak).await;
+    let bg = fresh.principal("bg", &["recovery-officer"]).await;
+    let report = fresh.service.restore_backup(&bg, glass(Some("INC-13: region lost"))).await.unwrap();
+    assert_eq!(names(&report.restored), ["data"]);
+    let data = fresh.service.show_key(&fresh.caller, None, "data").await.unwrap();
+    let mark = data.versions[0].provenance.recovered.clone().expect("recovered mark");
+    assert_eq!((mark.authorized_by.as_str(), mark.restored_by.as_str()), ("break-glass", "bg"));
+    let restore_event = fresh.audit_of(AuditAction::BackupRestore).await.pop().unwrap();
+    assert_eq!(restore_event.event.details["break_glass"], "true");
+    assert_eq!(Some(restore_event.event.details["review"].clone()), report.review);
 }
 
 #[tokio::test]
