@@ -29,8 +29,21 @@ pub enum BackupCommand {
         #[arg(long)]
         threshold: u8,
         /// Where to write the share files (default: next to the bundle).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "holders")]
         share_dir: Option<PathBuf>,
+        /// A recovery officer to hold one share (repeat, one per share; not yourself). The
+        /// shares then stay sealed on the server until each holder collects its own: nobody
+        /// sees more than one.
+        #[arg(long = "holder", value_name = "PRINCIPAL")]
+        holders: Vec<String>,
+    },
+    /// Collect your share of a backup made with --holder, once, into its own file.
+    CollectShare {
+        /// The backup id (`bkp_…`).
+        backup_id: String,
+        /// The share file to write (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Restore a bundle into this store with M share files and an approved recovery request
     /// (`keystead recovery request FILE`), or as the break-glass principal.
@@ -60,9 +73,10 @@ pub enum BackupCommand {
 /// Runs a `backup` subcommand.
 pub fn run(client: &Client, command: BackupCommand, json_out: bool) -> Result<Code> {
     match command {
-        BackupCommand::Create { out, shares, threshold, share_dir } => {
-            create(client, &out, shares, threshold, share_dir.as_deref(), json_out)
+        BackupCommand::Create { out, shares, threshold, share_dir, holders } => {
+            create(client, &out, shares, threshold, share_dir.as_deref(), &holders, json_out)
         }
+        BackupCommand::CollectShare { backup_id, out } => collect_share(client, &backup_id, &out, json_out),
         BackupCommand::Restore { file, share_files, request, break_glass, justification, on_conflict } => {
             let bundle = read_bundle(&file)?;
             let shares = read_shares(&share_files)?;
@@ -142,6 +156,7 @@ fn create(
     shares: u8,
     threshold: u8,
     share_dir: Option<&Path>,
+    holders: &[String],
     json_out: bool,
 ) -> Result<Code> {
     let dir = share_dir.map(Path::to_path_buf).unwrap_or_else(|| {
@@ -151,8 +166,12 @@ fn create(
     });
     let stem =
         out.file_name().ok_or_else(|| anyhow!("--out must name a file"))?.to_string_lossy().into_owned();
-    let share_paths: Vec<PathBuf> =
-        (1..=shares).map(|i| dir.join(format!("{stem}.share-{i}-of-{shares}"))).collect();
+    // With holders the shares stay on the server until each holder collects its own.
+    let share_paths: Vec<PathBuf> = if holders.is_empty() {
+        (1..=shares).map(|i| dir.join(format!("{stem}.share-{i}-of-{shares}"))).collect()
+    } else {
+        Vec::new()
+    };
     // Checked before asking the server, so a refusal leaves no half-written backup behind.
     for path in std::iter::once(&out.to_path_buf()).chain(&share_paths) {
         if path.exists() {
@@ -162,7 +181,8 @@ fn create(
             );
         }
     }
-    let response = client.post_stream("/v1/backups", &json!({"shares": shares, "threshold": threshold}))?;
+    let body = json!({"shares": shares, "threshold": threshold, "holders": holders});
+    let response = client.post_stream("/v1/backups", &body)?;
     let mut reader = BufReader::new(response);
     let mut first = Zeroizing::new(String::new());
     reader.read_line(&mut first).context("the server ended the backup before it began")?;
@@ -174,35 +194,15 @@ fn create(
     let backup_id = text(&start["backup_id"]);
     let keys = start["keys"].as_u64().unwrap_or(0);
 
-    let mut partial = out.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let written = write_bundle(&mut reader, &partial, keys);
+    // The share files first: if one cannot be written, the backup stops here and nothing is
+    // kept, instead of a bundle whose shares are lost.
+    let written = write_share_files(&start, &share_paths, &backup_id, threshold)
+        .and_then(|()| write_bundle_file(&mut reader, out, keys));
     if let Err(err) = written {
-        let _ = std::fs::remove_file(&partial);
+        for path in &share_paths {
+            let _ = std::fs::remove_file(path);
+        }
         return Err(err);
-    }
-    std::fs::rename(&partial, out).with_context(|| format!("cannot write {}", out.display()))?;
-
-    let share_texts = start["shares"].as_array().cloned().unwrap_or_default();
-    if share_texts.len() != usize::from(shares) {
-        bail!("the server sent {} shares, {shares} were asked for", share_texts.len());
-    }
-    let created_at = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    for (i, (share, path)) in share_texts.iter().zip(&share_paths).enumerate() {
-        let share = Zeroizing::new(share.as_str().unwrap_or_default().to_owned());
-        let mut file = create_new(path)?;
-        let content = Zeroizing::new(format!(
-            "# Keystead backup share {} of {shares} for backup {backup_id} (any {threshold} open it).\n\
-             # Written {created_at}. Give this file to one recovery officer; never keep it with\n\
-             # the bundle or with another share. `keystead backup restore` and `keystead recovery\n\
-             # drill` read it with --share-file.\n{}\n",
-            i + 1,
-            share.as_str()
-        ));
-        file.write_all(content.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let summary = json!({
         "backup_id": backup_id,
@@ -211,6 +211,7 @@ fn create(
         "excluded": start["excluded"],
         "threshold": threshold,
         "share_files": share_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "held_for": holders,
     });
     if json_out {
         print_json(&summary)?;
@@ -221,11 +222,99 @@ fn create(
             out.display(),
             text(&start["excluded"])
         );
-        println!("Shares          any {threshold} of {shares} open it:");
-        for path in &share_paths {
-            println!("                {}", path.display());
+        if holders.is_empty() {
+            println!("Shares          any {threshold} of {shares} open it:");
+            for path in &share_paths {
+                println!("                {}", path.display());
+            }
+            println!("Hand each share file to a different recovery officer; keep none with the bundle.");
+        } else {
+            println!("Shares          any {threshold} of {shares} open it; held for {}", holders.join(", "));
+            println!("Each holder runs `keystead backup collect-share {backup_id} --out FILE` once.");
         }
-        println!("Hand each share file to a different recovery officer; keep none with the bundle.");
+    }
+    Ok(0)
+}
+
+/// Writes each share the server sent into its own file, readable by its owner only.
+fn write_share_files(start: &Value, paths: &[PathBuf], backup_id: &str, threshold: u8) -> Result<()> {
+    let texts = start["shares"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if texts.len() != paths.len() {
+        bail!("the server sent {} shares, {} were asked for", texts.len(), paths.len());
+    }
+    for (i, (share, path)) in texts.iter().zip(paths).enumerate() {
+        let share = Zeroizing::new(share.as_str().unwrap_or_default().to_owned());
+        let label = format!("{} of {}", i + 1, paths.len());
+        write_share_file(path, &share, &label, backup_id, threshold)?;
+    }
+    Ok(())
+}
+
+/// One share file: a comment saying what it is, and the share.
+fn write_share_file(path: &Path, share: &str, label: &str, backup_id: &str, threshold: u8) -> Result<()> {
+    fill_share_file(create_new(path)?, path, share, label, backup_id, threshold)
+}
+
+fn fill_share_file(
+    mut file: std::fs::File,
+    path: &Path,
+    share: &str,
+    label: &str,
+    backup_id: &str,
+    threshold: u8,
+) -> Result<()> {
+    let created_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let content = Zeroizing::new(format!(
+        "# Keystead backup share {label} for backup {backup_id} (any {threshold} open it).\n\
+         # Written {created_at}. Keep it with one recovery officer; never with the bundle or\n\
+         # with another share. `keystead backup restore` and `keystead recovery drill` read it\n\
+         # with --share-file.\n{share}\n"
+    ));
+    file.write_all(content.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    file.sync_all().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes the bundle to `out` through a partial file; the final name is linked, never
+/// overwritten, even by a file created meanwhile.
+fn write_bundle_file(reader: &mut impl BufRead, out: &Path, keys: u64) -> Result<()> {
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = write_bundle(reader, &partial, keys).and_then(|()| {
+        std::fs::hard_link(&partial, out)
+            .with_context(|| format!("cannot write {} (a backup never overwrites a file)", out.display()))
+    });
+    let _ = std::fs::remove_file(&partial);
+    written
+}
+
+/// `backup collect-share`: the caller's share of a backup made with holders, into its file.
+fn collect_share(client: &Client, backup_id: &str, out: &Path, json_out: bool) -> Result<Code> {
+    // The file first: the server hands a share out once, so it must have somewhere to go.
+    let file = create_new(out)?;
+    let collected =
+        client.post(&format!("/v1/backups/{}/share", crate::commands::seg(backup_id)), &json!({}));
+    let collected = match collected {
+        Ok(collected) => collected,
+        Err(err) => {
+            let _ = std::fs::remove_file(out);
+            return Err(err);
+        }
+    };
+    let share = Zeroizing::new(collected["share"].as_str().unwrap_or_default().to_owned());
+    // ksb1.<backup>.<index>.<threshold>.<value>.<check>
+    let mut parts = share.split('.').skip(2);
+    let (index, threshold) = (parts.next().unwrap_or("?").to_owned(), parts.next().unwrap_or("0"));
+    let threshold: u8 = threshold.parse().unwrap_or(0);
+    fill_share_file(file, out, &share, &index, backup_id, threshold)?;
+    if json_out {
+        print_json(
+            &json!({"backup_id": backup_id, "share_file": out.display().to_string(), "index": index}),
+        )?;
+    } else {
+        println!("Share {index} of backup {backup_id} written to {} (collected once; the server no longer holds it).", out.display());
     }
     Ok(0)
 }

@@ -70,7 +70,7 @@ fn fixture() -> Fixture {
 
 /// A 2-of-3 backup: the bundle and two shares.
 async fn backup(f: &Fixture) -> (String, Vec<Zeroizing<String>>) {
-    let mut stream = f.service.create_backup(&f.caller, 3, 2).await.expect("backup starts");
+    let mut stream = f.service.create_backup(&f.caller, 3, 2, &[]).await.expect("backup starts");
     let shares = stream.shares[..2].iter().map(|s| Zeroizing::new(s.expose_secret().to_owned())).collect();
     let mut bundle = String::new();
     while let Some(line) = stream.lines.recv().await {

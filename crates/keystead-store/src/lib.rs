@@ -17,7 +17,7 @@ pub use chain::{ChainReport, ChainStatus, SignatureCheck};
 pub use error::Error;
 pub use model::{
     ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead, Change, Delivery, DeliveryResult,
-    FeedEntry, FeedKind, Grant, KeyFilter, NewPrincipal, Notification, StoredAuditRow, StoredKey,
+    FeedEntry, FeedKind, Grant, HeldShare, KeyFilter, NewPrincipal, Notification, StoredAuditRow, StoredKey,
     StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
@@ -75,6 +75,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &inventory::AnomalyFilter,
     ) -> Result<Vec<inventory::AnomalyRecord>, Error>;
+
+    /// The share of a backup held for `holder`, collected or not.
+    async fn held_share(&self, backup_id: &str, holder: &str) -> Result<Option<HeldShare>, Error>;
 
     /// Whether an anomaly with this dedupe key was raised already.
     async fn anomaly_exists(&self, dedupe: &str) -> Result<bool, Error>;

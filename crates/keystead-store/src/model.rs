@@ -40,6 +40,23 @@ impl StoredKey {
     }
 }
 
+/// A backup share held for one recovery officer.
+#[derive(Clone, Debug)]
+pub struct HeldShare {
+    /// The backup.
+    pub backup_id: String,
+    /// The share's index (1..=N).
+    pub index: u8,
+    /// The principal it is for.
+    pub holder: String,
+    /// The share sealed under the root key; `None` once collected.
+    pub sealed_share: Option<Vec<u8>>,
+    /// When it was stored.
+    pub created_at: OffsetDateTime,
+    /// When its holder collected it.
+    pub collected_at: Option<OffsetDateTime>,
+}
+
 /// A principal to create.
 #[derive(Clone, Debug)]
 pub struct NewPrincipal {
@@ -155,6 +172,17 @@ pub enum Change {
     },
     /// Grants crypto operations on a key to a principal (added to any it has).
     AddGrant(Grant),
+    /// Backup shares held for their recovery officers until each collects its own.
+    HoldShares(Vec<HeldShare>),
+    /// A holder collects its share: the sealed share is deleted, once.
+    CollectShare {
+        /// The backup.
+        backup_id: String,
+        /// The holder.
+        holder: String,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// A key restored from a backup with all its versions as they were (states, times,
     /// compromise reports). Refused with [`Error::Conflict`](crate::Error::Conflict) if a key
     /// with this id exists, with [`Error::NameTaken`](crate::Error::NameTaken) if its name
@@ -189,6 +217,8 @@ impl Change {
             | Change::AddWebhook(_)
             | Change::RecordReview(_)
             | Change::RaiseAnomaly(_)
+            | Change::HoldShares(_)
+            | Change::CollectShare { .. }
             | Change::Notify(_) => Vec::new(),
             Change::AddVersion { key_id, .. } | Change::UpdateVersions { key_id, .. } => {
                 vec![(FeedKind::Key, key_id.to_string())]

@@ -316,6 +316,48 @@ fn a_destroyed_store_comes_back_from_a_backup_with_a_quorum() {
     let audit = ok(&new, &t.root, &["--output", "json", "audit", "list"]);
     assert_eq!(audit.matches("\"key.recover\"").count(), 2, "one event per restored key");
 
+    // Shares held for named officers: no share file is written; each holder collects its own,
+    // once, and two of them open the bundle.
+    let held = backups.join("held.ksb");
+    let made = json(
+        &new,
+        ro1,
+        &["backup", "create", "--out", path(&held), "--shares", "3", "--threshold", "2"]
+            .into_iter()
+            .chain(["--holder", "ro-2", "--holder", "ro-3", "--holder", "bg-1"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(made["share_files"].as_array().unwrap().len(), 0, "{made}");
+    assert!(!PathBuf::from(format!("{}.share-1-of-3", held.display())).exists());
+    let held_id = made["backup_id"].as_str().unwrap().to_owned();
+    let (ro2_share, ro3_share, again) =
+        (backups.join("ro-2.share"), backups.join("ro-3.share"), backups.join("again.share"));
+    ok(&new, ro2, &["backup", "collect-share", &held_id, "--out", path(&ro2_share)]);
+    refused(&new, ro2, &["backup", "collect-share", &held_id, "--out", path(&again)], 5, "collected already");
+    assert!(!again.exists(), "a refused collection leaves no file");
+    refused(
+        &new,
+        ro1,
+        &["backup", "collect-share", &held_id, "--out", path(&again)],
+        1,
+        "no share of backup",
+    );
+    ok(&new, ro3, &["backup", "collect-share", &held_id, "--out", path(&ro3_share)]);
+    let drilled = run(
+        &new,
+        ro1,
+        &[
+            "recovery",
+            "drill",
+            path(&held),
+            "--share-file",
+            path(&ro2_share),
+            "--share-file",
+            path(&ro3_share),
+        ],
+    );
+    assert!(drilled.status.success(), "{}", String::from_utf8_lossy(&drilled.stderr));
+
     // A drill on the bundle passes; on a damaged copy it reports the damage (exit 6).
     let drill = |file: &Path| {
         run(

@@ -261,6 +261,7 @@ fn check_openapi(addr: &str) {
         "get /v1/compliance/report",
         "get /v1/recovery/assessment",
         "post /v1/backups",
+        "post /v1/backups/{id}/share",
         "post /v1/backups/restore",
         "post /v1/recovery/requests",
         "post /v1/recovery/drills",

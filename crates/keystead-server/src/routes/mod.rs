@@ -83,6 +83,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(inventory::compliance))
         .routes(routes!(recovery::assessment))
         .routes(routes!(recovery::create_backup))
+        .routes(routes!(recovery::collect_share))
         .routes(routes!(recovery::request_recovery))
         .merge(
             // A bundle travels in the request body: these two routes take larger bodies.

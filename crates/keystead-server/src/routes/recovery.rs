@@ -38,6 +38,10 @@ pub(crate) struct CreateBackup {
     shares: u8,
     /// Shares needed to open the bundle (M, at least 2).
     threshold: u8,
+    /// One recovery officer per share (not the caller): the shares are kept for them, each
+    /// collects its own with `POST /v1/backups/{id}/share`, and the response holds none.
+    #[serde(default)]
+    holders: Vec<String>,
 }
 
 /// The first line of `POST /v1/backups`' response; the bundle's lines follow.
@@ -46,6 +50,7 @@ struct BackupStart<'a> {
     backup_id: &'a str,
     threshold: u8,
     shares: Vec<&'a str>,
+    held_for: &'a [String],
     keys: usize,
     excluded: usize,
 }
@@ -63,11 +68,12 @@ pub(super) async fn create_backup(
     Authed(caller): Authed,
     Body(body): Body<CreateBackup>,
 ) -> Result<axum::response::Response, ApiError> {
-    let backup = service.create_backup(&caller, body.shares, body.threshold).await?;
+    let backup = service.create_backup(&caller, body.shares, body.threshold, &body.holders).await?;
     let start = BackupStart {
         backup_id: &backup.backup_id,
         threshold: backup.threshold,
         shares: backup.shares.iter().map(|s| s.expose_secret()).collect(),
+        held_for: &backup.held_for,
         keys: backup.keys,
         excluded: backup.excluded,
     };
@@ -75,7 +81,7 @@ pub(super) async fn create_backup(
         serde_json::to_string(&start).map_err(|e| ApiError::bad_request(e.to_string()))?,
     );
     first.push('\n');
-    let first = axum::body::Bytes::from(first.as_bytes().to_vec());
+    let first = axum::body::Bytes::from(std::mem::take(&mut *first));
     drop(start);
     let lines = futures_util::stream::unfold((Some(first), backup.lines), |(first, mut lines)| async move {
         if let Some(first) = first {
@@ -212,4 +218,30 @@ pub(super) async fn drill(
     Body(body): Body<DrillBody>,
 ) -> ApiResult<keystead_service::DrillReport> {
     Ok(Json(service.recovery_drill(&caller, &body.bundle, &body.shares).await?))
+}
+
+/// What `POST /v1/backups/{id}/share` returns, once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct CollectedShare {
+    /// The backup.
+    backup_id: String,
+    /// The share's text (`ksb1.…`), for the holder's share file.
+    share: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/backups/{id}/share",
+    tag = "recovery",
+    summary = "Collect the caller's share of a backup made with holders, once (recovery officer)",
+    params(("id" = String, Path, description = "The backup id")),
+    responses((status = 200, description = "Success", body = CollectedShare), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn collect_share(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<CollectedShare> {
+    let share = service.collect_backup_share(&caller, &id).await?;
+    Ok(Json(CollectedShare { backup_id: id, share: share.expose_secret().to_owned() }))
 }

@@ -4,8 +4,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use keystead_core::{Action, AuditAction, AuditEvent, KeyState, Tenant};
-use keystead_crypto::{shamir, RootKey};
-use keystead_store::{barrier, Change, KeyFilter, StoredKey};
+use keystead_crypto::{shamir, RootKey, SecretBytes};
+use keystead_store::{barrier, Change, HeldShare, KeyFilter, StoredKey};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -28,8 +28,11 @@ pub struct BackupStream {
     pub backup_id: String,
     /// Shares needed to open the bundle.
     pub threshold: u8,
-    /// One share per recovery officer, by index.
+    /// One share per recovery officer, by index; empty when the shares are held for named
+    /// holders (each collects its own, the caller sees none).
     pub shares: Vec<ShareText>,
+    /// The holders the shares are kept for, by index (empty: the caller received them).
+    pub held_for: Vec<String>,
     /// Keys in the bundle.
     pub keys: usize,
     /// Keys left out (non-recoverable, or nothing left to recover).
@@ -74,14 +77,20 @@ fn manifest_key(stored: &StoredKey, reason: Option<String>) -> ManifestKey {
 impl Service {
     /// Starts a backup of every recoverable key. Refusals are audited here; the backup's own
     /// event is written once its last line is out.
+    ///
+    /// With `holders` (one distinct recovery officer per share, not the caller), the shares
+    /// are kept sealed in the store for their holders, each of whom collects its own once
+    /// ([`collect_backup_share`](Self::collect_backup_share)): nobody, the caller included,
+    /// ever sees M shares. Without, the caller receives every share to hand out.
     pub async fn create_backup(
         &self,
         caller: &Caller,
         shares: u8,
         threshold: u8,
+        holders: &[String],
     ) -> Result<BackupStream, Error> {
         let event = self.attempt(caller, AuditAction::BackupCreate, &Tenant::default_tenant());
-        let result = self.start_backup(caller, shares, threshold, event.clone()).await;
+        let result = self.start_backup(caller, shares, threshold, holders, event.clone()).await;
         self.finish(event, result).await
     }
 
@@ -90,6 +99,7 @@ impl Service {
         caller: &Caller,
         shares: u8,
         threshold: u8,
+        holders: &[String],
         mut event: AuditEvent,
     ) -> Result<BackupStream, Error> {
         self.authorize_whole_store(caller, "back up keys")?;
@@ -99,6 +109,7 @@ impl Service {
                 format!("need 2 <= threshold <= shares <= {MAX_SHARES}: no single share may open a backup"),
             ));
         }
+        self.check_holders(caller, holders, shares).await?;
         let root = self.root()?;
         let mut included = Vec::new();
         let mut manifest = Manifest::default();
@@ -128,7 +139,28 @@ impl Service {
             share_digests: split.iter().map(|s| share::digest(&backup_id, s)).collect(),
             keys: included.len(),
         };
-        let texts = split.iter().map(|s| share::encode(&backup_id, threshold, s)).collect();
+        let texts: Vec<ShareText> = split.iter().map(|s| share::encode(&backup_id, threshold, s)).collect();
+        drop(split);
+        let (texts, held) = if holders.is_empty() {
+            (texts, Vec::new())
+        } else {
+            let now = self.now();
+            let mut held = Vec::with_capacity(texts.len());
+            for (i, (text, holder)) in texts.iter().zip(holders).enumerate() {
+                let index = u8::try_from(i + 1).unwrap_or(u8::MAX);
+                let plain = SecretBytes::from_slice(text.expose_secret().as_bytes());
+                held.push(HeldShare {
+                    backup_id: backup_id.clone(),
+                    index,
+                    holder: holder.clone(),
+                    sealed_share: Some(root.seal(&share::held_aad(&backup_id, index, holder), &plain)?),
+                    created_at: now,
+                    collected_at: None,
+                });
+            }
+            event.details.insert("held_for".into(), holders.join(","));
+            (Vec::new(), held)
+        };
         let (writer, header_line) = BundleWriter::start(&header, backup_key)?;
         event.details.insert("backup_id".into(), backup_id.clone());
         event.details.insert("keys".into(), included.len().to_string());
@@ -140,6 +172,7 @@ impl Service {
             backup_id,
             threshold,
             shares: texts,
+            held_for: holders.to_vec(),
             keys: included.len(),
             excluded: manifest.excluded.len(),
             lines,
@@ -161,7 +194,9 @@ impl Service {
                 Ok(versions) => {
                     event.details.insert("versions".into(), versions.to_string());
                     event.details.insert("bundle_sha256".into(), hex::encode(digest.finish()));
-                    if let Err(err) = store.commit(Change::AuditOnly, event).await {
+                    // Held shares are stored only with a complete backup, with its event.
+                    let change = if held.is_empty() { Change::AuditOnly } else { Change::HoldShares(held) };
+                    if let Err(err) = store.commit(change, event).await {
                         // The bundle is out but unrecorded: say so rather than pass it off as done.
                         tracing::error!(error = %err, "backup written but its audit event could not be stored");
                         let _ = sender.send(Err(Error::Store(err))).await;
@@ -174,6 +209,86 @@ impl Service {
             }
         });
         Ok(stream)
+    }
+
+    /// One distinct recovery officer per share, none of them the caller.
+    async fn check_holders(&self, caller: &Caller, holders: &[String], shares: u8) -> Result<(), Error> {
+        if holders.is_empty() {
+            return Ok(());
+        }
+        if holders.len() != usize::from(shares) {
+            return Err(invalid(
+                "holder",
+                format!("name one holder per share: {} holders for {shares} shares", holders.len()),
+            ));
+        }
+        for (i, holder) in holders.iter().enumerate() {
+            if holders[..i].contains(holder) {
+                return Err(invalid(
+                    "holder",
+                    format!("{holder} is named twice: each share needs its own holder"),
+                ));
+            }
+            if holder == &caller.principal {
+                return Err(invalid("holder", "the principal making the backup may not hold a share of it"));
+            }
+            let principal = self.store.principal_by_name(holder).await?;
+            let officer = principal.as_ref().is_some_and(|p| {
+                p.is_active_at(self.now())
+                    && p.tenant.is_none()
+                    && p.roles.iter().any(|r| r == "recovery-officer")
+            });
+            if !officer {
+                return Err(invalid(
+                    "holder",
+                    format!("{holder} is not an active recovery officer of the whole store"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A holder collects its share of a backup, once: the share text, sealed in the store
+    /// until now, is deleted as it is handed out.
+    pub async fn collect_backup_share(&self, caller: &Caller, backup_id: &str) -> Result<ShareText, Error> {
+        let mut event = self.attempt(caller, AuditAction::BackupShareCollect, &Tenant::default_tenant());
+        event.details.insert("backup_id".into(), backup_id.chars().take(40).collect());
+        let result = async {
+            self.authorize_whole_store(caller, "collect a backup share")?;
+            let not_found = || {
+                invalid(
+                    "backup",
+                    format!(
+                        "no share of backup {} is held for {}",
+                        backup_id.chars().take(40).collect::<String>(),
+                        caller.principal
+                    ),
+                )
+            };
+            let held = self.store.held_share(backup_id, &caller.principal).await?.ok_or_else(not_found)?;
+            let Some(sealed) = held.sealed_share else {
+                return Err(Error::SealState {
+                    reason: format!("share {} of backup {backup_id} was collected already", held.index),
+                });
+            };
+            let root = self.root()?;
+            let plain = root
+                .open(&share::held_aad(backup_id, held.index, &caller.principal), &sealed)
+                .map_err(|_| Error::Store(keystead_store::Error::Corrupt { what: "held backup share" }))?;
+            let text = std::str::from_utf8(plain.expose_secret())
+                .map_err(|_| Error::Store(keystead_store::Error::Corrupt { what: "held backup share" }))?;
+            let text = ShareText::new(Zeroizing::new(text.to_owned()));
+            event.details.insert("share_index".into(), held.index.to_string());
+            let change = Change::CollectShare {
+                backup_id: backup_id.to_owned(),
+                holder: caller.principal.clone(),
+                at: self.now(),
+            };
+            self.store.commit(change, event.clone()).await?;
+            Ok(text)
+        }
+        .await;
+        self.finish(event, result).await
     }
 
     /// Backups, restores and drills cover every tenant: a principal confined to one tenant

@@ -32,6 +32,16 @@ pub(crate) fn digest(backup_id: &str, share: &Share) -> String {
     hex::encode(keystead_crypto::sha256(&input))
 }
 
+/// The associated data of a share held in the store for its holder.
+pub(crate) fn held_aad(backup_id: &str, index: u8, holder: &str) -> Vec<u8> {
+    keystead_core::envelope::canonical_fields(&[
+        b"keystead held backup share v1",
+        backup_id.as_bytes(),
+        &[index],
+        holder.as_bytes(),
+    ])
+}
+
 /// The text of a share: `ksb1.<backup id>.<index>.<threshold>.<value>.<check>`.
 pub(crate) fn encode(backup_id: &str, threshold: u8, share: &Share) -> ShareText {
     let body = Zeroizing::new(format!(

@@ -17,7 +17,7 @@ struct Backup {
 }
 
 async fn backup(h: &Harness, caller: &Caller) -> Backup {
-    let mut stream = h.service.create_backup(caller, 3, 2).await.expect("backup starts");
+    let mut stream = h.service.create_backup(caller, 3, 2, &[]).await.expect("backup starts");
     let shares = stream.shares.iter().map(|s| Zeroizing::new(s.expose_secret().to_owned())).collect();
     let mut bundle = String::new();
     while let Some(line) = stream.lines.recv().await {
@@ -187,7 +187,7 @@ async fn shares_are_checked_one_by_one_and_requests_are_bound_used_once_and_time
         .await
         .unwrap();
     let confined = h.service.authenticate(Some(confined.token.expose_secret()), "test").await.unwrap();
-    let err = h.service.create_backup(&confined, 3, 2).await.unwrap_err();
+    let err = h.service.create_backup(&confined, 3, 2, &[]).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     // Nor see, approve or reject requests about the whole store.
     let pending = approved_request(&h, &q, &b.bundle).await;
@@ -342,4 +342,53 @@ async fn a_drill_verifies_every_key_without_touching_the_store() {
     );
     let drills = h.audit_of(AuditAction::RecoveryDrill).await;
     assert_eq!(drills.last().unwrap().event.outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn shares_held_for_named_officers_are_seen_by_nobody_else_and_collected_once() {
+    let h = Harness::dev().await;
+    h.create("data", "encrypt", "aes-256-gcm").await;
+    let q = quorum(&h).await;
+    let ro4 = h.principal("ro-4", &["recovery-officer"]).await;
+    let holders = |names: &[&str]| -> Vec<String> { names.iter().map(|n| (*n).to_owned()).collect() };
+    let creator = &q.officers[0];
+    for (bad, why) in [
+        (holders(&["ro-2", "ro-3"]), "one holder per share"),
+        (holders(&["ro-2", "ro-2", "ro-3"]), "named twice"),
+        (holders(&["ro-2", "ro-3", "ro-1"]), "may not hold a share"),
+        (holders(&["ro-2", "ro-3", "kc-1"]), "not an active recovery officer"),
+    ] {
+        let err = h.service.create_backup(creator, 3, 2, &bad).await.unwrap_err();
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    }
+    let mut stream =
+        h.service.create_backup(creator, 3, 2, &holders(&["ro-2", "ro-3", "ro-4"])).await.unwrap();
+    assert!(stream.shares.is_empty(), "the creator sees no share");
+    let mut bundle = String::new();
+    while let Some(line) = stream.lines.recv().await {
+        bundle.push_str(&line.unwrap());
+    }
+    let backup_id = stream.backup_id.clone();
+    let created = h.audit_of(AuditAction::BackupCreate).await.pop().unwrap();
+    assert_eq!(created.event.details["held_for"], "ro-2,ro-3,ro-4");
+
+    // Only a holder gets a share, its own, once.
+    let err = h.service.collect_backup_share(creator, &backup_id).await.unwrap_err();
+    assert!(err.to_string().contains("no share of backup"), "{err}");
+    let second = h.service.collect_backup_share(&q.officers[1], &backup_id).await.unwrap();
+    let fourth = h.service.collect_backup_share(&ro4, &backup_id).await.unwrap();
+    assert!(second.expose_secret().starts_with(&format!("ksb1.{backup_id}.1.2.")));
+    assert!(fourth.expose_secret().starts_with(&format!("ksb1.{backup_id}.3.2.")));
+    let again = h.service.collect_backup_share(&q.officers[1], &backup_id).await.unwrap_err();
+    assert!(again.to_string().contains("collected already"), "{again}");
+    let collected = h.audit_of(AuditAction::BackupShareCollect).await;
+    assert_eq!(collected.iter().filter(|r| r.event.outcome == Outcome::Success).count(), 2);
+
+    // The two collected shares open the bundle.
+    let shares = vec![
+        Zeroizing::new(second.expose_secret().to_owned()),
+        Zeroizing::new(fourth.expose_secret().to_owned()),
+    ];
+    let report = h.service.recovery_drill(&q.officers[2], &bundle, &shares).await.unwrap();
+    assert_eq!(report.result, "passed", "{:?}", report.failures);
 }

@@ -41,3 +41,16 @@ ALTER TABLE approval_votes_v7 RENAME TO approval_votes;
 CREATE INDEX approvals_status ON approvals (status, expires_at_ms);
 CREATE INDEX approvals_key ON approvals (key_id, operation, status);
 CREATE INDEX approvals_operation ON approvals (operation, status);
+
+-- Backup shares held for their recovery officers (`backup create --holder`): each sealed
+-- under the root key until its holder collects it, then deleted (the row stays as the record).
+CREATE TABLE backup_shares (
+    backup_id       TEXT NOT NULL,
+    share_index     BIGINT NOT NULL,
+    holder          TEXT NOT NULL,
+    sealed_share    BLOB,
+    created_at_ms   BIGINT NOT NULL,
+    collected_at_ms BIGINT,
+    PRIMARY KEY (backup_id, share_index)
+);
+CREATE UNIQUE INDEX backup_shares_holder ON backup_shares (backup_id, holder);

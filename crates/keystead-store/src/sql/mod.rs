@@ -18,6 +18,7 @@ mod approvals;
 mod audit;
 mod inventory;
 mod query;
+mod shares;
 mod webhooks;
 
 use crate::chain::{link, ChainReport, SignatureCheck, GENESIS};
@@ -418,6 +419,10 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
         Change::AddWebhook(webhook) => webhooks::insert(tx, &webhook).await?,
         Change::RecordReview(review) => inventory::insert_review(tx, &review).await?,
         Change::RaiseAnomaly(anomaly) => inventory::insert_anomaly(tx, &anomaly).await?,
+        Change::HoldShares(held) => shares::insert(tx, &held).await?,
+        Change::CollectShare { backup_id, holder, at } => {
+            shares::collect(tx, &backup_id, &holder, at).await?
+        }
         Change::Notify(notification) => webhooks::enqueue(tx, &notification).await?,
         Change::CreateKey { key, version } => {
             insert_key(tx, &key).await?;
@@ -784,6 +789,10 @@ impl Store for SqlStore {
         filter: &crate::inventory::AnomalyFilter,
     ) -> Result<Vec<crate::inventory::AnomalyRecord>, Error> {
         inventory::anomalies(&self.pool, filter).await
+    }
+
+    async fn held_share(&self, backup_id: &str, holder: &str) -> Result<Option<crate::HeldShare>, Error> {
+        shares::find(&self.pool, backup_id, holder).await
     }
 
     async fn anomaly_exists(&self, dedupe: &str) -> Result<bool, Error> {

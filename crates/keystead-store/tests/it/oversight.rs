@@ -465,6 +465,34 @@ async fn restores_and_keyless_approvals(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(store.approval("apr_restore").await.unwrap().unwrap().votes.len(), 1);
+
+    // Held backup shares: stored with their backup, collected once, the sealed share deleted.
+    let held = |index: u8, holder: &str| keystead_store::HeldShare {
+        backup_id: "bkp_1".into(),
+        index,
+        holder: holder.into(),
+        sealed_share: Some(vec![index; 60]),
+        created_at: now(),
+        collected_at: None,
+    };
+    store
+        .commit(
+            Change::HoldShares(vec![held(1, "ro-1"), held(2, "ro-2")]),
+            event(AuditAction::BackupCreate, "n1"),
+        )
+        .await
+        .unwrap();
+    let twice =
+        store.commit(Change::HoldShares(vec![held(3, "ro-1")]), event(AuditAction::BackupCreate, "n1")).await;
+    assert!(twice.is_err(), "one share per holder and backup");
+    assert_eq!(store.held_share("bkp_1", "ro-2").await.unwrap().unwrap().sealed_share, Some(vec![2; 60]));
+    let collect = || Change::CollectShare { backup_id: "bkp_1".into(), holder: "ro-2".into(), at: now() };
+    store.commit(collect(), event(AuditAction::BackupShareCollect, "n1")).await.unwrap();
+    let after = store.held_share("bkp_1", "ro-2").await.unwrap().unwrap();
+    assert_eq!((after.sealed_share, after.collected_at), (None, Some(now())));
+    let again = store.commit(collect(), event(AuditAction::BackupShareCollect, "n1")).await;
+    assert!(matches!(again, Err(Error::Conflict { .. })), "{again:?}");
+    assert!(store.held_share("bkp_1", "ro-3").await.unwrap().is_none());
 }
 
 on_every_backend!(
