@@ -372,6 +372,9 @@ fn print_restore(report: &Value) {
         "Excluded        {} key(s) by their recovery policy (not in the backup)",
         list("excluded").len()
     );
+    for warning in list("warnings") {
+        println!("WARNING         {}", text(&warning));
+    }
     if report.get("review").is_some() {
         println!(
             "BREAK-GLASS     anomaly {} raised; review {} stays open on the compliance report until signed off",

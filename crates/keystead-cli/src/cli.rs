@@ -539,8 +539,9 @@ pub enum OperatorCommand {
     /// Seal state (no token needed); with a token on an unsealed server also node,
     /// environment, crypto library and self-tests. Exits 8 while sealed or uninitialized.
     Status,
-    /// Initialize a new store under the shamir seal: prints the unseal shares and the root
-    /// token once. Give each share to a different operator.
+    /// Initialize a new store: under the shamir seal prints the unseal shares (give each to a
+    /// different operator) and the root token once; under the pkcs11 seal (no --shares) the
+    /// token wraps the root key and only the root token is printed.
     Init {
         /// Shares to issue (1 to 255; shamir seal only).
         #[arg(long, requires = "threshold")]

@@ -192,7 +192,9 @@ fn run_configured(path: &Path) -> Result<()> {
             keystead_crypto::library_description()
         );
         if !seal.initialized {
-            notice!("The store is not initialized: run `keystead operator init --shares N --threshold M`.");
+            notice!(
+                "The store is not initialized: run `keystead operator init --shares N --threshold M` (shamir seal) or `keystead operator init` (pkcs11 seal)."
+            );
         } else if seal.sealed {
             notice!(
                 "Sealed: {} of {} unseal shares are needed (`keystead operator unseal`).",

@@ -143,7 +143,7 @@ pub enum Error {
         progress: String,
     },
     /// The store has no root key yet.
-    #[error("the server is not initialized; run `keystead operator init --shares N --threshold M`")]
+    #[error("the server is not initialized; run `keystead operator init --shares N --threshold M` (shamir seal) or `keystead operator init` (pkcs11 seal)")]
     NotInitialized,
     /// The seal is not in a state that allows the request (already initialized, already
     /// unsealed, a development seal).

@@ -96,7 +96,7 @@ pub(crate) enum SealState {
 /// must be able to say that it is sealed.
 #[derive(Clone, Debug, Serialize)]
 pub struct SealStatus {
-    /// `shamir`, or `file` (development only).
+    /// `shamir`, `pkcs11`, or `file` (development only).
     pub kind: &'static str,
     /// Whether the store has a root key.
     pub initialized: bool,
@@ -345,6 +345,11 @@ impl Service {
         if self.hsm.is_some() {
             if matches!(Self::initial_hsm_state(self.store.as_ref()).await?, SealState::HsmSealed) {
                 self.hsm_unseal().await?;
+                let caller = Caller::system("seal-refresh");
+                let mut event = self.attempt(&caller, AuditAction::OperatorUnseal, &Tenant::default_tenant());
+                event.details.insert("seal".into(), "pkcs11".into());
+                event.reason = Some("another node initialized the store".into());
+                self.store.commit(Change::AuditOnly, event).await?;
             }
             return Ok(());
         }
@@ -470,14 +475,7 @@ impl Service {
                 (meta::SHARE_DIGESTS.into(), share_digests.join(",")),
                 (meta::ROOT_PRINCIPAL.into(), crate::ops::read::ROOT_PRINCIPAL.into()),
             ],
-            root: NewPrincipal {
-                name: crate::ops::read::ROOT_PRINCIPAL.into(),
-                token_hash: *root_token.hash().as_bytes(),
-                roles: vec![crate::access::ROOT_ROLE.into()],
-                tenant: None,
-                created_at: self.now(),
-                expires_at: None,
-            },
+            root: self.root_principal(&root_token),
         };
         self.store.commit(change, event.clone()).await?;
         let settings = ShamirSettings {
@@ -490,6 +488,18 @@ impl Service {
         };
         *self.seal_state() = SealState::Sealed { settings, entered: Vec::new() };
         Ok(InitOutput { seal_id, threshold, shares: share_texts, root_token })
+    }
+
+    /// The root principal `operator init` creates, holding `token`.
+    fn root_principal(&self, token: &AccessToken) -> NewPrincipal {
+        NewPrincipal {
+            name: crate::ops::read::ROOT_PRINCIPAL.into(),
+            token_hash: *token.hash().as_bytes(),
+            roles: vec![crate::access::ROOT_ROLE.into()],
+            tenant: None,
+            created_at: self.now(),
+            expires_at: None,
+        }
     }
 
     /// `operator init` under the pkcs11 seal: the root key is wrapped by the token's key (made
@@ -516,14 +526,7 @@ impl Service {
                 (meta::PKCS11_KEY_LABEL.into(), key_label),
                 (meta::ROOT_PRINCIPAL.into(), crate::ops::read::ROOT_PRINCIPAL.into()),
             ],
-            root: NewPrincipal {
-                name: crate::ops::read::ROOT_PRINCIPAL.into(),
-                token_hash: *root_token.hash().as_bytes(),
-                roles: vec![crate::access::ROOT_ROLE.into()],
-                tenant: None,
-                created_at: self.now(),
-                expires_at: None,
-            },
+            root: self.root_principal(&root_token),
         };
         self.store.commit(change, event.clone()).await?;
         *self.seal_state() = SealState::Unsealed { root: Arc::new(root), settings: None };

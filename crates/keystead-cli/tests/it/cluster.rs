@@ -235,9 +235,11 @@ fn a_database_outage_fails_requests_fast_and_the_node_recovers_by_itself() {
         .unwrap()
         .iter()
         .map(|k| k["name"].as_str().unwrap().to_owned())
+        // The audit signing key appears with the first checkpoint, whose scheduler tick may
+        // or may not have fallen outside the outage by now.
+        .filter(|name| name != "keystead-audit-signing")
         .collect();
-    // The audit signing key is in the inventory too (created for the first checkpoint).
-    assert_eq!(names, ["after", "before", "keystead-audit-signing"]);
+    assert_eq!(names, ["after", "before"]);
     let verify = node.ok(&["--token", &root.token, "audit", "verify"], b"");
     assert!(verify.contains("intact"), "{verify}");
     node.stop();

@@ -1,7 +1,7 @@
 //! The `pkcs11` seal against SoftHSM2 with the real binary: a token is made in the test;
 //! `operator init` wraps the root key with a key generated in the token; the server restarts
-//! unsealed by the token alone; `operator seal` and `operator unseal` work; a wrong PIN or a
-//! token without the key refuses to start; the store holds no usable root key.
+//! unsealed by the token alone; `operator seal` holds until a restart (`operator unseal` is
+//! refused); a wrong PIN or a token without the key refuses to start.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

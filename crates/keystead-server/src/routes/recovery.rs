@@ -144,6 +144,18 @@ pub(super) async fn request_recovery(
     Ok(Json(service.request_recovery(&caller, request).await?))
 }
 
+/// Share texts in a request body. A decoding error never quotes them (serde's "invalid type:
+/// string ..." would echo a share sent in the wrong place).
+pub(crate) struct ShareList(Vec<zeroize::Zeroizing<String>>);
+
+impl<'de> serde::Deserialize<'de> for ShareList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<zeroize::Zeroizing<String>>::deserialize(deserializer)
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom("shares must be a list of share texts (ksb1.…)"))
+    }
+}
+
 /// Body of `POST /v1/backups/restore`.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -152,7 +164,7 @@ pub(crate) struct RestoreBody {
     bundle: String,
     /// The share files' text, at least M.
     #[schema(value_type = Vec<String>)]
-    shares: Vec<zeroize::Zeroizing<String>>,
+    shares: ShareList,
     /// The approved recovery request for this bundle.
     request: Option<String>,
     /// Restore as a break-glass principal, without a request (raises an anomaly, opens a review).
@@ -184,7 +196,7 @@ pub(super) async fn restore_backup(
     };
     let input = keystead_service::RestoreInput {
         bundle: body.bundle,
-        shares: body.shares,
+        shares: body.shares.0,
         request: body.request,
         break_glass: body.break_glass,
         justification: body.justification,
@@ -201,7 +213,7 @@ pub(crate) struct DrillBody {
     bundle: String,
     /// The share files' text, at least M.
     #[schema(value_type = Vec<String>)]
-    shares: Vec<zeroize::Zeroizing<String>>,
+    shares: ShareList,
 }
 
 #[utoipa::path(
@@ -217,7 +229,7 @@ pub(super) async fn drill(
     Authed(caller): Authed,
     Body(body): Body<DrillBody>,
 ) -> ApiResult<keystead_service::DrillReport> {
-    Ok(Json(service.recovery_drill(&caller, &body.bundle, &body.shares).await?))
+    Ok(Json(service.recovery_drill(&caller, &body.bundle, &body.shares.0).await?))
 }
 
 /// What `POST /v1/backups/{id}/share` returns, once.

@@ -122,6 +122,17 @@ impl Service {
             failures: Vec::new(),
             duration_ms: 0,
         };
+        if header.environment != self.config.environment.as_str() {
+            report.failures.push(DrillFailure {
+                key_id: String::new(),
+                key: "(bundle)".into(),
+                version: None,
+                reason: format!(
+                    "it holds {} keys; this server serves {}, so a restore here would be refused",
+                    header.environment, self.config.environment
+                ),
+            });
+        }
         if !opened.authenticated {
             report.failures.push(DrillFailure {
                 key_id: String::new(),
@@ -145,6 +156,10 @@ impl Service {
             };
             match key.record {
                 Err(reason) => report.failures.push(fail(None, reason)),
+                Ok(record) if self.restorable(&record).is_err() => {
+                    let reason = self.restorable(&record).err().unwrap_or_default();
+                    report.failures.push(fail(None, format!("a restore would refuse it: {reason}")));
+                }
                 Ok(record) => match self.drill_key(&scratch, &scratch_root, &record, &header).await {
                     Ok((verified, without)) => {
                         report.keys_verified += 1;

@@ -519,7 +519,7 @@ impl Service {
 
     /// The rules a new key must pass apply to a restored one too: a bundle is authenticated
     /// by its shares, not by who made it, so its keys are checked as if created now.
-    fn restorable(&self, record: &KeyRecord) -> Result<(), String> {
+    pub(super) fn restorable(&self, record: &KeyRecord) -> Result<(), String> {
         use keystead_core::checkpoint::{SIGNING_KEY_NAME, SIGNING_USAGE_CONTEXT};
         let attributes = &record.attributes;
         if !attributes.recoverable {

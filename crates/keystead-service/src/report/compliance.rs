@@ -597,7 +597,7 @@ impl Service {
                 evidence("critical or high data keys marked non-recoverable", critical_unrecoverable.len() as u64, "inventory: criticality against recovery policy"),
                 evidence("backups made", backups.len() as u64, "audit log: backup.create, success"),
                 evidence("newest backup", last_backup.map_or(json!("none"), |at| json!(crate::views::rfc3339(at))), "audit log: backup.create"),
-                evidence("recoverable keys changed after the newest backup", uncovered.len() as u64, "inventory: newest version time against the newest backup"),
+                evidence("recoverable keys changed after the newest backup", uncovered.len() as u64, "inventory: each key's last change against the newest backup"),
                 evidence("last recovery drill", last_drill.map_or(json!("none"), drill_summary), "audit log: recovery.drill"),
                 evidence("last passed recovery drill", last_passed.map_or(json!("none"), drill_summary), "audit log: recovery.drill with result passed"),
                 evidence("keys restored from backups", restores.iter().filter(|r| r.event.outcome == Outcome::Success).count() as u64, "audit log: key.recover"),

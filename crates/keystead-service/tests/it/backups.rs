@@ -391,4 +391,36 @@ async fn shares_held_for_named_officers_are_seen_by_nobody_else_and_collected_on
     ];
     let report = h.service.recovery_drill(&q.officers[2], &bundle, &shares).await.unwrap();
     assert_eq!(report.result, "passed", "{:?}", report.failures);
+    assert_eq!(format!("{:?}", cek20(&h).await.status), "Met", "{}", cek20(&h).await.reason);
+    // A newer backup that no drill has opened: restorability of what would be restored is
+    // not shown any more.
+    backup(&h, &q.officers[0]).await;
+    let control = cek20(&h).await;
+    assert_eq!(format!("{:?}", control.status), "PartlyMet");
+    assert!(control.reason.contains("has not passed a recovery drill"), "{}", control.reason);
+
+    // Keys of a development store are not restored (nor drilled) on a staging server.
+    let staging = Harness::new(Environment::Staging).await;
+    let officer = staging.principal("ro-s", &["recovery-officer"]).await;
+    let err = staging
+        .service
+        .restore_backup(
+            &officer,
+            input(
+                &Backup { bundle: bundle.clone(), shares: shares.clone() },
+                &[0, 1],
+                None,
+                OnConflict::Abort,
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("holds development keys; this server serves staging"), "{err}");
+    let drill = staging.service.recovery_drill(&officer, &bundle, &shares).await.unwrap();
+    assert_eq!(drill.result, "failed");
+}
+
+async fn cek20(h: &Harness) -> keystead_service::report::compliance::ControlAssessment {
+    let report = h.service.compliance_report(&h.caller, "json").await.unwrap();
+    report.controls.into_iter().find(|c| c.id == "CEK-20").unwrap()
 }
