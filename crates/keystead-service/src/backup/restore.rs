@@ -633,6 +633,11 @@ fn restored_versions(
                     number.get(),
                 )
                 .map_err(|reason| format!("version {number}: {reason}"))?;
+                // The public key served by `key public` comes from the material itself, never
+                // from what the bundle says it is.
+                info.public_key_der = loaded
+                    .public_key_der()
+                    .map_err(|_| format!("version {number}: no public key can be derived"))?;
                 Some(
                     barrier::seal_material(root, attributes, number, &info.kcv, &provenance_json, &material)
                         .map_err(|_| format!("version {number}: sealing failed"))?,

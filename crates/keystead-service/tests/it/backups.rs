@@ -82,6 +82,10 @@ async fn a_backup_restores_into_another_store_exactly_and_conflicts_need_a_choic
     source.create("kek", "wrap", "aes-256-kw").await;
     source.create("inbox", "asymmetric-decrypt", "rsa-2048-oaep").await;
     source.create("releases", "sign", "ed25519").await;
+    // A signing key may be made recoverable: its signatures' test vectors travel too.
+    let mut attest = crate::harness::request("attest", "sign", "ecdsa-p256");
+    attest.recoverable = Some(true);
+    source.service.create_key(&source.caller, attest).await.unwrap();
     let none = BTreeMap::new();
     let old = source.service.encrypt(&source.caller, None, "data", b"v1 data", &none).await.unwrap();
     source.service.rotate_key(&source.caller, None, "data").await.unwrap();
@@ -97,9 +101,9 @@ async fn a_backup_restores_into_another_store_exactly_and_conflicts_need_a_choic
         .restore_backup(&q.officers[0], input(&b, &[0, 2], Some(&id), OnConflict::Abort))
         .await
         .unwrap();
-    assert_eq!(names(&report.restored), ["data", "inbox", "kek"]);
+    assert_eq!(names(&report.restored), ["attest", "data", "inbox", "kek"]);
     assert!(report.excluded.iter().any(|k| k.name == "releases"), "{:?}", report.excluded);
-    for name in ["data", "kek", "inbox"] {
+    for name in ["data", "kek", "inbox", "attest"] {
         let before = source.service.show_key(&source.caller, None, name).await.unwrap();
         let after = target.service.show_key(&target.caller, None, name).await.unwrap();
         assert_eq!(before.attributes.id, after.attributes.id);
@@ -107,6 +111,10 @@ async fn a_backup_restores_into_another_store_exactly_and_conflicts_need_a_choic
             v.versions.iter().map(|v| (v.number.get(), v.state.to_string(), v.kcv.clone())).collect()
         };
         assert_eq!(kcvs(&before), kcvs(&after), "{name}");
+        let public = |v: &keystead_service::KeyView| -> Vec<Option<Vec<u8>>> {
+            v.versions.iter().map(|v| v.public_key_der.clone()).collect()
+        };
+        assert_eq!(public(&before), public(&after), "{name}: the public key served after a restore");
         assert!(after.versions.iter().all(|v| v
             .provenance
             .recovered
@@ -116,7 +124,7 @@ async fn a_backup_restores_into_another_store_exactly_and_conflicts_need_a_choic
     let opened = target.service.decrypt(&target.caller, &old, &none).await.unwrap();
     assert_eq!(opened.plaintext.expose_secret(), b"v1 data");
     let recovered = target.audit_of(AuditAction::KeyRecover).await;
-    assert_eq!(recovered.len(), 3, "one event per key");
+    assert_eq!(recovered.len(), 4, "one event per key");
     assert!(recovered.iter().all(|r| r.event.details["authorized_by"] == id));
 
     // Into the source store, after a rotation: "data" conflicts. Abort (the default) changes
@@ -139,7 +147,7 @@ async fn a_backup_restores_into_another_store_exactly_and_conflicts_need_a_choic
         .await
         .unwrap();
     assert!(report.restored.is_empty());
-    assert_eq!(names(&report.unchanged), ["inbox", "kek"]);
+    assert_eq!(names(&report.unchanged), ["attest", "inbox", "kek"]);
     assert_eq!(report.conflicts.len(), 1);
     assert_eq!(source.service.show_key(&source.caller, None, "data").await.unwrap().versions.len(), 3);
 }
