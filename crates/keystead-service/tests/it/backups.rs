@@ -432,3 +432,62 @@ async fn cek20(h: &Harness) -> keystead_service::report::compliance::ControlAsse
     let report = h.service.compliance_report(&h.caller, "json").await.unwrap();
     report.controls.into_iter().find(|c| c.id == "CEK-20").unwrap()
 }
+
+/// Destroys (or schedules the destruction of) `version` of `key` with two custodians' approval.
+async fn approve_destruction(h: &Harness, key: &str, version: u32, after: &str) {
+    let kc = [
+        h.principal(&format!("kc-a-{key}"), &["key-custodian"]).await,
+        h.principal(&format!("kc-b-{key}"), &["key-custodian"]).await,
+        h.principal(&format!("kc-c-{key}"), &["key-custodian"]).await,
+    ];
+    h.service.deactivate_key(&kc[0], None, key, Some(version)).await.unwrap();
+    let request = keystead_service::DestroyRequest {
+        version: Some(version),
+        after: Some(after.into()),
+        justification: Some("retired".into()),
+        ..Default::default()
+    };
+    let id = h.service.request_destruction(&kc[0], None, key, request).await.unwrap().record.id;
+    for approver in &kc[1..] {
+        h.service.vote_approval(approver, &id, true, None).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn destroyed_versions_travel_as_records_and_scheduled_destructions_are_reported() {
+    let source = Harness::dev().await;
+    let none = BTreeMap::new();
+    source.create("model", "encrypt", "aes-256-gcm").await;
+    source.service.rotate_key(&source.caller, None, "model").await.unwrap();
+    let current = source.service.encrypt(&source.caller, None, "model", b"v2 data", &none).await.unwrap();
+    approve_destruction(&source, "model", 1, "1m").await;
+    source.advance(time::Duration::minutes(2));
+    source.service.run_due_work().await.unwrap();
+    let model = source.service.show_key(&source.caller, None, "model").await.unwrap();
+    assert_eq!(model.versions[0].state, keystead_core::KeyState::Destroyed);
+    source.create("pending", "encrypt", "aes-256-gcm").await;
+    approve_destruction(&source, "pending", 1, "30d").await;
+
+    let ro = source.principal("ro-src", &["recovery-officer"]).await;
+    let b = backup(&source, &ro).await;
+    let drill = source.service.recovery_drill(&ro, &b.bundle, &b.shares[..2]).await.unwrap();
+    assert_eq!(drill.result, "passed", "{:?}", drill.failures);
+    assert_eq!((drill.versions_verified, drill.versions_without_material), (2, 1));
+
+    let target = Harness::dev().await;
+    let q = quorum(&target).await;
+    let id = approved_request(&target, &q, &b.bundle).await;
+    let report = target
+        .service
+        .restore_backup(&q.officers[0], input(&b, &[0, 1], Some(&id), OnConflict::Abort))
+        .await
+        .unwrap();
+    assert_eq!(names(&report.restored), ["model", "pending"]);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("default/pending version 1: its approved destruction is scheduled"));
+    let restored = target.service.show_key(&target.caller, None, "model").await.unwrap();
+    assert_eq!(restored.versions[0].state, keystead_core::KeyState::Destroyed);
+    assert!(restored.versions[0].destroyed_at.is_some());
+    let opened = target.service.decrypt(&target.caller, &current, &none).await.unwrap();
+    assert_eq!(opened.plaintext.expose_secret(), b"v2 data");
+}
