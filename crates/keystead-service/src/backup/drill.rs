@@ -154,12 +154,13 @@ impl Service {
                 version,
                 reason,
             };
-            match key.record {
+            let record = key.record.and_then(|record| {
+                self.restorable(&record)
+                    .map(|()| record)
+                    .map_err(|reason| format!("a restore would refuse it: {reason}"))
+            });
+            match record {
                 Err(reason) => report.failures.push(fail(None, reason)),
-                Ok(record) if self.restorable(&record).is_err() => {
-                    let reason = self.restorable(&record).err().unwrap_or_default();
-                    report.failures.push(fail(None, format!("a restore would refuse it: {reason}")));
-                }
                 Ok(record) => match self.drill_key(&scratch, &scratch_root, &record, &header).await {
                     Ok((verified, without)) => {
                         report.keys_verified += 1;
