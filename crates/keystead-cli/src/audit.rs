@@ -6,6 +6,8 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
+use keystead_api::audit::ChainReport;
+use keystead_server::wire::IntoWire as _;
 use keystead_store::export::{verify_export, ExportLine, PublicKeys};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::SubjectPublicKeyInfoDer;
@@ -39,18 +41,13 @@ pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<Cod
             Ok(0)
         }
         AuditCommand::Verify { file: None, .. } => {
-            let report = client.get("/v1/audit/verify", &[])?;
+            let report: ChainReport = client.get_as("/v1/audit/verify", &[])?;
             show_report(&report, "audit log", json_out, false)
         }
         AuditCommand::Verify { file: Some(file), public_keys } => {
             let report = verify_offline(&file, &public_keys)?;
             // An export always starts with a checkpoint: a chain without one is unproven.
-            show_report(
-                &serde_json::to_value(&report)?,
-                &format!("audit export {}", file.display()),
-                json_out,
-                true,
-            )
+            show_report(&report.into_wire(), &format!("audit export {}", file.display()), json_out, true)
         }
         AuditCommand::Export { format: ExportFormat::Jsonl, out } => export(client, out.as_deref(), json_out),
     }
@@ -78,18 +75,13 @@ fn print_events(out: &Value) {
 
 /// Prints a chain report; exit 6 when a chain is broken, or (with `require_signed`) when a
 /// chain has no verified checkpoint: links alone can be recomputed by whoever rewrote them.
-fn show_report(report: &Value, what: &str, json_out: bool, require_signed: bool) -> Result<Code> {
-    let breaks = report["breaks"].as_array().cloned().unwrap_or_default();
-    let unsigned: Vec<String> = report["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|n| n["checkpoints"].as_u64() == Some(0))
-        .map(|n| text(&n["node"]))
-        .collect();
+fn show_report(report: &ChainReport, what: &str, json_out: bool, require_signed: bool) -> Result<Code> {
+    let breaks = &report.breaks;
+    let unsigned: Vec<&str> =
+        report.nodes.iter().filter(|n| n.checkpoints == 0).map(|n| n.node.as_str()).collect();
     let valid = breaks.is_empty() && (!require_signed || unsigned.is_empty());
     if json_out {
-        print_json(report)?;
+        print_json(&serde_json::to_value(report)?)?;
     } else {
         let verdict = if valid {
             "intact"
@@ -100,26 +92,24 @@ fn show_report(report: &Value, what: &str, json_out: bool, require_signed: bool)
         };
         println!(
             "{what} {verdict}: {} events in {} chain(s), {} signed checkpoint(s) verified",
-            text(&report["events"]),
-            text(&report["chains"]),
-            text(&report["checkpoints"])
+            report.events, report.chains, report.checkpoints
         );
-        for node in report["nodes"].as_array().into_iter().flatten() {
-            match node["signed_through"].as_i64() {
+        for node in &report.nodes {
+            match node.signed_through {
                 Some(seq) => println!(
                     "  node {}: signed through event {seq} (at {}); {} later event(s) not yet signed",
-                    text(&node["node"]),
-                    text(&node["signed_at"]),
-                    text(&node["unsigned_events"])
+                    node.node,
+                    node.signed_at.as_deref().unwrap_or("-"),
+                    node.unsigned_events
                 ),
-                None => println!("  node {}: no verified checkpoint", text(&node["node"])),
+                None => println!("  node {}: no verified checkpoint", node.node),
             }
         }
-        for b in &breaks {
-            eprintln!("first bad event of node {}: event {}: {}", text(&b[0]), text(&b[1]), text(&b[2]));
+        for b in breaks {
+            eprintln!("first bad event of node {}: event {}: {}", b.node, b.node_sequence, b.problem);
         }
-        for warning in report["warnings"].as_array().into_iter().flatten() {
-            eprintln!("warning: {}", text(warning));
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
         }
         if require_signed {
             for node in &unsigned {

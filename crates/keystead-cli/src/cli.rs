@@ -317,6 +317,9 @@ pub struct ServerArgs {
     /// This node's name in audit events and provenance (default: the host name).
     #[arg(long)]
     pub node: Option<String>,
+    /// Log line format on stderr (overrides `[log] format` of the configuration file).
+    #[arg(long, value_enum, value_name = "text|json")]
+    pub log_format: Option<crate::config::LogFormat>,
 }
 
 /// `keystead key ...`.

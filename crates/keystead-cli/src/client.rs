@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use keystead_api::{ErrorBody, ErrorCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
@@ -33,15 +34,25 @@ pub mod exit {
 /// An error reported by the server, with its stable code.
 #[derive(Debug)]
 pub struct ApiFailure {
-    /// The `code` field.
-    pub code: String,
-    /// The `message` field.
+    /// The code, when this client knows it (a newer server may send one it does not).
+    pub code: Option<ErrorCode>,
+    /// The code as sent.
+    pub code_text: String,
+    /// The message.
     pub message: String,
+    /// The request's id, to quote to the server's operators.
+    pub request_id: Option<String>,
 }
 
 impl std::fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
+        write!(f, "{} ({})", self.message, self.code_text)?;
+        match &self.request_id {
+            Some(id) if self.code == Some(ErrorCode::Internal) || self.code.is_none() => {
+                write!(f, " [request id {id}]")
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -50,15 +61,29 @@ impl std::error::Error for ApiFailure {}
 impl ApiFailure {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
-        match self.code.as_str() {
-            "unauthenticated" => exit::UNAUTHENTICATED,
-            "not_found" => exit::NOT_FOUND,
-            "purpose_violation" | "invalid_state" | "policy_violation" | "permission_denied"
-            | "integrity_failure" | "key_compromised" => exit::DENIED,
-            "sealed" | "not_initialized" => exit::SEALED,
-            "storage_unavailable" => exit::STORAGE_UNAVAILABLE,
-            _ => exit::FAILURE,
-        }
+        self.code.map_or(exit::FAILURE, exit_code_of)
+    }
+}
+
+/// The exit code of each error code. No `_` arm: a new code does not compile until it has
+/// an exit code.
+pub fn exit_code_of(code: ErrorCode) -> i32 {
+    match code {
+        ErrorCode::Unauthenticated => exit::UNAUTHENTICATED,
+        ErrorCode::NotFound => exit::NOT_FOUND,
+        ErrorCode::PurposeViolation
+        | ErrorCode::InvalidState
+        | ErrorCode::PolicyViolation
+        | ErrorCode::PermissionDenied
+        | ErrorCode::IntegrityFailure
+        | ErrorCode::KeyCompromised => exit::DENIED,
+        ErrorCode::Sealed | ErrorCode::NotInitialized => exit::SEALED,
+        ErrorCode::StorageUnavailable => exit::STORAGE_UNAVAILABLE,
+        ErrorCode::AlreadyExists
+        | ErrorCode::InvalidArgument
+        | ErrorCode::DecryptionFailed
+        | ErrorCode::Conflict
+        | ErrorCode::Internal => exit::FAILURE,
     }
 }
 
@@ -261,13 +286,52 @@ const LONG_OPERATION: Duration = Duration::from_secs(6 * 3600);
 
 /// The server's error body as an [`ApiFailure`] (also an `{"error": ...}` line of a stream).
 pub fn api_failure(status: reqwest::StatusCode, bytes: &[u8]) -> anyhow::Error {
+    if let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) {
+        return anyhow!(ApiFailure {
+            code: Some(body.error.code),
+            code_text: body.error.code.as_str().to_owned(),
+            message: body.error.message,
+            request_id: body.error.request_id,
+        });
+    }
+    // A code this client does not know, or no error body at all (a proxy's page).
     let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
     let error = &body["error"];
     anyhow!(ApiFailure {
-        code: error["code"].as_str().unwrap_or("internal").to_owned(),
+        code: None,
+        code_text: error["code"].as_str().unwrap_or("unknown").to_owned(),
         message: error["message"]
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| format!("the server answered {status}")),
+        request_id: error["request_id"].as_str().map(str::to_owned),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exit codes scripts rely on (docs/api.md); every code maps to a failure status.
+    #[test]
+    fn every_error_code_has_a_failure_exit_code() {
+        for code in ErrorCode::ALL {
+            let exit = exit_code_of(code);
+            assert!((1..=9).contains(&exit) && exit != exit::UNREACHABLE, "{code}: {exit}");
+        }
+        assert_eq!(exit_code_of(ErrorCode::PurposeViolation), exit::DENIED);
+        assert_eq!(exit_code_of(ErrorCode::NotFound), exit::NOT_FOUND);
+        assert_eq!(exit_code_of(ErrorCode::Sealed), exit::SEALED);
+        assert_eq!(exit_code_of(ErrorCode::DecryptionFailed), exit::FAILURE);
+    }
+
+    #[test]
+    fn an_unknown_code_is_a_plain_failure_with_its_text_kept() {
+        let body = br#"{"error":{"code":"brand_new","message":"m","request_id":"req_1"}}"#;
+        let err = api_failure(reqwest::StatusCode::BAD_REQUEST, body);
+        let failure = err.downcast_ref::<ApiFailure>().expect("an api failure");
+        assert_eq!(failure.exit_code(), exit::FAILURE);
+        assert_eq!(failure.code_text, "brand_new");
+        assert!(failure.to_string().contains("req_1"), "{failure}");
+    }
 }

@@ -39,6 +39,29 @@ pub struct ServerConfig {
     /// Anomaly rules over the audit stream.
     #[serde(default)]
     pub anomaly: AnomalyConfig,
+    /// The server's log lines.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How the server writes its log lines (on stderr).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event; colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with the request id of the request being served.
+    Json,
 }
 
 /// `[anomaly]`: each rule on or off, with its thresholds.

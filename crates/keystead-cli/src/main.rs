@@ -42,18 +42,39 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// The server's log on stderr: `KEYSTEAD_LOG` filters (default `info`); ANSI colours only
+/// when stderr is a terminal, so log files hold plain text.
+fn init_logging(format: config::LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYSTEAD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        config::LogFormat::Text => builder.init(),
+        // The request span's fields (request_id, method, path) go on every line it covers.
+        config::LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => {
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("KEYSTEAD_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .init();
+            let format = args
+                .log_format
+                // A file that does not load leaves the default; the server then reports why.
+                .or_else(|| {
+                    args.config
+                        .as_deref()
+                        .and_then(|path| config::ServerConfig::load(path).ok())
+                        .map(|c| c.log.format)
+                })
+                .unwrap_or_default();
+            init_logging(format);
             server::run(args).map(|()| 0)
         }
         _ => commands::run(cli),

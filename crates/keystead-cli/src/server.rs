@@ -60,12 +60,19 @@ fn file_seal(data_dir: &Path) -> Result<RootKey> {
     RootKey::from_material(&material).context("the seal key is not a valid root key")
 }
 
-/// Prints an operator message on stderr; a closed stderr must not bring the server down.
+/// An operator message, through the log (so it follows `--log-format`; the subscriber never
+/// panics on a closed stderr).
 macro_rules! notice {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        tracing::info!(target: "keystead::operator", "{}", format_args!($($arg)*))
+    };
+}
+
+/// An operator warning, through the log.
+macro_rules! caution {
+    ($($arg:tt)*) => {
+        tracing::warn!(target: "keystead::operator", "{}", format_args!($($arg)*))
+    };
 }
 
 /// The node name: the one given, else the host name.
@@ -93,7 +100,7 @@ fn warn_if_shared(path: &Path, what: &str) {
     if let Ok(metadata) = fs::metadata(path) {
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            notice!(
+            caution!(
                 "WARNING: {what} {} is readable by other users (mode {mode:o}); consider `chmod 600`",
                 path.display()
             );
@@ -240,7 +247,7 @@ fn run_dev(args: ServerArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let bound = listener.local_addr()?;
-        notice!(
+        caution!(
             "WARNING: development mode. The root key is in {} (file seal); never use this for real keys.",
             args.data_dir.join(SEAL_FILE).display()
         );

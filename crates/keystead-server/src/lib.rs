@@ -2,14 +2,16 @@
 //! service method and encodes the result. Errors map to HTTP in one place (`error.rs`, [`ApiError`]).
 #![forbid(unsafe_code)]
 
-mod api;
-mod api_oversight;
 pub mod background;
 mod error;
 mod metrics;
 mod openapi;
+pub mod request_id;
 mod routes;
+#[cfg(test)]
+mod schema_tests;
 mod tls;
+pub mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use keystead_service::Service;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use routes::openapi;
 pub use tls::{server_config, ClientCertificate, TlsError};
 
 /// Largest request body accepted: a 16 MiB payload in base64 plus JSON framing.

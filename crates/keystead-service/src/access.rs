@@ -156,6 +156,7 @@ pub(crate) fn caller_from(
         source: source.to_owned(),
         auth_method,
         justification: None,
+        request_id: None,
     })
 }
 

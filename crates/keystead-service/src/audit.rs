@@ -25,7 +25,13 @@ impl Service {
             purpose: None,
             error_code: None,
             reason: None,
-            details: BTreeMap::from([("auth_method".to_owned(), caller.auth_method.to_owned())]),
+            details: {
+                let mut details = BTreeMap::from([("auth_method".to_owned(), caller.auth_method.to_owned())]);
+                if let Some(id) = &caller.request_id {
+                    details.insert("request_id".to_owned(), id.clone());
+                }
+                details
+            },
         }
     }
 
@@ -38,9 +44,10 @@ impl Service {
         source: &str,
         path: &str,
         certificate_subject: Option<&str>,
+        request_id: Option<&str>,
     ) {
         let method = if certificate_subject.is_some() { "mtls" } else { "bearer" };
-        let caller = Caller::anonymous(source, method);
+        let caller = Caller::anonymous(source, method).with_request_id(request_id.map(str::to_owned));
         let mut event = self.attempt(&caller, AuditAction::AuthFailed, &Tenant::default_tenant());
         event.outcome = Outcome::Denied;
         event.error_code = Some(ErrorKind::Unauthenticated.code().to_owned());

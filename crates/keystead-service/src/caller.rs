@@ -51,6 +51,8 @@ pub struct Caller {
     pub auth_method: &'static str,
     /// The justification sent with the request, if any.
     pub justification: Option<Justification>,
+    /// The adapter's id of the request (REST `x-request-id`), recorded in its audit events.
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -64,6 +66,7 @@ impl Caller {
             source: source.into(),
             auth_method: "system",
             justification: None,
+            request_id: None,
         }
     }
 
@@ -77,12 +80,19 @@ impl Caller {
             source: source.into(),
             auth_method,
             justification: None,
+            request_id: None,
         }
     }
 
     /// The same caller with a justification for this request.
     pub fn with_justification(mut self, justification: Option<Justification>) -> Self {
         self.justification = justification;
+        self
+    }
+
+    /// The same caller for the request with this id (recorded in the request's audit events).
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
         self
     }
 

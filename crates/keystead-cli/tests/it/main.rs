@@ -14,3 +14,4 @@ mod recovery;
 mod tour;
 mod util;
 mod webhooks;
+mod wire;

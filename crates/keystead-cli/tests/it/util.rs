@@ -55,11 +55,17 @@ fn watch_stderr(
 
 impl DevServer {
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// A dev server with extra `server` flags (e.g. `--log-format json`).
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let data_dir = dir.join("data");
         let addr = format!("127.0.0.1:{}", free_port());
         let mut args: Vec<std::ffi::OsString> =
             ["server", "--dev", "--node", "e2e-node", "--listen", &addr, "--data-dir"].map(Into::into).into();
         args.push(data_dir.clone().into());
+        args.extend(extra.iter().map(Into::into));
         Self::spawn(dir, &args, format!("http://{addr}"), data_dir, Vec::new(), &[])
     }
 

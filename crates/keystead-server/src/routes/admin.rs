@@ -8,19 +8,22 @@ use super::*;
     tag = "audit",
     summary = "Audit events, oldest first",
     params(AuditQuery),
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<AuditEvent>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn audit_list(
     State(service): State<AppState>,
     Authed(caller): Authed,
     QueryOf(q): QueryOf<AuditQuery>,
-) -> ApiResult<Vec<keystead_service::AuditRecord>> {
+) -> ApiResult<Vec<AuditEvent>> {
     let since =
         q.since.as_deref().map(|s| OffsetDateTime::parse(s, &Rfc3339)).transpose().map_err(|_| {
             ApiError::bad_request("since must be an RFC 3339 time such as 2026-11-23T10:00:00Z")
         })?;
     Ok(Json(
-        service.audit_list(&caller, q.tenant.as_deref(), q.key.as_deref(), q.actor, since, q.limit).await?,
+        service
+            .audit_list(&caller, q.tenant.as_deref(), q.key.as_deref(), q.actor, since, q.limit)
+            .await?
+            .into_wire(),
     ))
 }
 
@@ -29,13 +32,13 @@ pub(super) async fn audit_list(
     path = "/v1/audit/verify",
     tag = "audit",
     summary = "Recompute every hash chain",
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = ChainReport), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn audit_verify(
     State(service): State<AppState>,
     Authed(caller): Authed,
-) -> ApiResult<keystead_service::ChainReport> {
-    Ok(Json(service.audit_verify(&caller).await?))
+) -> ApiResult<ChainReport> {
+    Ok(Json(service.audit_verify(&caller).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -44,20 +47,20 @@ pub(super) async fn audit_verify(
     tag = "audit",
     summary = "A page of the audit log exactly as stored, in chain order, for an offline verifier",
     params(ExportQuery),
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<ExportLine>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn audit_export(
     State(service): State<AppState>,
     Authed(caller): Authed,
     QueryOf(q): QueryOf<ExportQuery>,
-) -> ApiResult<Vec<keystead_service::ExportLine>> {
+) -> ApiResult<Vec<ExportLine>> {
     let after = match (q.after_node, q.after_node_seq) {
         (Some(node), Some(seq)) => Some((node, seq)),
         (None, None) => None,
         _ => return Err(ApiError::bad_request("give after_node and after_node_seq together")),
     };
     let rows = service.audit_export_page(&caller, after, q.limit.unwrap_or(1000)).await?;
-    Ok(Json(rows.into_iter().map(keystead_service::ExportLine::from_row).collect()))
+    Ok(Json(rows.into_iter().map(|row| keystead_service::ExportLine::from_row(row).into_wire()).collect()))
 }
 
 #[utoipa::path(
@@ -83,8 +86,8 @@ pub(super) async fn create_principal(
         )
         .await?;
     Ok(Json(CreatedPrincipal {
-        token: created.token.expose_secret().to_owned(),
-        principal: created.principal,
+        token: keystead_api::Secret::new(created.token.expose_secret().to_owned()),
+        principal: created.principal.into_wire(),
     }))
 }
 
@@ -93,13 +96,13 @@ pub(super) async fn create_principal(
     path = "/v1/principals",
     tag = "principals",
     summary = "Principals (admin)",
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<Principal>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn list_principals(
     State(service): State<AppState>,
     Authed(caller): Authed,
-) -> ApiResult<Vec<keystead_service::StoredPrincipal>> {
-    Ok(Json(service.list_principals(&caller).await?))
+) -> ApiResult<Vec<Principal>> {
+    Ok(Json(service.list_principals(&caller).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -108,14 +111,14 @@ pub(super) async fn list_principals(
     tag = "principals",
     summary = "Disable a principal at once (admin)",
     params(("name" = String, Path, description = "Principal name")),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Principal), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn disable_principal(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(name): Path<String>,
-) -> ApiResult<keystead_service::StoredPrincipal> {
-    Ok(Json(service.disable_principal(&caller, &name).await?))
+) -> ApiResult<Principal> {
+    Ok(Json(service.disable_principal(&caller, &name).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -124,12 +127,17 @@ pub(super) async fn disable_principal(
     tag = "principals",
     summary = "Grant crypto operations on a key to a principal (admin)",
     request_body = AddGrant,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Grant), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn add_grant(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Body(body): Body<AddGrant>,
-) -> ApiResult<keystead_service::Grant> {
-    Ok(Json(service.add_grant(&caller, body.tenant.as_deref(), &body.principal, &body.key, &body.ops).await?))
+) -> ApiResult<Grant> {
+    Ok(Json(
+        service
+            .add_grant(&caller, body.tenant.as_deref(), &body.principal, &body.key, &body.ops)
+            .await?
+            .into_wire(),
+    ))
 }

@@ -1,23 +1,44 @@
 //! `/v1/inventory`, key reviews.
 
 use super::*;
-use keystead_service::ReviewRecord;
-use keystead_service::{InventoryRequest, InventoryView};
+use keystead_service::InventoryRequest;
 
 #[utoipa::path(
     get,
     path = "/v1/inventory",
     tag = "inventory",
     summary = "Every key and version (tombstones included), filtered, sorted and paginated",
-    params(InventoryRequest),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    params(InventoryQuery),
+    responses((status = 200, description = "Success", body = InventoryPage), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn list(
     State(service): State<AppState>,
     Authed(caller): Authed,
-    QueryOf(query): QueryOf<InventoryRequest>,
-) -> ApiResult<InventoryView> {
-    Ok(Json(service.inventory_list(&caller, query).await?))
+    QueryOf(q): QueryOf<InventoryQuery>,
+) -> ApiResult<InventoryPage> {
+    let request = InventoryRequest {
+        tenant: q.tenant,
+        state: q.state,
+        purpose: q.purpose,
+        algorithm: q.algorithm,
+        owner: q.owner,
+        environment: q.environment,
+        usage_context: q.usage_context,
+        label: q.label,
+        created_before: q.created_before,
+        created_after: q.created_after,
+        rotated_before: q.rotated_before,
+        rotated_after: q.rotated_after,
+        past_cryptoperiod: q.past_cryptoperiod,
+        no_owner: q.no_owner,
+        not_reviewed_since: q.not_reviewed_since,
+        review_overdue: q.review_overdue,
+        sort: q.sort,
+        descending: q.descending,
+        offset: q.offset,
+        limit: q.limit,
+    };
+    Ok(Json(service.inventory_list(&caller, request).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -27,7 +48,7 @@ pub(super) async fn list(
     summary = "Record the owner's periodic review of a key (owner or key custodian)",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = Review,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = ReviewRecord), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn review(
     State(service): State<AppState>,
@@ -35,7 +56,7 @@ pub(super) async fn review(
     Path(key): Path<String>,
     Body(body): Body<Review>,
 ) -> ApiResult<ReviewRecord> {
-    Ok(Json(service.review_key(&caller, body.tenant.as_deref(), &key, &body.attestation).await?))
+    Ok(Json(service.review_key(&caller, body.tenant.as_deref(), &key, &body.attestation).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -44,24 +65,25 @@ pub(super) async fn review(
     tag = "inventory",
     summary = "Anomalies raised by the rules over the audit stream, newest first",
     params(AnomalyQuery),
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<Anomaly>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn anomalies(
     State(service): State<AppState>,
     Authed(caller): Authed,
     QueryOf(q): QueryOf<AnomalyQuery>,
-) -> ApiResult<Vec<keystead_service::AnomalyRecord>> {
+) -> ApiResult<Vec<Anomaly>> {
     let since =
         q.since.as_deref().map(|s| OffsetDateTime::parse(s, &Rfc3339)).transpose().map_err(|_| {
             ApiError::bad_request("since must be an RFC 3339 time such as 2026-11-23T10:00:00Z")
         })?;
-    Ok(Json(service.list_anomalies(&caller, q.rule, since, q.limit).await?))
+    Ok(Json(service.list_anomalies(&caller, q.rule, since, q.limit).await?.into_wire()))
 }
 
 /// A report rendered in the format asked for: JSON, or a file body with its media type.
-pub(super) fn rendered<T: serde::Serialize>(
+pub(super) fn rendered<'r, T, W: serde::Serialize>(
     format: &str,
-    report: &T,
+    report: &'r T,
+    json: &dyn Fn(&'r T) -> W,
     csv: Option<&dyn Fn(&T) -> String>,
     markdown: Option<&dyn Fn(&T) -> String>,
     html: &dyn Fn(&T) -> String,
@@ -69,7 +91,7 @@ pub(super) fn rendered<T: serde::Serialize>(
     use axum::http::header::CONTENT_TYPE;
     use axum::response::IntoResponse as _;
     Ok(match (format, csv, markdown) {
-        ("json", _, _) => Json(report).into_response(),
+        ("json", _, _) => Json(json(report)).into_response(),
         ("csv", Some(csv), _) => ([(CONTENT_TYPE, "text/csv; charset=utf-8")], csv(report)).into_response(),
         ("md", _, Some(markdown)) => {
             ([(CONTENT_TYPE, "text/markdown; charset=utf-8")], markdown(report)).into_response()
@@ -94,7 +116,7 @@ pub(super) fn rendered<T: serde::Serialize>(
     tag = "inventory",
     summary = "The inventory report: totals, cryptoperiods, rotations due, compromised and destroyed keys, owners and reviews (json, csv or html)",
     params(ReportQuery),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "The report: JSON, or a CSV or HTML file", body = InventoryReport), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn report(
     State(service): State<AppState>,
@@ -109,6 +131,7 @@ pub(super) async fn report(
     rendered(
         &format,
         &report,
+        &IntoWire::into_wire,
         Some(&|r: &keystead_service::report::inventory::InventoryReport| r.to_csv()),
         None,
         &|r| r.to_html(),
@@ -121,7 +144,7 @@ pub(super) async fn report(
     tag = "inventory",
     summary = "Compliance evidence for CEK-10, 11, 19, 20 and 21 from live data (json, md or html)",
     params(ReportQuery),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "The report: JSON, or a Markdown or HTML file", body = ComplianceReport), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn compliance(
     State(service): State<AppState>,
@@ -134,5 +157,12 @@ pub(super) async fn compliance(
         return Err(ApiError::bad_request("format must be json, md or html"));
     }
     let report = service.compliance_report(&caller, &format).await?;
-    rendered(&format, &report, None, Some(&|r: &ComplianceReport| r.to_markdown()), &|r| r.to_html())
+    rendered(
+        &format,
+        &report,
+        &IntoWire::into_wire,
+        None,
+        Some(&|r: &ComplianceReport| r.to_markdown()),
+        &|r| r.to_html(),
+    )
 }

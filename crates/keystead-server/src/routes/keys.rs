@@ -8,13 +8,13 @@ use super::*;
     tag = "keys",
     summary = "Create a key and its first version (key custodian)",
     request_body = CreateKey,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn create_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Body(body): Body<CreateKey>,
-) -> ApiResult<KeyView> {
+) -> ApiResult<Key> {
     let request = CreateKeyRequest {
         tenant: body.tenant,
         name: body.name,
@@ -31,7 +31,7 @@ pub(super) async fn create_key(
         criticality: body.criticality,
         pre_active: body.pre_active,
     };
-    Ok(Json(service.create_key(&caller, request).await?))
+    Ok(Json(service.create_key(&caller, request).await?.into_wire()))
 }
 
 pub(super) fn parse_labels(
@@ -51,13 +51,13 @@ pub(super) fn parse_labels(
     tag = "keys",
     summary = "Keys matching a filter",
     params(ListKeys),
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<Key>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn list_keys(
     State(service): State<AppState>,
     Authed(caller): Authed,
     QueryOf(query): QueryOf<ListKeys>,
-) -> ApiResult<Vec<KeyView>> {
+) -> ApiResult<Vec<Key>> {
     let filter = KeyListFilter {
         labels: parse_labels(query.label.as_deref())?,
         tenant: query.tenant,
@@ -66,7 +66,7 @@ pub(super) async fn list_keys(
         owner: query.owner,
         all: query.all,
     };
-    Ok(Json(service.list_keys(&caller, filter).await?))
+    Ok(Json(service.list_keys(&caller, filter).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -75,15 +75,15 @@ pub(super) async fn list_keys(
     tag = "keys",
     summary = "A key with its versions, provenance and history",
     params(("key" = String, Path, description = "Key name or id"), TenantQuery),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn show_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     QueryOf(q): QueryOf<TenantQuery>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.show_key(&caller, q.tenant.as_deref(), &key).await?))
+) -> ApiResult<Key> {
+    Ok(Json(service.show_key(&caller, q.tenant.as_deref(), &key).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -92,15 +92,15 @@ pub(super) async fn show_key(
     tag = "keys",
     summary = "Add a new primary version",
     params(("key" = String, Path, description = "Key name or id"), TenantQuery),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn rotate_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     QueryOf(q): QueryOf<TenantQuery>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.rotate_key(&caller, q.tenant.as_deref(), &key).await?))
+) -> ApiResult<Key> {
+    Ok(Json(service.rotate_key(&caller, q.tenant.as_deref(), &key).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -110,15 +110,15 @@ pub(super) async fn rotate_key(
     summary = "Activate a pre-active version",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = VersionBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn activate_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<VersionBody>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.activate_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
+) -> ApiResult<Key> {
+    Ok(Json(service.activate_key(&caller, body.tenant.as_deref(), &key, body.version).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -128,15 +128,15 @@ pub(super) async fn activate_key(
     summary = "Deactivate a version: it only processes from now on",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = VersionBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn deactivate_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<VersionBody>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.deactivate_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
+) -> ApiResult<Key> {
+    Ok(Json(service.deactivate_key(&caller, body.tenant.as_deref(), &key, body.version).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -145,13 +145,13 @@ pub(super) async fn deactivate_key(
     tag = "keys",
     summary = "The public key of an asymmetric key, PEM",
     params(("key" = String, Path, description = "Key name or id"), PublicQuery),
-    responses((status = 200, description = "Success", body = PublicKeyOut), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = PublicKey), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn public_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     QueryOf(q): QueryOf<PublicQuery>,
-) -> ApiResult<PublicKeyOut> {
-    Ok(Json(PublicKeyOut { pem: service.public_key(&caller, q.tenant.as_deref(), &key, q.version).await? }))
+) -> ApiResult<PublicKey> {
+    Ok(Json(PublicKey { pem: service.public_key(&caller, q.tenant.as_deref(), &key, q.version).await? }))
 }

@@ -2,7 +2,7 @@
 //! cancel a scheduled destruction, ask for a compromised-key exception.
 
 use super::*;
-use keystead_service::{ApprovalView, CompromiseReport, DestroyRequest, ExceptionRequest};
+use keystead_service::{CompromiseReport, DestroyRequest, ExceptionRequest};
 
 #[utoipa::path(
     post,
@@ -11,15 +11,15 @@ use keystead_service::{ApprovalView, CompromiseReport, DestroyRequest, Exception
     summary = "Suspend active versions: no protecting; processing only of data protected before",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = VersionBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn suspend_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<VersionBody>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.suspend_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
+) -> ApiResult<Key> {
+    Ok(Json(service.suspend_key(&caller, body.tenant.as_deref(), &key, body.version).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -29,15 +29,15 @@ pub(super) async fn suspend_key(
     summary = "Resume suspended versions",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = VersionBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn resume_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<VersionBody>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.resume_key(&caller, body.tenant.as_deref(), &key, body.version).await?))
+) -> ApiResult<Key> {
+    Ok(Json(service.resume_key(&caller, body.tenant.as_deref(), &key, body.version).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -47,21 +47,21 @@ pub(super) async fn resume_key(
     summary = "Report versions compromised (incident responder or key custodian)",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = Compromise,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn compromise_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<Compromise>,
-) -> ApiResult<KeyView> {
+) -> ApiResult<Key> {
     let report = CompromiseReport {
         version: body.version,
         incident: body.incident,
         occurred_at: body.occurred_at,
         reason: body.reason,
     };
-    Ok(Json(service.compromise_key(&caller, body.tenant.as_deref(), &key, report).await?))
+    Ok(Json(service.compromise_key(&caller, body.tenant.as_deref(), &key, report).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -71,21 +71,21 @@ pub(super) async fn compromise_key(
     summary = "Request the destruction of versions; it runs once approved and after the wait",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = Destroy,
-    responses((status = 200, description = "The approval request", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "The approval request", body = Approval), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn destroy_key(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<Destroy>,
-) -> ApiResult<ApprovalView> {
+) -> ApiResult<Approval> {
     let request = DestroyRequest {
         version: body.version,
         after: body.after,
         justification: body.justification,
         expires_in: body.expires_in,
     };
-    Ok(Json(service.request_destruction(&caller, body.tenant.as_deref(), &key, request).await?))
+    Ok(Json(service.request_destruction(&caller, body.tenant.as_deref(), &key, request).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -95,15 +95,17 @@ pub(super) async fn destroy_key(
     summary = "Call off scheduled destructions that have not run",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = VersionBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Key), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn cancel_destruction(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<VersionBody>,
-) -> ApiResult<KeyView> {
-    Ok(Json(service.cancel_destruction(&caller, body.tenant.as_deref(), &key, body.version).await?))
+) -> ApiResult<Key> {
+    Ok(Json(
+        service.cancel_destruction(&caller, body.tenant.as_deref(), &key, body.version).await?.into_wire(),
+    ))
 }
 
 #[utoipa::path(
@@ -113,14 +115,14 @@ pub(super) async fn cancel_destruction(
     summary = "Ask for a time-boxed window to protect with a compromised version",
     params(("key" = String, Path, description = "Key name or id")),
     request_body = RequestException,
-    responses((status = 200, description = "The approval request", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "The approval request", body = Approval), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn request_exception(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(key): Path<String>,
     Body(body): Body<RequestException>,
-) -> ApiResult<ApprovalView> {
+) -> ApiResult<Approval> {
     let request = ExceptionRequest {
         version: body.version,
         operation: body.operation,
@@ -128,5 +130,5 @@ pub(super) async fn request_exception(
         justification: body.justification,
         expires_in: body.expires_in,
     };
-    Ok(Json(service.request_exception(&caller, body.tenant.as_deref(), &key, request).await?))
+    Ok(Json(service.request_exception(&caller, body.tenant.as_deref(), &key, request).await?.into_wire()))
 }

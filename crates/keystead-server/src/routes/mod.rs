@@ -10,7 +10,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, KeyView, SealStatus, ServerStatus, Service};
+use keystead_api::audit::*;
+use keystead_api::crypto::*;
+use keystead_api::inventory::*;
+use keystead_api::keys::*;
+use keystead_api::oversight::*;
+use keystead_api::principals::*;
+use keystead_api::recovery::*;
+use keystead_api::report::*;
+use keystead_api::sys::*;
+use keystead_api::ErrorBody;
+use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, Service};
 use serde::de::DeserializeOwned;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -18,8 +28,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::*;
-use crate::api_oversight::*;
+use crate::wire::IntoWire;
 
 mod admin;
 mod crypto;
@@ -39,7 +48,28 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 /// cannot miss a route.
 pub fn router(service: Arc<Service>) -> Router {
     let metrics = Arc::new(Metrics::new(service.clone()));
-    let (api, openapi) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    let (api, openapi) = api_routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let documents = Router::new()
+        .route("/metrics", get(crate::metrics::render))
+        .with_state(metrics.clone())
+        .route("/v1/openapi.json", get(move || std::future::ready(Json(openapi.clone()))));
+    api.route_layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
+        .with_state(service)
+        .merge(documents)
+        .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
+        .layer(axum::middleware::from_fn(crate::request_id::layer))
+}
+
+/// The OpenAPI document `/v1/openapi.json` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// Every `/v1` route with its OpenAPI description.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(sys::status))
         .routes(routes!(sys::seal_status))
         .routes(routes!(sys::init))
@@ -97,17 +127,6 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::add_grant))
-        .split_for_parts();
-    let openapi = Arc::new(openapi);
-    let documents = Router::new()
-        .route("/metrics", get(crate::metrics::render))
-        .with_state(metrics.clone())
-        .route("/v1/openapi.json", get(move || std::future::ready(Json(openapi.clone()))));
-    api.route_layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
-        .with_state(service)
-        .merge(documents)
-        .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
 }
 
 /// The authenticated caller of a request.
@@ -133,13 +152,19 @@ impl FromRequestParts<AppState> for Authed {
             Some(subject) => service.authenticate_certificate(subject, &source).await,
             None => service.authenticate(token, &source).await,
         };
+        let request_id = parts.extensions.get::<crate::request_id::RequestId>().map(|id| id.0.clone());
         match outcome {
-            Ok(caller) => Ok(Self(caller)),
+            Ok(caller) => Ok(Self(caller.with_request_id(request_id))),
             Err(err) => {
                 tracing::warn!(%source, path = %parts.uri.path(), "request refused: {err}");
                 if err.kind() == keystead_service::ErrorKind::Unauthenticated {
                     service
-                        .record_failed_authentication(&source, parts.uri.path(), certificate.as_deref())
+                        .record_failed_authentication(
+                            &source,
+                            parts.uri.path(),
+                            certificate.as_deref(),
+                            request_id.as_deref(),
+                        )
                         .await;
                 }
                 Err(err.into())
@@ -224,4 +249,12 @@ fn decode(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
     STANDARD
         .decode(text.trim())
         .map_err(|_| ApiError::bad_request(format!("{field} must be standard base64")))
+}
+
+/// Decodes secret base64 text straight into zeroizing bytes.
+fn decode_secret(
+    field: &str,
+    text: &keystead_api::Secret,
+) -> Result<keystead_service::SecretBytes, ApiError> {
+    decode(field, text.expose_secret()).map(keystead_service::SecretBytes::new)
 }

@@ -1,7 +1,6 @@
 //! `/v1/approvals`, `/v1/webhooks`.
 
 use super::*;
-use keystead_service::{ApprovalView, Delivery, WebhookView};
 
 #[utoipa::path(
     get,
@@ -9,14 +8,14 @@ use keystead_service::{ApprovalView, Delivery, WebhookView};
     tag = "approvals",
     summary = "Approval requests, newest first",
     params(ApprovalQuery),
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<Approval>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn list_approvals(
     State(service): State<AppState>,
     Authed(caller): Authed,
     QueryOf(query): QueryOf<ApprovalQuery>,
-) -> ApiResult<Vec<ApprovalView>> {
-    Ok(Json(service.list_approvals(&caller, query.status.as_deref()).await?))
+) -> ApiResult<Vec<Approval>> {
+    Ok(Json(service.list_approvals(&caller, query.status.as_deref()).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -25,14 +24,14 @@ pub(super) async fn list_approvals(
     tag = "approvals",
     summary = "One approval request with its votes",
     params(("id" = String, Path, description = "Approval request id")),
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Approval), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn show_approval(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<String>,
-) -> ApiResult<ApprovalView> {
-    Ok(Json(service.show_approval(&caller, &id).await?))
+) -> ApiResult<Approval> {
+    Ok(Json(service.show_approval(&caller, &id).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -42,15 +41,15 @@ pub(super) async fn show_approval(
     summary = "Approve; the approval completing the quorum runs the operation",
     params(("id" = String, Path, description = "Approval request id")),
     request_body = VoteBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Approval), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn approve(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<String>,
     Body(body): Body<VoteBody>,
-) -> ApiResult<ApprovalView> {
-    Ok(Json(service.vote_approval(&caller, &id, true, body.reason.as_deref()).await?))
+) -> ApiResult<Approval> {
+    Ok(Json(service.vote_approval(&caller, &id, true, body.reason.as_deref()).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -60,15 +59,15 @@ pub(super) async fn approve(
     summary = "Reject (final); a reason is required",
     params(("id" = String, Path, description = "Approval request id")),
     request_body = VoteBody,
-    responses((status = 200, description = "Success", body = Object), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Approval), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn reject(
     State(service): State<AppState>,
     Authed(caller): Authed,
     Path(id): Path<String>,
     Body(body): Body<VoteBody>,
-) -> ApiResult<ApprovalView> {
-    Ok(Json(service.vote_approval(&caller, &id, false, body.reason.as_deref()).await?))
+) -> ApiResult<Approval> {
+    Ok(Json(service.vote_approval(&caller, &id, false, body.reason.as_deref()).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -85,8 +84,9 @@ pub(super) async fn add_webhook(
     Body(body): Body<AddWebhook>,
 ) -> ApiResult<AddedWebhook> {
     let added = service.add_webhook(&caller, &body.url, &body.events).await?;
-    let secret = String::from_utf8_lossy(added.secret.expose_secret()).into_owned();
-    Ok(Json(AddedWebhook { webhook: added.webhook, secret }))
+    let secret =
+        keystead_api::Secret::new(String::from_utf8_lossy(added.secret.expose_secret()).into_owned());
+    Ok(Json(AddedWebhook { webhook: added.webhook.into_wire(), secret }))
 }
 
 #[utoipa::path(
@@ -94,13 +94,13 @@ pub(super) async fn add_webhook(
     path = "/v1/webhooks",
     tag = "webhooks",
     summary = "Webhooks with the state of their deliveries",
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<Webhook>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn list_webhooks(
     State(service): State<AppState>,
     Authed(caller): Authed,
-) -> ApiResult<Vec<WebhookView>> {
-    Ok(Json(service.list_webhooks(&caller).await?))
+) -> ApiResult<Vec<Webhook>> {
+    Ok(Json(service.list_webhooks(&caller).await?.into_wire()))
 }
 
 #[utoipa::path(
@@ -109,12 +109,12 @@ pub(super) async fn list_webhooks(
     tag = "webhooks",
     summary = "The newest deliveries with their status, attempts and last error",
     params(DeliveriesQuery),
-    responses((status = 200, description = "Success", body = Vec<Object>), (status = "default", response = ErrorBody))
+    responses((status = 200, description = "Success", body = Vec<Delivery>), (status = "default", response = ErrorBody))
 )]
 pub(super) async fn list_deliveries(
     State(service): State<AppState>,
     Authed(caller): Authed,
     QueryOf(query): QueryOf<DeliveriesQuery>,
 ) -> ApiResult<Vec<Delivery>> {
-    Ok(Json(service.list_deliveries(&caller, query.webhook.as_deref()).await?))
+    Ok(Json(service.list_deliveries(&caller, query.webhook.as_deref()).await?.into_wire()))
 }

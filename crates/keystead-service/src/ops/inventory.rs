@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use keystead_core::{Action, AuditAction, KeyState, Tenant};
 use keystead_store::inventory::{InventoryFilter, InventoryQuery, InventorySort, ReviewRecord};
 use keystead_store::{Change, StoredKey, StoredPrincipal};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -20,8 +20,7 @@ use crate::{Caller, Error, KeyView, Service};
 const MAX_ATTESTATION: usize = 2_000;
 
 /// `inventory list` parameters, as text from the CLI or REST query.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default)]
 pub struct InventoryRequest {
     /// Only this tenant.
     pub tenant: Option<String>,
@@ -48,20 +47,16 @@ pub struct InventoryRequest {
     /// Newest version created at or after (RFC 3339).
     pub rotated_after: Option<String>,
     /// Only keys past a cryptoperiod now.
-    #[serde(default)]
     pub past_cryptoperiod: bool,
     /// Only keys whose owner is empty, disabled or expired.
-    #[serde(default)]
     pub no_owner: bool,
     /// Only keys not reviewed since (RFC 3339, or a duration such as `90d` meaning that long ago).
     pub not_reviewed_since: Option<String>,
     /// Only keys whose review is overdue under the review policy.
-    #[serde(default)]
     pub review_overdue: bool,
     /// `name` (default), `created`, `rotated` or `owner`.
     pub sort: Option<String>,
     /// Reverse the order.
-    #[serde(default)]
     pub descending: bool,
     /// Keys to skip.
     pub offset: Option<u64>,

@@ -1,0 +1,334 @@
+//! `/v1/keys` and `/v1/aliases`: keys, their versions and attributes, aliases.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::audit::AuditEvent;
+use crate::inventory::ReviewRecord;
+
+/// `POST /v1/keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// Name, unique per tenant.
+    pub name: String,
+    /// `encrypt`, `sign`, `mac`, `wrap` or `asymmetric-decrypt`.
+    pub purpose: String,
+    /// An algorithm that fits the purpose, e.g. `aes-256-gcm`.
+    pub algorithm: String,
+    /// The function the key serves, e.g. `prompt-encryption` or `x-custom`.
+    pub usage_context: Option<String>,
+    /// The team or person answerable for the key.
+    pub owner: Option<String>,
+    /// `production`, `staging`, `development` or `test` (the server's own by default).
+    pub environment: Option<String>,
+    /// `public`, `internal`, `confidential` or `restricted`.
+    pub classification: Option<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Rotate after this long, e.g. `90d`.
+    pub rotation_period: Option<String>,
+    /// A version protects for at most this long after its activation, e.g. `365d`.
+    pub protect_period: Option<String>,
+    /// Whether backups include the key (default by key type).
+    pub recoverable: Option<bool>,
+    /// `low`, `medium`, `high` or `critical`.
+    pub criticality: Option<String>,
+    /// Create the first version pre-active.
+    #[serde(default)]
+    pub pre_active: bool,
+    /// The tenant (the caller's own by default).
+    pub tenant: Option<String>,
+}
+
+/// `PATCH /v1/keys/{key}`: the attributes that may change. Purpose, algorithm and
+/// environment never change. Absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKey {
+    /// The new owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Labels to set (added or replaced).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_labels: BTreeMap<String, String>,
+    /// Label keys to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_labels: Vec<String>,
+    /// The new description (empty clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The new rotation period, e.g. `90d`; `none` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_period: Option<String>,
+    /// The new originator-usage period, e.g. `365d`; `none` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect_period: Option<String>,
+    /// The new recovery policy (a recovery-policy change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recoverable: Option<bool>,
+    /// The new criticality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
+    /// The new classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    /// The key's tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// Query of `GET /v1/keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListKeys {
+    /// Only this tenant.
+    pub tenant: Option<String>,
+    /// Only this purpose.
+    pub purpose: Option<String>,
+    /// Only keys with a version in this state.
+    pub state: Option<String>,
+    /// Only this owner.
+    pub owner: Option<String>,
+    /// Labels as `k=v,k2=v2`; all must match.
+    pub label: Option<String>,
+    /// Include compromised keys (left out by default).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Query naming a tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// Lifecycle requests that may name one version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionBody {
+    /// The version; all eligible versions when absent.
+    pub version: Option<u32>,
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// Query of `GET /v1/keys/{key}/public`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PublicQuery {
+    /// The tenant.
+    pub tenant: Option<String>,
+    /// The version; the primary one when absent.
+    pub version: Option<u32>,
+}
+
+/// A key with its versions, as `key show` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Key {
+    /// Immutable id (a UUID).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// Name, unique per tenant.
+    pub name: String,
+    /// The one purpose, fixed at creation.
+    pub purpose: String,
+    /// The algorithm of every version.
+    pub algorithm: String,
+    /// The function the key serves.
+    pub usage_context: String,
+    /// The team or person answerable for the key.
+    pub owner: String,
+    /// The environment the key belongs to.
+    pub environment: String,
+    /// The classification of the data it protects.
+    pub classification: String,
+    /// Free-form labels.
+    pub labels: BTreeMap<String, String>,
+    /// `generated` or `imported`.
+    pub origin: String,
+    /// Rotate after this many seconds, if set.
+    pub rotation_period_seconds: Option<i64>,
+    /// A version protects for at most this many seconds after its activation.
+    pub protect_period_seconds: Option<i64>,
+    /// Whether backups include the key.
+    pub recoverable: bool,
+    /// Business criticality.
+    pub criticality: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last change of the key or any of its versions.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// The version protect operations use now, if any is active.
+    pub primary_version: Option<u32>,
+    /// Every version, oldest first.
+    pub versions: Vec<KeyVersion>,
+    /// Every status change of the key, oldest first (`key show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AuditEvent>,
+    /// The key's newest 50 audit events of any kind, oldest first (`key show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_events: Vec<AuditEvent>,
+    /// The owners' reviews, oldest first (`key show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<ReviewRecord>,
+}
+
+/// One version of a key, without its material.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyVersion {
+    /// Version number, from 1.
+    pub number: u32,
+    /// Lifecycle state.
+    pub state: String,
+    /// Key check value: identifies the material without revealing it.
+    pub kcv: String,
+    /// How the material was generated.
+    pub provenance: Provenance,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it became active.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub activated_at: Option<OffsetDateTime>,
+    /// When it was suspended (cleared on resume).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub suspended_at: Option<OffsetDateTime>,
+    /// When it was deactivated.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deactivated_at: Option<OffsetDateTime>,
+    /// The compromise report, once the version is compromised.
+    pub compromise: Option<CompromiseReport>,
+    /// When its approved destruction runs, while one is scheduled.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub destroy_at: Option<OffsetDateTime>,
+    /// When its material was destroyed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub destroyed_at: Option<OffsetDateTime>,
+}
+
+/// How a version's material was generated (CEK-10).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Provenance {
+    /// The cryptographic library that generated the material.
+    pub library: String,
+    /// Its version.
+    pub library_version: String,
+    /// The underlying C library and its version.
+    pub backend: String,
+    /// Whether the library runs in its FIPS 140-3 validated mode.
+    pub fips: bool,
+    /// The deterministic random bit generator and its standard.
+    pub rng: String,
+    /// Where the DRBG's seed comes from.
+    pub entropy_source: String,
+    /// The algorithm generated.
+    pub algorithm: String,
+    /// Its security strength.
+    pub security_strength_bits: u32,
+    /// When the material was generated.
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    /// The environment of the server that generated it.
+    pub environment: String,
+    /// The node that generated it.
+    pub node: String,
+    /// `generated` or `imported`.
+    pub origin: String,
+    /// Set when the version was restored from a backup (CEK-20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<RecoveryMark>,
+}
+
+/// How a version came back from a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecoveryMark {
+    /// The backup bundle it was restored from.
+    pub backup_id: String,
+    /// When the backup was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub backed_up_at: OffsetDateTime,
+    /// When it was restored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub restored_at: OffsetDateTime,
+    /// Who restored it.
+    pub restored_by: String,
+    /// The node it was restored on.
+    pub node: String,
+    /// The approved recovery request, or `break-glass`.
+    pub authorized_by: String,
+}
+
+/// What was reported when a version was declared compromised (CEK-19).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CompromiseReport {
+    /// The incident the compromise belongs to.
+    pub incident: String,
+    /// When the compromise happened, as far as is known.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// When it was reported to Keystead.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reported_at: OffsetDateTime,
+    /// Who reported it.
+    pub reported_by: String,
+    /// Why the version is considered compromised.
+    pub reason: String,
+}
+
+/// A PEM public key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicKey {
+    /// SubjectPublicKeyInfo, PEM.
+    pub pem: String,
+}
+
+/// `POST /v1/aliases`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAlias {
+    /// The alias, e.g. `alias/prompts` or `prompts-current`; unique per tenant, never a key's
+    /// name.
+    pub alias: String,
+    /// The key it names (name or id).
+    pub key: String,
+    /// The tenant (the caller's own by default).
+    pub tenant: Option<String>,
+}
+
+/// `PUT /v1/aliases/{alias}`: point an alias at another key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAlias {
+    /// The key it names from now on (name or id).
+    pub key: String,
+    /// The tenant.
+    pub tenant: Option<String>,
+}
+
+/// An alias of a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Alias {
+    /// The alias.
+    pub alias: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The key's id.
+    pub key_id: String,
+    /// The key's name.
+    pub key_name: String,
+    /// When the alias was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was last pointed at a key.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
