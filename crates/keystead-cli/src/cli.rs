@@ -137,10 +137,10 @@ pub enum Command {
     Audit(AuditCommand),
     /// Manage principals (admin).
     #[command(subcommand)]
-    Principal(PrincipalCommand),
+    Principal(crate::cmd::principals::PrincipalCommand),
     /// Grant crypto operations on keys to crypto users (admin).
     #[command(subcommand)]
-    Grant(GrantCommand),
+    Grant(crate::cmd::principals::GrantCommand),
     /// Initialize, unseal and seal the server; its status.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -562,53 +562,6 @@ pub enum OperatorCommand {
     /// Seal this node now: the root key and every unsealed key leave memory. Admins and
     /// incident responders.
     Seal,
-}
-
-/// `keystead principal ...`.
-#[derive(Debug, Subcommand)]
-pub enum PrincipalCommand {
-    /// Create a principal; prints its token once.
-    Create {
-        /// Unique name.
-        name: String,
-        /// admin, key-custodian, crypto-user, auditor, incident-responder, recovery-officer
-        #[arg(long = "role", value_delimiter = ',', required = true)]
-        roles: Vec<String>,
-        /// Confine it to this tenant.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// Lifetime, e.g. `90d`, `12h`, `30m`, `45s`: afterwards its token and certificate
-        /// stop working (default: until disabled).
-        #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_seconds)]
-        expires_in: Option<u64>,
-    },
-    /// List principals.
-    List,
-    /// Disable a principal: its token stops working at once.
-    Disable {
-        /// The principal.
-        name: String,
-    },
-}
-
-/// `keystead grant ...`.
-#[derive(Debug, Subcommand)]
-pub enum GrantCommand {
-    /// Allow a principal to run operations with a key.
-    Add {
-        /// The principal.
-        #[arg(long)]
-        principal: String,
-        /// Key name or id.
-        #[arg(long)]
-        key: String,
-        /// Operations, e.g. encrypt,decrypt.
-        #[arg(long, value_delimiter = ',', required = true)]
-        ops: Vec<String>,
-        /// The key's tenant.
-        #[arg(long)]
-        tenant: Option<String>,
-    },
 }
 
 /// Parses `90d`, `12h`, `30m`, `45s` (or bare seconds) into seconds.

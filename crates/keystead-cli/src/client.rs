@@ -230,6 +230,26 @@ impl Client {
         serde_json::from_slice(&body).context("the server sent an answer this client cannot read")
     }
 
+    /// POST a typed body and decode the answer as `T`.
+    pub fn post_as<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let bytes = self.send_raw(self.http.post(format!("{}{path}", self.base)).json(body))?;
+        serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
+    }
+
+    /// PATCH a typed body and decode the answer as `T`.
+    pub fn patch_as<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let bytes = self.send_raw(self.http.patch(format!("{}{path}", self.base)).json(body))?;
+        serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
+    }
+
     /// GET a path and return the answer's bytes as sent (a rendered report).
     pub fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>> {
         self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))

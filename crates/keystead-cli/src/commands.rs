@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::cli::{Cli, Command, GrantCommand, KeyCommand, OperatorCommand, Output, PrincipalCommand};
+use crate::cli::{Cli, Command, KeyCommand, OperatorCommand, Output};
 use crate::client::{exit, Client, TlsOptions};
 
 /// Outcome of a command: the exit code to return.
@@ -55,6 +55,12 @@ pub(crate) fn seg(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Prints a typed body as the one JSON document on stdout.
+pub(crate) fn print_typed<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 pub(crate) fn print_json(value: &Value) -> Result<()> {
@@ -249,19 +255,8 @@ pub fn run(cli: Cli) -> Result<Code> {
             Ok(0)
         }
         Command::Audit(command) => crate::audit::run(&client, command, json_out),
-        Command::Principal(command) => principal(&client, command, json_out),
-        Command::Grant(GrantCommand::Add { principal, key, ops, tenant }) => {
-            let out = client.post(
-                "/v1/grants",
-                &json!({ "principal": principal, "key": key, "ops": ops, "tenant": tenant }),
-            )?;
-            if json_out {
-                print_json(&out)?;
-            } else {
-                println!("granted {} on key {} to {}", ops.join(","), key, principal);
-            }
-            Ok(0)
-        }
+        Command::Principal(command) => crate::cmd::principals::run_principal(&client, command, json_out),
+        Command::Grant(command) => crate::cmd::principals::run_grant(&client, command, json_out),
         Command::Operator(command) => operator(&client, command, json_out),
         Command::Rewrap { context, input, file, out, accept_suspect, justify } => {
             let request = crate::oversight::RewrapRequest {
@@ -581,48 +576,4 @@ fn tenant_query(tenant: &Option<String>) -> Vec<(&'static str, String)> {
 
 fn tenant_suffix(tenant: &Option<String>) -> String {
     tenant.as_ref().map(|t| format!("?tenant={}", seg(t))).unwrap_or_default()
-}
-
-fn principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Result<Code> {
-    match command {
-        PrincipalCommand::Create { name, roles, tenant, expires_in } => {
-            let body =
-                json!({ "name": name, "roles": roles, "tenant": tenant, "expires_in_seconds": expires_in });
-            let out = client.post("/v1/principals", &body)?;
-            if json_out {
-                print_json(&out)?;
-            } else {
-                println!("Created principal {} with roles {}.", text(&out["name"]), roles.join(","));
-                println!("Token (shown once; store it now): {}", text(&out["token"]));
-            }
-        }
-        PrincipalCommand::List => {
-            let out = client.get("/v1/principals", &[])?;
-            if json_out {
-                print_json(&out)?;
-            } else {
-                println!("{:<24}{:<40}{:<16}{:<26}STATUS", "NAME", "ROLES", "TENANT", "EXPIRES");
-                for p in out.as_array().into_iter().flatten() {
-                    let roles: Vec<String> = p["roles"].as_array().into_iter().flatten().map(text).collect();
-                    let status = if p["disabled"].as_bool() == Some(true) { "disabled" } else { "active" };
-                    println!(
-                        "{:<24}{:<40}{:<16}{:<26}{status}",
-                        text(&p["name"]),
-                        roles.join(","),
-                        text(&p["tenant"]),
-                        text(&p["expires_at"])
-                    );
-                }
-            }
-        }
-        PrincipalCommand::Disable { name } => {
-            let out = client.post(&format!("/v1/principals/{}/disable", seg(&name)), &json!({}))?;
-            if json_out {
-                print_json(&out)?
-            } else {
-                println!("principal {name} disabled")
-            }
-        }
-    }
-    Ok(0)
 }

@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod cli;
 mod client;
+mod cmd;
 mod commands;
 mod compliance;
 mod config;

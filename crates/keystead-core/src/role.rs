@@ -158,6 +158,20 @@ impl Role {
     }
 }
 
+/// Role pairs one principal may never hold together (separation of duties), with why. The
+/// same table refuses them at `principal create` and at `principal update`.
+pub const FORBIDDEN_TOGETHER: &[(Role, Role, &str)] = &[
+    (Role::Admin, Role::CryptoUser, "an admin grants key use, so it could grant itself any key"),
+    (Role::KeyCustodian, Role::CryptoUser, "key custodians manage keys and never use them"),
+    (Role::Auditor, Role::Admin, "an auditor must be independent of the admins it audits"),
+    (Role::Auditor, Role::KeyCustodian, "an auditor must be independent of the custodians it audits"),
+];
+
+/// The first forbidden pair among `roles`, if any.
+pub fn forbidden_combination(roles: &[Role]) -> Option<(Role, Role, &'static str)> {
+    FORBIDDEN_TOGETHER.iter().copied().find(|(a, b, _)| roles.contains(a) && roles.contains(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +218,20 @@ mod tests {
                 assert_eq!(role.allows(action), allowed(*role).contains(&action), "{role} × {action}");
             }
         }
+    }
+
+    #[test]
+    fn forbidden_role_pairs_over_every_pair() {
+        for a in Role::ALL {
+            for b in Role::ALL {
+                let listed =
+                    FORBIDDEN_TOGETHER.iter().any(|(x, y, _)| (x == a && y == b) || (x == b && y == a));
+                let found = forbidden_combination(&[*a, *b]).is_some();
+                assert_eq!(found, listed, "{a} + {b}");
+            }
+        }
+        assert!(forbidden_combination(&[Role::CryptoUser, Role::IncidentResponder]).is_none());
+        assert!(forbidden_combination(&[Role::Admin]).is_none());
     }
 
     #[test]

@@ -117,6 +117,8 @@ fn every_schema_matches_its_type_and_round_trips() {
         DataKey,
         Rewrapped,
         CreatePrincipal,
+        UpdatePrincipal,
+        RevokeGrant,
         Principal,
         CreatedPrincipal,
         AddGrant,

@@ -229,6 +229,40 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// No such principal.
+    #[error("principal {name} not found; `keystead principal list` shows them")]
+    PrincipalNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// The principal is not in the state the request needs (e.g. enabling an enabled one).
+    #[error("{reason}")]
+    PrincipalState {
+        /// Why.
+        reason: String,
+    },
+    /// Roles that separation of duties keeps apart.
+    #[error("roles {first} and {second} may not be held together: {why}")]
+    RolesTogether {
+        /// One role.
+        first: keystead_core::Role,
+        /// The other.
+        second: keystead_core::Role,
+        /// Why.
+        why: &'static str,
+    },
+    /// The principal holds no grant on the key (or none of the operations named).
+    #[error(
+        "principal {principal} has no grant on key {key}{detail}; `keystead key show` lists what is granted"
+    )]
+    GrantNotFound {
+        /// The principal.
+        principal: String,
+        /// The key as named.
+        key: String,
+        /// Which operations were not granted, if some were named.
+        detail: String,
+    },
     /// A vote that cannot count.
     #[error(transparent)]
     Vote(#[from] keystead_core::approval::VoteError),
@@ -249,9 +283,13 @@ impl Error {
         match self {
             Error::Unauthenticated => ErrorKind::Unauthenticated,
             Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
-            Error::KeyNotFound { .. } | Error::VersionNotFound { .. } | Error::ApprovalNotFound { .. } => {
-                ErrorKind::NotFound
-            }
+            Error::KeyNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::ApprovalNotFound { .. }
+            | Error::PrincipalNotFound { .. }
+            | Error::GrantNotFound { .. } => ErrorKind::NotFound,
+            Error::PrincipalState { .. } => ErrorKind::InvalidState,
+            Error::RolesTogether { .. } => ErrorKind::PolicyViolation,
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
             Error::AuditTampered { .. } | Error::Bundle { .. } => ErrorKind::IntegrityFailure,
             Error::RestoreConflicts { .. } => ErrorKind::Conflict,

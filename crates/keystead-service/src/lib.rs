@@ -47,7 +47,7 @@ pub use ops::compromise::CompromiseReport;
 pub use ops::destroy::DestroyRequest;
 pub use ops::exception::ExceptionRequest;
 pub use ops::inventory::{InventoryItem, InventoryRequest, InventoryView};
-pub use ops::principals::NewPrincipalView;
+pub use ops::principals::{NewPrincipalView, PrincipalUpdate};
 pub use ops::recovery::{KeyAssessment, RecoveryAssessment};
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use ops::scheduler::DueWork;

@@ -172,6 +172,34 @@ pub enum Change {
     },
     /// Grants crypto operations on a key to a principal (added to any it has).
     AddGrant(Grant),
+    /// Takes operations back: the grant's operations become `to` if they are still `from`
+    /// (compare-and-set); an empty `to` deletes the grant.
+    RevokeGrant {
+        /// The principal.
+        principal: String,
+        /// The key.
+        key_id: KeyId,
+        /// The operations as read.
+        from: Vec<keystead_core::Operation>,
+        /// The operations left.
+        to: Vec<keystead_core::Operation>,
+    },
+    /// A principal's roles and expiry change, if its roles are still `from_roles`.
+    UpdatePrincipal {
+        /// Its name.
+        name: String,
+        /// Its roles as read.
+        from_roles: Vec<String>,
+        /// Its roles from now on.
+        roles: Vec<String>,
+        /// When it stops authenticating, if ever.
+        expires_at: Option<OffsetDateTime>,
+    },
+    /// A disabled principal may authenticate again.
+    EnablePrincipal {
+        /// Its name.
+        name: String,
+    },
     /// Backup shares held for their recovery officers until each collects its own.
     HoldShares(Vec<HeldShare>),
     /// A holder collects its share: the sealed share is deleted, once.
@@ -225,6 +253,11 @@ impl Change {
             }
             Change::RestoreKey { key, .. } => vec![(FeedKind::Key, key.id.to_string())],
             Change::DisablePrincipal { name } => vec![(FeedKind::Principal, name.clone())],
+            // Forgetting a principal drops its grants from memory: they are reloaded too.
+            Change::UpdatePrincipal { name, .. } | Change::EnablePrincipal { name } => {
+                vec![(FeedKind::Principal, name.clone()), (FeedKind::Grant, name.clone())]
+            }
+            Change::RevokeGrant { principal, .. } => vec![(FeedKind::Grant, principal.clone())],
             Change::AddGrant(grant) => vec![(FeedKind::Grant, grant.principal.clone())],
             Change::Initialize { .. } => vec![(FeedKind::Seal, String::new())],
             Change::Batch(changes) => changes.iter().flat_map(Change::feed_entries).collect(),
@@ -406,7 +439,8 @@ pub enum DeliveryResult {
 pub enum FeedKind {
     /// A key's versions or states: drop it from the key cache.
     Key,
-    /// A principal was disabled: drop it from the token and certificate caches.
+    /// A principal was disabled, enabled or changed roles: drop it from the token and
+    /// certificate caches.
     Principal,
     /// A principal's grants changed: reload grants.
     Grant,

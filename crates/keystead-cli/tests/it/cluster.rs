@@ -59,6 +59,29 @@ impl Api {
         out
     }
 
+    /// GETs `path`; the status.
+    fn get(&self, node: &DevServer, path: &str) -> u16 {
+        self.http
+            .get(format!("{}{path}", node.addr))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn patch(&self, node: &DevServer, path: &str, body: &Value) -> Value {
+        let response = self
+            .http
+            .patch(format!("{}{path}", node.addr))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.json().unwrap()
+    }
+
     fn encrypt(&self, node: &DevServer, key: &str) -> (u16, Value) {
         self.post(node, &format!("/v1/keys/{key}/encrypt"), &json!({ "plaintext": "aGVsbG8=" }))
     }
@@ -153,6 +176,22 @@ fn two_nodes_on_one_database_behave_as_one_service() {
     root.ok(&a, "/v1/principals/app/disable", &json!({}));
     wait_until(Duration::from_secs(10), "principal disable reaching node B", || {
         app.encrypt(&b, "shared").0 == 401
+    });
+    // Enabled again, its grant back in force; then the grant revoked and its role changed on
+    // A: B follows each at once.
+    root.ok(&a, "/v1/principals/app/enable", &json!({}));
+    wait_until(Duration::from_secs(10), "principal enable reaching node B", || {
+        app.encrypt(&b, "shared").0 == 200
+    });
+    root.ok(&a, "/v1/grants/revoke", &json!({ "principal": "app", "key": "shared", "ops": ["encrypt"] }));
+    wait_until(Duration::from_secs(10), "grant revocation reaching node B", || {
+        app.encrypt(&b, "shared").0 == 403
+    });
+    assert_eq!(app.get(&b, "/v1/audit/verify"), 403, "a crypto user does not read the audit log");
+    let updated = root.patch(&a, "/v1/principals/app", &json!({ "roles": ["auditor"] }));
+    assert_eq!(updated["roles"], json!(["auditor"]));
+    wait_until(Duration::from_secs(10), "role change reaching node B", || {
+        app.get(&b, "/v1/audit/verify") == 200
     });
 
     // The figure (CEK-19 "from that moment on every node"): from a compromise report

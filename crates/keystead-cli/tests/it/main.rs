@@ -3,6 +3,7 @@
 //! server on a free loopback port,
 //! driven by the CLI.
 
+mod admin;
 mod audit_export;
 mod cluster;
 mod compromise;

@@ -265,6 +265,9 @@ fn check_openapi(addr: &str) {
         "post /v1/backups/restore",
         "post /v1/recovery/requests",
         "post /v1/recovery/drills",
+        "post /v1/principals/{name}/enable",
+        "patch /v1/principals/{name}",
+        "post /v1/grants/revoke",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

@@ -141,3 +141,63 @@ pub(super) async fn add_grant(
             .into_wire(),
     ))
 }
+
+#[utoipa::path(
+    post,
+    path = "/v1/principals/{name}/enable",
+    tag = "principals",
+    summary = "Let a disabled principal authenticate again with its token (admin)",
+    params(("name" = String, Path, description = "Principal name")),
+    responses((status = 200, description = "Success", body = Principal), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn enable_principal(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+) -> ApiResult<Principal> {
+    Ok(Json(service.enable_principal(&caller, &name).await?.into_wire()))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/principals/{name}",
+    tag = "principals",
+    summary = "Change a principal's roles or expiry; every node applies it at once (admin)",
+    params(("name" = String, Path, description = "Principal name")),
+    request_body = UpdatePrincipal,
+    responses((status = 200, description = "Success", body = Principal), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn update_principal(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+    Body(body): Body<UpdatePrincipal>,
+) -> ApiResult<Principal> {
+    let update = keystead_service::PrincipalUpdate {
+        roles: body.roles,
+        expires_in_seconds: body.expires_in_seconds,
+        never_expires: body.never_expires,
+    };
+    Ok(Json(service.update_principal(&caller, &name, update).await?.into_wire()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/grants/revoke",
+    tag = "principals",
+    summary = "Take operations back from a grant, or the whole grant when none is named (admin)",
+    request_body = RevokeGrant,
+    responses((status = 200, description = "The grant as it remains (no operations: removed)", body = Grant), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn revoke_grant(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<RevokeGrant>,
+) -> ApiResult<Grant> {
+    Ok(Json(
+        service
+            .revoke_grant(&caller, body.tenant.as_deref(), &body.principal, &body.key, &body.ops)
+            .await?
+            .into_wire(),
+    ))
+}

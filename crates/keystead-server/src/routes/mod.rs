@@ -126,7 +126,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(admin::create_principal, admin::list_principals))
         .routes(routes!(admin::disable_principal))
+        .routes(routes!(admin::enable_principal))
+        .routes(routes!(admin::update_principal))
         .routes(routes!(admin::add_grant))
+        .routes(routes!(admin::revoke_grant))
 }
 
 /// The authenticated caller of a request.

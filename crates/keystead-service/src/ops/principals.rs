@@ -17,6 +17,17 @@ pub struct NewPrincipalView {
     pub token: AccessToken,
 }
 
+/// A change of a principal's roles or expiry (`principal update`).
+#[derive(Clone, Debug, Default)]
+pub struct PrincipalUpdate {
+    /// The roles from now on, replacing the current ones.
+    pub roles: Option<Vec<String>>,
+    /// Seconds from now until it stops authenticating.
+    pub expires_in_seconds: Option<u64>,
+    /// Remove the expiry.
+    pub never_expires: bool,
+}
+
 /// The longest principal lifetime accepted: 100 years.
 const MAX_LIFETIME_SECONDS: i64 = 100 * 366 * 24 * 3600;
 
@@ -33,6 +44,9 @@ fn parse_roles(roles: &[String]) -> Result<Vec<Role>, Error> {
         if !parsed.contains(&role) {
             parsed.push(role);
         }
+    }
+    if let Some((first, second, why)) = keystead_core::role::forbidden_combination(&parsed) {
+        return Err(Error::RolesTogether { first, second, why });
     }
     Ok(parsed)
 }
@@ -147,6 +161,117 @@ impl Service {
         self.finish(event, result).await
     }
 
+    /// Lets a disabled principal authenticate again (its token is unchanged).
+    pub async fn enable_principal(&self, caller: &Caller, name: &str) -> Result<StoredPrincipal, Error> {
+        let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::PrincipalEnable).await?;
+        event.details.insert("principal".into(), name.chars().take(128).collect());
+        let result = async {
+            self.authorize(caller, Action::ManagePrincipals, None)?;
+            let target = self.principal_in_reach(caller, name).await?;
+            if !target.disabled {
+                return Err(Error::PrincipalState { reason: format!("principal {name} is not disabled") });
+            }
+            self.store.commit(Change::EnablePrincipal { name: name.to_owned() }, event.clone()).await?;
+            self.access.forget_principal(name);
+            self.reload_grants().await?;
+            Ok(StoredPrincipal { disabled: false, ..target })
+        }
+        .await;
+        self.finish(event, result).await
+    }
+
+    /// Changes a principal's roles (replacing them) and/or its expiry. Takes effect on this
+    /// node at once and on every other node through the change feed.
+    pub async fn update_principal(
+        &self,
+        caller: &Caller,
+        name: &str,
+        update: PrincipalUpdate,
+    ) -> Result<StoredPrincipal, Error> {
+        let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::PrincipalUpdate).await?;
+        event.details.insert("principal".into(), name.chars().take(128).collect());
+        if let Some(roles) = &update.roles {
+            event.details.insert("roles".into(), roles.join(","));
+        }
+        if let Some(seconds) = update.expires_in_seconds {
+            event.details.insert("lifetime_seconds".into(), seconds.to_string());
+        }
+        if update.never_expires {
+            event.details.insert("expiry".into(), "removed".into());
+        }
+        let result = async {
+            self.authorize(caller, Action::ManagePrincipals, None)?;
+            if update.roles.is_none() && update.expires_in_seconds.is_none() && !update.never_expires {
+                return Err(invalid("update", "give new roles, an expiry (expires_in), or never_expires"));
+            }
+            if update.expires_in_seconds.is_some() && update.never_expires {
+                return Err(invalid("expires_in", "give an expiry or never_expires, not both"));
+            }
+            if name == caller.principal && update.roles.is_some() {
+                return Err(invalid(
+                    "principal",
+                    "a principal cannot change its own roles; ask another admin",
+                ));
+            }
+            let target = self.principal_in_reach(caller, name).await?;
+            if target.roles.iter().any(|r| r == ROOT_ROLE) {
+                return Err(invalid("principal", "the root principal's roles and expiry do not change"));
+            }
+            let roles = match &update.roles {
+                Some(roles) => parse_roles(roles)?.iter().map(|r| r.as_str().to_owned()).collect(),
+                None => target.roles.clone(),
+            };
+            let expires_at = match (update.expires_in_seconds, update.never_expires) {
+                (_, true) => None,
+                (Some(seconds), false) => Some(self.expiry_from_now(seconds)?),
+                (None, false) => target.expires_at,
+            };
+            let change = Change::UpdatePrincipal {
+                name: name.to_owned(),
+                from_roles: target.roles.clone(),
+                roles: roles.clone(),
+                expires_at,
+            };
+            event.details.insert("previous_roles".into(), target.roles.join(","));
+            self.store.commit(change, event.clone()).await?;
+            self.access.forget_principal(name);
+            self.reload_grants().await?;
+            Ok(StoredPrincipal { roles, expires_at, ..target })
+        }
+        .await;
+        self.finish(event, result).await
+    }
+
+    /// A principal the caller may manage: it exists, and is of the caller's tenant if the
+    /// caller is confined to one.
+    async fn principal_in_reach(&self, caller: &Caller, name: &str) -> Result<StoredPrincipal, Error> {
+        let target = self
+            .store
+            .principal_by_name(name)
+            .await?
+            .ok_or_else(|| Error::PrincipalNotFound { name: name.to_owned() })?;
+        if let Some(own) = &caller.tenant {
+            if target.tenant.as_deref() != Some(own.as_str()) {
+                return Err(Error::PermissionDenied {
+                    reason: format!("principal {} is confined to tenant {own}", caller.principal),
+                });
+            }
+        }
+        Ok(target)
+    }
+
+    /// The time `seconds` from now, for a principal's expiry (1 second to 100 years).
+    fn expiry_from_now(&self, seconds: u64) -> Result<time::OffsetDateTime, Error> {
+        if seconds == 0 {
+            return Err(invalid("expires_in", "give a lifetime of at least one second"));
+        }
+        i64::try_from(seconds)
+            .ok()
+            .filter(|s| *s <= MAX_LIFETIME_SECONDS)
+            .map(|s| self.now() + time::Duration::seconds(s))
+            .ok_or_else(|| invalid("expires_in", "give a lifetime of at most 100 years"))
+    }
+
     /// Grants crypto operations on a key to a principal.
     pub async fn add_grant(
         &self,
@@ -191,6 +316,76 @@ impl Service {
             self.store.commit(Change::AddGrant(grant.clone()), event.clone()).await?;
             self.access.add_grant(&grant);
             Ok(grant)
+        }
+        .await;
+        self.finish(event, result).await
+    }
+}
+
+impl Service {
+    /// Takes operations back from a principal's grant on a key: the named ones, or every one
+    /// (the whole grant) when none is named. Takes effect on this node at once and on every
+    /// other node through the change feed.
+    pub async fn revoke_grant(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        principal: &str,
+        key: &str,
+        operations: &[String],
+    ) -> Result<Grant, Error> {
+        let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::GrantRevoke).await?;
+        event.details.insert("principal".into(), principal.chars().take(128).collect());
+        event.details.insert(
+            "operations".into(),
+            if operations.is_empty() { "all".into() } else { operations.join(",") },
+        );
+        event.key_name = Some(key.to_owned());
+        let result = async {
+            self.authorize(caller, Action::ManagePrincipals, None)?;
+            let named: Vec<Operation> =
+                operations.iter().map(|o| o.parse()).collect::<Result<_, keystead_core::Error>>()?;
+            let stored = self.stored_key(&tenant, key).await?;
+            crate::audit::describe_key(&mut event, &stored.attributes);
+            let key_id = stored.attributes.id;
+            let current = self
+                .store
+                .grants()
+                .await?
+                .into_iter()
+                .find(|g| g.principal == principal && g.key_id == key_id)
+                .ok_or_else(|| Error::GrantNotFound {
+                    principal: principal.to_owned(),
+                    key: key.to_owned(),
+                    detail: String::new(),
+                })?;
+            let missing: Vec<&str> =
+                named.iter().filter(|op| !current.operations.contains(op)).map(|op| op.as_str()).collect();
+            if !missing.is_empty() {
+                return Err(Error::GrantNotFound {
+                    principal: principal.to_owned(),
+                    key: key.to_owned(),
+                    detail: format!(" for {}", missing.join(",")),
+                });
+            }
+            let remaining: Vec<Operation> = if named.is_empty() {
+                Vec::new()
+            } else {
+                current.operations.iter().copied().filter(|op| !named.contains(op)).collect()
+            };
+            event.details.insert(
+                "remaining".into(),
+                remaining.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(","),
+            );
+            let change = Change::RevokeGrant {
+                principal: principal.to_owned(),
+                key_id,
+                from: current.operations.clone(),
+                to: remaining.clone(),
+            };
+            self.store.commit(change, event.clone()).await?;
+            self.reload_grants().await?;
+            Ok(Grant { operations: remaining, ..current })
         }
         .await;
         self.finish(event, result).await

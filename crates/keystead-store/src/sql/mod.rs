@@ -14,6 +14,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+mod admin;
 mod approvals;
 mod audit;
 mod inventory;
@@ -510,6 +511,13 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 return Err(Error::Conflict { what: "the principal (unknown or already disabled)" });
             }
         }
+        Change::RevokeGrant { principal, key_id, from, to } => {
+            admin::revoke_grant(tx, &principal, key_id, &from, &to).await?
+        }
+        Change::UpdatePrincipal { name, from_roles, roles, expires_at } => {
+            admin::update_principal(tx, &name, &from_roles, &roles, expires_at).await?
+        }
+        Change::EnablePrincipal { name } => admin::enable_principal(tx, &name).await?,
         Change::AddGrant(grant) => {
             let existing: Option<String> =
                 sqlx::query_scalar("SELECT operations FROM grants WHERE principal = $1 AND key_id = $2")

@@ -1,0 +1,111 @@
+//! The admin verbs through the real binary: grant revoke, principal update and enable, each
+//! refused for roles and tenants that may not, each audited.
+
+use serde_json::Value;
+
+use crate::util::DevServer;
+
+fn token_of(created: &str) -> String {
+    let line = created.lines().find(|l| l.starts_with("Token")).expect("a token line");
+    line.rsplit(' ').next().unwrap().trim().to_owned()
+}
+
+fn code(server: &DevServer, args: &[&str], stdin: &[u8]) -> (Option<i32>, String) {
+    let out = server.cli(args, stdin);
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn grants_are_revoked_and_principals_updated_and_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path());
+    server.ok(&["key", "create", "prompts", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
+    let app = token_of(&server.ok(&["principal", "create", "app", "--role", "crypto-user"], b""));
+    server.ok(&["grant", "add", "--principal", "app", "--key", "prompts", "--ops", "encrypt,decrypt"], b"");
+    let ciphertext = server.ok(&["--token", &app, "encrypt", "prompts"], b"hello");
+
+    // Part of a grant, then the rest: each takes effect on the next request.
+    let out =
+        server.ok(&["grant", "revoke", "--principal", "app", "--key", "prompts", "--ops", "encrypt"], b"");
+    assert!(out.contains("may still decrypt"), "{out}");
+    assert_eq!(code(&server, &["--token", &app, "encrypt", "prompts"], b"x").0, Some(5));
+    assert_eq!(server.ok(&["--token", &app, "decrypt"], ciphertext.as_bytes()), "hello");
+    let gone: Value = serde_json::from_str(
+        &server.ok(&["--output", "json", "grant", "revoke", "--principal", "app", "--key", "prompts"], b""),
+    )
+    .unwrap();
+    assert_eq!(gone["operations"], serde_json::json!([]));
+    assert_eq!(code(&server, &["--token", &app, "decrypt"], ciphertext.as_bytes()).0, Some(5));
+    // Nothing left to revoke: not found, and nothing changes.
+    let (status, err) = code(&server, &["grant", "revoke", "--principal", "app", "--key", "prompts"], b"");
+    assert_eq!(status, Some(4), "{err}");
+    assert!(err.contains("no grant"), "{err}");
+    // A crypto user may not revoke grants.
+    let (status, err) =
+        code(&server, &["--token", &app, "grant", "revoke", "--principal", "app", "--key", "prompts"], b"");
+    assert_eq!(status, Some(5), "{err}");
+
+    // Roles replaced: the new role's rights, the old one's gone, at once.
+    assert_eq!(code(&server, &["--token", &app, "audit", "verify"], b"").0, Some(5));
+    let updated: Value = serde_json::from_str(&server.ok(
+        &["--output", "json", "principal", "update", "app", "--role", "auditor", "--expires-in", "30d"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(updated["roles"], serde_json::json!(["auditor"]));
+    assert!(updated["expires_at"].is_string(), "{updated}");
+    assert_eq!(code(&server, &["--token", &app, "audit", "verify"], b"").0, Some(0));
+    // Separation of duties: a forbidden pair is refused, and the roles stay as they were.
+    let (status, err) = code(&server, &["principal", "update", "app", "--role", "admin,crypto-user"], b"");
+    assert_eq!(status, Some(5), "{err}");
+    assert!(err.contains("may not be held together"), "{err}");
+    let (status, _) = code(&server, &["principal", "create", "both", "--role", "auditor,key-custodian"], b"");
+    assert_eq!(status, Some(5));
+    assert_eq!(code(&server, &["--token", &app, "audit", "verify"], b"").0, Some(0));
+    // An auditor may not update principals; an update of nothing is a usage mistake.
+    assert_eq!(
+        code(&server, &["--token", &app, "principal", "update", "app", "--never-expires"], b"").0,
+        Some(5)
+    );
+    assert_eq!(code(&server, &["principal", "update", "app"], b"").0, Some(1));
+    assert_eq!(code(&server, &["principal", "update", "ghost", "--never-expires"], b"").0, Some(4));
+
+    // Disabled, then enabled: the same token works again.
+    server.ok(&["principal", "disable", "app"], b"");
+    assert_eq!(code(&server, &["--token", &app, "audit", "verify"], b"").0, Some(3));
+    let (status, err) = code(&server, &["principal", "enable", "app"], b"");
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(code(&server, &["--token", &app, "audit", "verify"], b"").0, Some(0));
+    assert_eq!(code(&server, &["principal", "enable", "app"], b"").0, Some(5), "already enabled");
+
+    // A tenant's admin reaches its own tenant's principals only.
+    let tenant_admin = token_of(
+        &server.ok(&["principal", "create", "acme-admin", "--role", "admin", "--tenant", "acme"], b""),
+    );
+    server.ok(&["principal", "create", "acme-app", "--role", "crypto-user", "--tenant", "acme"], b"");
+    server.ok(&["--token", &tenant_admin, "principal", "update", "acme-app", "--expires-in", "1d"], b"");
+    let (status, err) =
+        code(&server, &["--token", &tenant_admin, "principal", "update", "app", "--never-expires"], b"");
+    assert_eq!(status, Some(5), "{err}");
+
+    // Every change is in the audit log, with what it changed.
+    let events: Value =
+        serde_json::from_str(&server.ok(&["audit", "list", "--output", "json"], b"")).unwrap();
+    let actions: Vec<(String, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    for wanted in ["grant.revoke", "principal.update", "principal.enable"] {
+        assert!(actions.contains(&(wanted.to_owned(), "success".to_owned())), "{wanted}: {actions:?}");
+        assert!(actions.contains(&(wanted.to_owned(), "denied".to_owned())), "{wanted} refused: {actions:?}");
+    }
+    let update = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "principal.update" && e["outcome"] == "success")
+        .unwrap();
+    assert_eq!(update["details"]["previous_roles"], "crypto-user", "{update}");
+}
