@@ -22,6 +22,9 @@ pub struct CreateKey {
     pub usage_context: Option<String>,
     /// The team or person answerable for the key.
     pub owner: Option<String>,
+    /// What the key is for (at most 1,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// `production`, `staging`, `development` or `test` (the server's own by default).
     pub environment: Option<String>,
     /// `public`, `internal`, `confidential` or `restricted`.
@@ -145,6 +148,9 @@ pub struct Key {
     pub usage_context: String,
     /// The team or person answerable for the key.
     pub owner: String,
+    /// What the key is for, in its owner's words (may be empty).
+    #[serde(default)]
+    pub description: String,
     /// The environment the key belongs to.
     pub environment: String,
     /// The classification of the data it protects.
@@ -180,6 +186,9 @@ pub struct Key {
     /// The owners' reviews, oldest first (`key show` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<ReviewRecord>,
+    /// The aliases naming the key (`key show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// One version of a key, without its material.
@@ -325,6 +334,9 @@ pub struct Alias {
     pub key_id: String,
     /// The key's name.
     pub key_name: String,
+    /// Whether the key can still be used: false once every version is destroyed (the alias
+    /// then only fails; delete it or point it elsewhere).
+    pub key_usable: bool,
     /// When the alias was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -164,6 +164,11 @@ pub struct Webhook {
     pub created_at: OffsetDateTime,
     /// Who added it.
     pub created_by: String,
+    /// Whether notifications are queued and delivered for it.
+    pub enabled: bool,
+    /// When its signing secret was last replaced, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub secret_rotated_at: Option<OffsetDateTime>,
     /// Deliveries waiting or being retried.
     pub pending: u64,
     /// Deliveries done.

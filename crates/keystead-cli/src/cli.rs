@@ -174,7 +174,10 @@ pub enum Command {
     Exception(ExceptionCommand),
     /// Webhooks for key and approval events.
     #[command(subcommand)]
-    Webhook(WebhookCommand),
+    Webhook(crate::cmd::webhooks::WebhookCommand),
+    /// Aliases: other names for keys (alias/...), usable wherever a key name is.
+    #[command(subcommand)]
+    Alias(crate::cmd::aliases::AliasCommand),
     /// The key inventory: list with filters, owners' reviews.
     #[command(subcommand)]
     Inventory(crate::inventory::InventoryCommand),
@@ -261,27 +264,6 @@ pub enum ExceptionCommand {
     },
 }
 
-/// `keystead webhook ...`.
-#[derive(Debug, Subcommand)]
-pub enum WebhookCommand {
-    /// Add a webhook; prints its signing secret once.
-    Add {
-        /// Where notifications are POSTed.
-        url: String,
-        /// Event types or patterns, e.g. key.compromised,approval.*
-        #[arg(long, value_delimiter = ',', required = true)]
-        events: Vec<String>,
-    },
-    /// Webhooks with their delivery counts.
-    List,
-    /// The newest deliveries with status, attempts and last error.
-    Deliveries {
-        /// Only this webhook.
-        #[arg(long)]
-        webhook: Option<String>,
-    },
-}
-
 /// A message-taking operation.
 #[derive(Debug, Args)]
 pub struct MessageArgs {
@@ -327,6 +309,9 @@ pub struct ServerArgs {
 pub enum KeyCommand {
     /// Create a key and its first version.
     Create(CreateArgs),
+    /// Change a key's owner, labels, description, periods, recovery policy, criticality or
+    /// classification. Purpose, algorithm and environment never change.
+    Update(crate::cmd::keys::UpdateArgs),
     /// List keys.
     List {
         /// Only keys with a version in this state.
@@ -451,6 +436,9 @@ pub struct CreateArgs {
     /// Owning team or person.
     #[arg(long)]
     pub owner: Option<String>,
+    /// What the key is for (at most 1,000 characters).
+    #[arg(long)]
+    pub description: Option<String>,
     /// production | staging | development | test (must match the server's).
     #[arg(long)]
     pub environment: Option<String>,

@@ -240,6 +240,32 @@ impl Client {
         serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
     }
 
+    /// PUT a typed body and decode the answer as `T`.
+    pub fn put_as<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let bytes = self.send_raw(self.http.put(format!("{}{path}", self.base)).json(body))?;
+        serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
+    }
+
+    /// DELETE a path and decode the answer as `T`.
+    pub fn delete_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let bytes = self.send_raw(self.http.delete(format!("{}{path}", self.base)))?;
+        serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
+    }
+
+    /// GET a path with a typed query and decode the answer as `T`.
+    pub fn get_query_as<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<T> {
+        let bytes = self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))?;
+        serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
+    }
+
     /// PATCH a typed body and decode the answer as `T`.
     pub fn patch_as<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{ApprovalCommand, ExceptionCommand, JustifyArgs, WebhookCommand};
+use crate::cli::{ApprovalCommand, ExceptionCommand, JustifyArgs};
 use crate::client::{exit, Client};
 use crate::commands::{add_justification, print_json, seg, text, Code};
 
@@ -109,72 +109,6 @@ pub fn exception(client: &Client, command: ExceptionCommand, json_out: bool) -> 
 }
 
 /// `keystead webhook ...`.
-pub fn webhook(client: &Client, command: WebhookCommand, json_out: bool) -> Result<Code> {
-    match command {
-        WebhookCommand::Add { url, events } => {
-            let out = client.post("/v1/webhooks", &json!({ "url": url, "events": events }))?;
-            if json_out {
-                print_json(&out)?;
-            } else {
-                println!("Added webhook {} for {}.", text(&out["webhook"]["id"]), events.join(","));
-                println!("Signing secret (shown once; give it to the receiver): {}", text(&out["secret"]));
-                println!("Each request carries Keystead-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">.");
-            }
-        }
-        WebhookCommand::List => {
-            let out = client.get("/v1/webhooks", &[])?;
-            if json_out {
-                print_json(&out)?;
-            } else {
-                println!(
-                    "{:<38}{:<40}{:<9}{:<11}{:<9}EVENTS",
-                    "ID", "URL", "PENDING", "DELIVERED", "EXPIRED"
-                );
-                for w in out.as_array().into_iter().flatten() {
-                    let events: Vec<String> =
-                        w["events"].as_array().into_iter().flatten().map(text).collect();
-                    println!(
-                        "{:<38}{:<40}{:<9}{:<11}{:<9}{}",
-                        text(&w["id"]),
-                        text(&w["url"]),
-                        text(&w["pending"]),
-                        text(&w["delivered"]),
-                        text(&w["expired"]),
-                        events.join(",")
-                    );
-                    if let Some(error) = w["last_error"].as_str() {
-                        println!("    last error: {error}");
-                    }
-                }
-            }
-        }
-        WebhookCommand::Deliveries { webhook } => {
-            let query: Vec<(&str, String)> = webhook.map(|w| ("webhook", w)).into_iter().collect();
-            let out = client.get("/v1/webhooks/deliveries", &query)?;
-            if json_out {
-                print_json(&out)?;
-            } else {
-                println!(
-                    "{:<20}{:<10}{:<9}{:<26}{:<26}LAST ERROR",
-                    "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT ATTEMPT"
-                );
-                for d in out.as_array().into_iter().flatten() {
-                    println!(
-                        "{:<20}{:<10}{:<9}{:<26}{:<26}{}",
-                        text(&d["event_type"]),
-                        text(&d["status"]),
-                        text(&d["attempts"]),
-                        text(&d["created_at"]),
-                        text(&d["next_attempt_at"]),
-                        d["last_error"].as_str().unwrap_or("")
-                    );
-                }
-            }
-        }
-    }
-    Ok(0)
-}
-
 /// What every rewrap of one command sends besides the ciphertext.
 pub struct RewrapRequest {
     /// The encryption context.

@@ -114,18 +114,75 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// How a request names a key: by id or by name within a tenant.
+/// An alias of a key: `alias/` and 1 to 250 characters of a-z, A-Z, 0-9, `/`, `_` or `-`
+/// (the form AWS KMS uses). The prefix keeps aliases apart from key names, which cannot hold
+/// a `/`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AliasName(String);
+
+impl AliasName {
+    /// The prefix every alias starts with.
+    pub const PREFIX: &'static str = "alias/";
+
+    /// Parses and validates the text.
+    pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+        let value = value.into();
+        let rest = value.strip_prefix(Self::PREFIX).unwrap_or_default();
+        let valid = (1..=250).contains(&rest.len())
+            && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'));
+        if !valid {
+            return Err(Error::InvalidValue {
+                what: "alias",
+                value: value.chars().take(80).collect(),
+                expected: "alias/ followed by 1 to 250 characters of a-z, A-Z, 0-9, '/', '_' or '-', e.g. alias/prompts",
+            });
+        }
+        Ok(Self(value))
+    }
+
+    /// The text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for AliasName {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self, Error> {
+        Self::new(value)
+    }
+}
+
+impl From<AliasName> for String {
+    fn from(value: AliasName) -> String {
+        value.0
+    }
+}
+
+/// How a request names a key: by id, by name within a tenant, or by an alias of its tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyRef {
     /// The key's id.
     Id(KeyId),
     /// The key's name.
     Name(KeyName),
+    /// An alias of the key.
+    Alias(AliasName),
 }
 
 impl KeyRef {
-    /// A UUID is taken as an id, anything else as a name.
+    /// A UUID is taken as an id, `alias/...` as an alias, anything else as a name.
     pub fn parse(text: &str) -> Result<Self, Error> {
+        if text.starts_with(AliasName::PREFIX) {
+            return AliasName::new(text).map(Self::Alias);
+        }
         match KeyId::parse(text) {
             Ok(id) => Ok(Self::Id(id)),
             Err(_) => KeyName::new(text).map(Self::Name),
@@ -138,6 +195,7 @@ impl fmt::Display for KeyRef {
         match self {
             Self::Id(id) => id.fmt(f),
             Self::Name(name) => name.fmt(f),
+            Self::Alias(alias) => alias.fmt(f),
         }
     }
 }
@@ -183,6 +241,19 @@ impl fmt::Display for VersionNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_are_validated_and_parsed_apart_from_names() {
+        for good in ["alias/prompts", "alias/team/prompts-v2", "alias/a_b"] {
+            assert!(matches!(KeyRef::parse(good), Ok(KeyRef::Alias(_))), "{good}");
+        }
+        for bad in ["alias/", "alias/has space", "alias/é", &format!("alias/{}", "a".repeat(251))] {
+            assert!(KeyRef::parse(bad).is_err(), "{bad}");
+            assert!(AliasName::new(bad).is_err(), "{bad}");
+        }
+        assert!(AliasName::new("prompts").is_err(), "the prefix is required");
+        assert!(matches!(KeyRef::parse("prompts"), Ok(KeyRef::Name(_))));
+    }
 
     #[test]
     fn names_are_validated() {

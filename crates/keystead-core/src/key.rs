@@ -132,6 +132,9 @@ pub struct KeyAttributes {
     pub usage_context: UsageContext,
     /// The team or person answerable for the key.
     pub owner: String,
+    /// What the key is for, in its owner's words (may be empty).
+    #[serde(default)]
+    pub description: String,
     /// The environment the key belongs to.
     pub environment: Environment,
     /// The classification of the data it protects.
@@ -265,6 +268,25 @@ pub struct CompromiseRecord {
     pub reason: String,
 }
 
+/// Parses `k=v` pairs (command-line `--label k=v` / `--context k=v`, or the items of a
+/// comma-separated `label=k=v,k2=v2` query) into a map. The one parser of that syntax: the
+/// CLI and the REST adapter both use it. Validation of the names is the caller's (see
+/// [`Labels::new`]).
+pub fn parse_pairs<'a>(
+    what: &'static str,
+    items: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, String>, Error> {
+    items
+        .into_iter()
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| {
+                Error::InvalidValue { what, value: item.chars().take(80).collect(), expected: "key=value" }
+            })
+        })
+        .collect()
+}
+
 /// The longest duration accepted anywhere: 100 years. Times computed from it stay far inside
 /// the representable range, on every backend.
 pub const MAX_DURATION_SECONDS: i64 = 36_525 * 86_400;
@@ -307,6 +329,15 @@ mod tests {
         for bad in ["", "d", "0d", "-1d", "5w", "99999999999999999d", "36526d", "3000000d", "5é"] {
             assert!(parse_duration_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pairs_are_parsed_once() {
+        let parsed = parse_pairs("label", ["team=ml", "env=a=b", ""]).expect("pairs");
+        assert_eq!(parsed.get("team").map(String::as_str), Some("ml"));
+        assert_eq!(parsed.get("env").map(String::as_str), Some("a=b"), "the first = splits");
+        assert_eq!(parsed.len(), 2);
+        assert!(parse_pairs("label", ["no-equals"]).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use algorithm::{Algorithm, Environment, Purpose, UsageContext};
 pub use audit::{AuditAction, AuditEvent, Outcome};
 pub use envelope::Envelope;
 pub use error::Error;
-pub use ids::{KeyId, KeyName, KeyRef, NodeName, PrincipalName, Tenant, VersionNumber};
+pub use ids::{AliasName, KeyId, KeyName, KeyRef, NodeName, PrincipalName, Tenant, VersionNumber};
 pub use key::{Classification, KeyAttributes, Labels};
 pub use operation::{Operation, OperationClass};
 pub use role::{Action, Role};

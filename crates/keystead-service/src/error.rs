@@ -229,15 +229,22 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// No such webhook.
+    #[error("webhook {id} not found; `keystead webhook list` shows them")]
+    WebhookNotFound {
+        /// The id asked for.
+        id: String,
+    },
     /// No such principal.
     #[error("principal {name} not found; `keystead principal list` shows them")]
     PrincipalNotFound {
         /// The name asked for.
         name: String,
     },
-    /// The principal is not in the state the request needs (e.g. enabling an enabled one).
+    /// A principal, webhook or key is not in the state the request needs (enabling an enabled
+    /// principal, naming a destroyed key in an alias).
     #[error("{reason}")]
-    PrincipalState {
+    WrongState {
         /// Why.
         reason: String,
     },
@@ -287,8 +294,9 @@ impl Error {
             | Error::VersionNotFound { .. }
             | Error::ApprovalNotFound { .. }
             | Error::PrincipalNotFound { .. }
+            | Error::WebhookNotFound { .. }
             | Error::GrantNotFound { .. } => ErrorKind::NotFound,
-            Error::PrincipalState { .. } => ErrorKind::InvalidState,
+            Error::WrongState { .. } => ErrorKind::InvalidState,
             Error::RolesTogether { .. } => ErrorKind::PolicyViolation,
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
             Error::AuditTampered { .. } | Error::Bundle { .. } => ErrorKind::IntegrityFailure,

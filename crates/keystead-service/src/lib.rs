@@ -51,6 +51,7 @@ pub use ops::principals::{NewPrincipalView, PrincipalUpdate};
 pub use ops::recovery::{KeyAssessment, RecoveryAssessment};
 pub use ops::requests::{CreateKeyRequest, KeyListFilter};
 pub use ops::scheduler::DueWork;
+pub use ops::update::{AliasView, KeyUpdate};
 pub use ops::webhooks::{NewWebhookView, OutgoingDelivery, WebhookView};
 pub use seal::{InitOutput, SealSetup, SealStatus, ShareText};
 pub use views::{DataKeyView, DecryptView, KeyView, RewrapView, ServerStatus};

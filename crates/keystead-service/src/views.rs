@@ -25,6 +25,9 @@ pub struct KeyView {
     /// The key's reviews, oldest first (`key show` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<keystead_store::inventory::ReviewRecord>,
+    /// The aliases naming the key (`key show` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl From<&StoredKey> for KeyView {
@@ -36,6 +39,7 @@ impl From<&StoredKey> for KeyView {
             history: Vec::new(),
             recent_events: Vec::new(),
             reviews: Vec::new(),
+            aliases: Vec::new(),
         }
     }
 }

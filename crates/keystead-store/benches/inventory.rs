@@ -77,6 +77,7 @@ fn key(i: usize) -> (KeyAttributes, StoredVersion) {
         algorithm,
         usage_context: UsageContext::new("model-weights-encryption").expect("valid"),
         owner: format!("owner-{}", i % 1_000),
+        description: String::new(),
         environment: Environment::Test,
         classification: Classification::Confidential,
         labels: Labels::new([("team".to_owned(), format!("team-{}", i % 10))].into()).expect("valid"),

@@ -16,9 +16,9 @@ mod sql;
 pub use chain::{ChainReport, ChainStatus, SignatureCheck};
 pub use error::Error;
 pub use model::{
-    ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead, Change, Delivery, DeliveryResult,
-    FeedEntry, FeedKind, Grant, HeldShare, KeyFilter, NewPrincipal, Notification, StoredAuditRow, StoredKey,
-    StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
+    AliasRecord, ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead, Change, Delivery,
+    DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, KeyFilter, NewPrincipal, Notification,
+    StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -39,6 +39,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// A key with its versions, looked up by id or by name within `tenant`.
     async fn key(&self, tenant: &Tenant, key: &KeyRef) -> Result<Option<StoredKey>, Error>;
+
+    /// Aliases of one tenant (or every tenant), of one key (or every key), ordered by tenant
+    /// and alias.
+    async fn aliases(
+        &self,
+        tenant: Option<&Tenant>,
+        key_id: Option<KeyId>,
+    ) -> Result<Vec<AliasRecord>, Error>;
 
     /// A key with its versions, by id in any tenant (ciphertexts name keys by id).
     async fn key_by_id(&self, id: KeyId) -> Result<Option<StoredKey>, Error>;

@@ -99,6 +99,10 @@ impl StoredPrincipal {
 
 /// A state change, applied atomically with its audit event.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per commit; boxing would only add an allocation"
+)]
 pub enum Change {
     /// Nothing changes; only the audit event is appended (refusals, failures, uses).
     AuditOnly,
@@ -200,6 +204,63 @@ pub enum Change {
         /// Its name.
         name: String,
     },
+    /// A key's changeable attributes (owner, description, labels, periods, recoverability,
+    /// criticality, classification) take the values of `key`, if the key was not changed
+    /// since `from_updated_at` (compare-and-set). Id, tenant, name, purpose, algorithm and
+    /// environment are never written.
+    UpdateKey {
+        /// The key with its new attributes.
+        key: KeyAttributes,
+        /// Its `updated_at` as read.
+        from_updated_at: OffsetDateTime,
+    },
+    /// A new alias; [`Error::NameTaken`](crate::Error::NameTaken) if the tenant has it.
+    CreateAlias(AliasRecord),
+    /// An alias names another key, if it still names `from`.
+    PointAlias {
+        /// The tenant.
+        tenant: String,
+        /// The alias.
+        alias: String,
+        /// The key it names as read.
+        from: KeyId,
+        /// The key it names from now on.
+        to: KeyId,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// An alias goes, if it still names `key_id`.
+    DeleteAlias {
+        /// The tenant.
+        tenant: String,
+        /// The alias.
+        alias: String,
+        /// The key it names as read.
+        key_id: KeyId,
+    },
+    /// A webhook is turned on or off (compare-and-set on its state).
+    SetWebhookEnabled {
+        /// The webhook.
+        id: String,
+        /// The new state.
+        enabled: bool,
+    },
+    /// A webhook goes, with every notification queued for it.
+    DeleteWebhook {
+        /// The webhook.
+        id: String,
+    },
+    /// A webhook's signing secret is replaced, if it is still `from` (compare-and-set).
+    RotateWebhookSecret {
+        /// The webhook.
+        id: String,
+        /// The sealed secret as read.
+        from: Vec<u8>,
+        /// The new sealed secret.
+        sealed_secret: Vec<u8>,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// Backup shares held for their recovery officers until each collects its own.
     HoldShares(Vec<HeldShare>),
     /// A holder collects its share: the sealed share is deleted, once.
@@ -258,6 +319,14 @@ impl Change {
                 vec![(FeedKind::Principal, name.clone()), (FeedKind::Grant, name.clone())]
             }
             Change::RevokeGrant { principal, .. } => vec![(FeedKind::Grant, principal.clone())],
+            Change::UpdateKey { key, .. } => vec![(FeedKind::Key, key.id.to_string())],
+            // Aliases and webhooks are read from the store on each use: nothing to refresh.
+            Change::CreateAlias(_)
+            | Change::PointAlias { .. }
+            | Change::DeleteAlias { .. }
+            | Change::SetWebhookEnabled { .. }
+            | Change::DeleteWebhook { .. }
+            | Change::RotateWebhookSecret { .. } => Vec::new(),
             Change::AddGrant(grant) => vec![(FeedKind::Grant, grant.principal.clone())],
             Change::Initialize { .. } => vec![(FeedKind::Seal, String::new())],
             Change::Batch(changes) => changes.iter().flat_map(Change::feed_entries).collect(),
@@ -361,6 +430,25 @@ pub struct WebhookRecord {
     pub created_at: OffsetDateTime,
     /// Who added it.
     pub created_by: String,
+    /// Whether notifications are queued and delivered for it.
+    pub enabled: bool,
+    /// When its signing secret was last replaced, if ever.
+    pub secret_rotated_at: Option<OffsetDateTime>,
+}
+
+/// An alias: another name of one key of its tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The alias (`alias/...`).
+    pub alias: String,
+    /// The key it names.
+    pub key_id: KeyId,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it was last pointed at a key.
+    pub updated_at: OffsetDateTime,
 }
 
 impl WebhookRecord {

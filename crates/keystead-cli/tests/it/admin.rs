@@ -109,3 +109,122 @@ fn grants_are_revoked_and_principals_updated_and_enabled() {
         .unwrap();
     assert_eq!(update["details"]["previous_roles"], "crypto-user", "{update}");
 }
+
+#[test]
+fn keys_are_updated_and_named_by_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path());
+    server.ok(
+        &[
+            "key",
+            "create",
+            "prompts",
+            "--purpose",
+            "encrypt",
+            "--algorithm",
+            "aes-256-gcm",
+            "--label",
+            "team=ml",
+        ],
+        b"",
+    );
+    server.ok(&["key", "create", "prompts-v2", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
+
+    // Attributes change; purpose and algorithm cannot even be named.
+    let updated: Value = serde_json::from_str(&server.ok(
+        &[
+            "--output",
+            "json",
+            "key",
+            "update",
+            "prompts",
+            "--owner",
+            "ml-platform",
+            "--label",
+            "tier=gold",
+            "--remove-label",
+            "team",
+            "--description",
+            "prompt store",
+            "--rotation-period",
+            "90d",
+            "--criticality",
+            "high",
+            "--classification",
+            "restricted",
+        ],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(updated["owner"], "ml-platform");
+    assert_eq!(updated["labels"], serde_json::json!({"tier": "gold"}));
+    assert_eq!(updated["description"], "prompt store");
+    assert_eq!(updated["rotation_period_seconds"], 90 * 86_400);
+    assert_eq!(updated["criticality"], "high");
+    assert_eq!(updated["purpose"], "encrypt");
+    assert_eq!(
+        code(&server, &["key", "update", "prompts", "--purpose", "sign"], b"").0,
+        Some(2),
+        "no such flag"
+    );
+    assert_eq!(code(&server, &["key", "update", "prompts", "--remove-label", "absent"], b"").0, Some(1));
+    assert_eq!(
+        code(&server, &["key", "update", "prompts", "--protect-period", "30d"], b"").0,
+        Some(1),
+        "shorter than rotation"
+    );
+    let recoverable = json_of(&server, &["key", "update", "prompts", "--non-recoverable"]);
+    assert_eq!(recoverable["recoverable"], false);
+    // Only key custodians (and root) update keys.
+    let app = token_of(&server.ok(&["principal", "create", "app", "--role", "crypto-user"], b""));
+    assert_eq!(
+        code(&server, &["--token", &app, "key", "update", "prompts", "--owner", "me"], b"").0,
+        Some(5)
+    );
+
+    // An alias names a key wherever a key name is accepted.
+    server.ok(&["alias", "create", "alias/current-prompts", "--key", "prompts"], b"");
+    let ciphertext = server.ok(&["encrypt", "alias/current-prompts"], b"hello");
+    assert!(ciphertext.starts_with(&format!("ks1:{}:", updated["id"].as_str().unwrap())), "{ciphertext}");
+    let shown = json_of(&server, &["key", "show", "alias/current-prompts"]);
+    assert_eq!(shown["name"], "prompts");
+    assert_eq!(shown["aliases"], serde_json::json!(["alias/current-prompts"]));
+    assert_eq!(code(&server, &["alias", "create", "no-prefix", "--key", "prompts"], b"").0, Some(1));
+    assert_eq!(
+        code(&server, &["alias", "create", "alias/current-prompts", "--key", "prompts-v2"], b"").0,
+        Some(1)
+    );
+    assert_eq!(code(&server, &["alias", "create", "alias/x", "--key", "missing"], b"").0, Some(4));
+    // Moved to another key: new data goes there; old ciphertexts still decrypt by key id.
+    server.ok(&["alias", "update", "alias/current-prompts", "--key", "prompts-v2"], b"");
+    let newer = server.ok(&["encrypt", "alias/current-prompts"], b"again");
+    assert!(!newer.starts_with(&format!("ks1:{}:", updated["id"].as_str().unwrap())), "{newer}");
+    assert_eq!(server.ok(&["decrypt"], ciphertext.as_bytes()), "hello");
+    let listed = json_of(&server, &["alias", "list"]);
+    assert_eq!(listed[0]["key_name"], "prompts-v2");
+    assert_eq!(listed[0]["key_usable"], true);
+    // Custodian work: a crypto user may not make aliases; then deleted, the alias is unknown.
+    assert_eq!(
+        code(&server, &["--token", &app, "alias", "create", "alias/mine", "--key", "prompts"], b"").0,
+        Some(5)
+    );
+    server.ok(&["alias", "delete", "alias/current-prompts"], b"");
+    assert_eq!(code(&server, &["encrypt", "alias/current-prompts"], b"x").0, Some(4));
+    assert_eq!(code(&server, &["alias", "delete", "alias/current-prompts"], b"").0, Some(4));
+
+    let events: Value =
+        serde_json::from_str(&server.ok(&["audit", "list", "--output", "json"], b"")).unwrap();
+    let actions: Vec<&str> =
+        events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for wanted in ["key.update", "key.recovery-policy", "alias.create", "alias.update", "alias.delete"] {
+        assert!(actions.contains(&wanted), "{wanted}: {actions:?}");
+    }
+    let policy = events.as_array().unwrap().iter().find(|e| e["action"] == "key.recovery-policy").unwrap();
+    assert_eq!(policy["details"]["recoverable_to"], "false", "{policy}");
+}
+
+fn json_of(server: &DevServer, args: &[&str]) -> Value {
+    let mut full = vec!["--output", "json"];
+    full.extend_from_slice(args);
+    serde_json::from_str(&server.ok(&full, b"")).unwrap()
+}

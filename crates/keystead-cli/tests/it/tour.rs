@@ -268,6 +268,15 @@ fn check_openapi(addr: &str) {
         "post /v1/principals/{name}/enable",
         "patch /v1/principals/{name}",
         "post /v1/grants/revoke",
+        "patch /v1/keys/{key}",
+        "get /v1/aliases",
+        "post /v1/aliases",
+        "put /v1/aliases/{alias}",
+        "delete /v1/aliases/{alias}",
+        "delete /v1/webhooks/{id}",
+        "post /v1/webhooks/{id}/disable",
+        "post /v1/webhooks/{id}/enable",
+        "post /v1/webhooks/{id}/rotate-secret",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

@@ -180,3 +180,77 @@ fn webhooks_are_signed_and_redelivered_after_an_outage_and_a_restart() {
         assert!(!text.contains(&secret), "the secret leaked");
     }
 }
+
+#[test]
+fn webhooks_are_disabled_enabled_rotated_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let received = start_receiver(port);
+    let server = DevServer::start(dir.path());
+    let added: Value = serde_json::from_str(&server.ok(
+        &[
+            "--output",
+            "json",
+            "webhook",
+            "add",
+            &format!("http://127.0.0.1:{port}/hook"),
+            "--events",
+            "key.*",
+        ],
+        b"",
+    ))
+    .unwrap();
+    let id = added["webhook"]["id"].as_str().unwrap().to_owned();
+    let first_secret = added["secret"].as_str().unwrap().to_owned();
+
+    // Disabled: a key event queues nothing for it.
+    server.ok(&["webhook", "disable", &id], b"");
+    let listed: Value =
+        serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
+    assert_eq!(listed[0]["enabled"], false);
+    server.ok(&["key", "create", "quiet", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
+    server.ok(&["key", "rotate", "quiet"], b"");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(received.lock().unwrap().is_empty(), "a disabled webhook got a notification");
+    let deliveries: Value =
+        serde_json::from_str(&server.ok(&["--output", "json", "webhook", "deliveries"], b"")).unwrap();
+    assert_eq!(deliveries.as_array().unwrap().len(), 0, "{deliveries}");
+    assert_eq!(server.cli(&["webhook", "disable", &id], b"").status.code(), Some(5), "already disabled");
+
+    // Enabled and rotated: the next notification is signed with the new secret only.
+    server.ok(&["webhook", "enable", &id], b"");
+    let rotated: Value =
+        serde_json::from_str(&server.ok(&["--output", "json", "webhook", "rotate-secret", &id], b""))
+            .unwrap();
+    let second_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(first_secret, second_secret);
+    assert!(rotated["webhook"]["secret_rotated_at"].is_string(), "{rotated}");
+    server.ok(&["key", "create", "loud", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
+    server.ok(&["key", "rotate", "loud"], b"");
+    let got = wait_for("a notification after enabling", Duration::from_secs(30), || {
+        received.lock().unwrap().first().cloned()
+    });
+    assert_signed(&got, &second_secret);
+    assert!(got.body.contains("loud"), "{}", got.body);
+
+    // Deleted: gone from the list, unknown afterwards; a crypto user may not manage webhooks.
+    let app = server.ok(&["principal", "create", "app", "--role", "crypto-user"], b"");
+    let app_token =
+        app.lines().find(|l| l.starts_with("Token")).unwrap().rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(server.cli(&["--token", &app_token, "webhook", "delete", &id], b"").status.code(), Some(5));
+    server.ok(&["webhook", "delete", &id], b"");
+    let listed: Value =
+        serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 0);
+    assert_eq!(server.cli(&["webhook", "delete", &id], b"").status.code(), Some(4));
+    let events: Value =
+        serde_json::from_str(&server.ok(&["audit", "list", "--output", "json"], b"")).unwrap();
+    let actions: Vec<&str> =
+        events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for wanted in ["webhook.disable", "webhook.enable", "webhook.rotate-secret", "webhook.delete"] {
+        assert!(actions.contains(&wanted), "{wanted}: {actions:?}");
+    }
+    let rotation =
+        events.as_array().unwrap().iter().find(|e| e["action"] == "webhook.rotate-secret").unwrap();
+    assert!(!rotation.to_string().contains(&second_secret), "the new secret reached the audit log");
+}

@@ -22,6 +22,7 @@ pub(super) async fn create_key(
         algorithm: body.algorithm,
         usage_context: body.usage_context,
         owner: body.owner,
+        description: body.description,
         environment: body.environment,
         classification: body.classification,
         labels: body.labels,
@@ -37,12 +38,8 @@ pub(super) async fn create_key(
 pub(super) fn parse_labels(
     text: Option<&str>,
 ) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
-    let mut labels = std::collections::BTreeMap::new();
-    for pair in text.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| ApiError::bad_request("labels must be k=v pairs"))?;
-        labels.insert(k.to_owned(), v.to_owned());
-    }
-    Ok(labels)
+    keystead_core::key::parse_pairs("label", text.unwrap_or_default().split(','))
+        .map_err(|err| ApiError::bad_request(err.to_string()))
 }
 
 #[utoipa::path(

@@ -31,6 +31,7 @@ use utoipa_axum::routes;
 use crate::wire::IntoWire;
 
 mod admin;
+mod aliases;
 mod crypto;
 mod inventory;
 mod keys;
@@ -76,7 +77,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sys::unseal))
         .routes(routes!(sys::seal))
         .routes(routes!(keys::create_key, keys::list_keys))
-        .routes(routes!(keys::show_key))
+        .routes(routes!(keys::show_key, aliases::update_key))
+        .routes(routes!(aliases::create_alias, aliases::list_aliases))
+        .routes(routes!(aliases::update_alias, aliases::delete_alias))
         .routes(routes!(keys::rotate_key))
         .routes(routes!(keys::activate_key))
         .routes(routes!(keys::deactivate_key))
@@ -92,6 +95,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oversight::reject))
         .routes(routes!(oversight::add_webhook, oversight::list_webhooks))
         .routes(routes!(oversight::list_deliveries))
+        .routes(routes!(oversight::delete_webhook))
+        .routes(routes!(oversight::disable_webhook))
+        .routes(routes!(oversight::enable_webhook))
+        .routes(routes!(oversight::rotate_webhook_secret))
         .routes(routes!(crypto::rewrap))
         .routes(routes!(keys::public_key))
         .routes(routes!(crypto::encrypt))

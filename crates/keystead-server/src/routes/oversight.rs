@@ -118,3 +118,70 @@ pub(super) async fn list_deliveries(
 ) -> ApiResult<Vec<Delivery>> {
     Ok(Json(service.list_deliveries(&caller, query.webhook.as_deref()).await?.into_wire()))
 }
+
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Delete a webhook and every notification still queued for it",
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "The webhook as it was", body = Webhook), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn delete_webhook(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Webhook> {
+    Ok(Json(service.delete_webhook(&caller, &id).await?.into_wire()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/disable",
+    tag = "webhooks",
+    summary = "Stop queuing and sending notifications to a webhook; queued ones wait",
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "Success", body = Webhook), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn disable_webhook(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Webhook> {
+    Ok(Json(service.disable_webhook(&caller, &id).await?.into_wire()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/enable",
+    tag = "webhooks",
+    summary = "Turn a disabled webhook back on",
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "Success", body = Webhook), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn enable_webhook(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Webhook> {
+    Ok(Json(service.enable_webhook(&caller, &id).await?.into_wire()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    summary = "Replace a webhook's signing secret; the new one is returned once, and queued deliveries are signed with it",
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, description = "Success", body = AddedWebhook), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn rotate_webhook_secret(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<AddedWebhook> {
+    let rotated = service.rotate_webhook_secret(&caller, &id).await?;
+    let secret =
+        keystead_api::Secret::new(String::from_utf8_lossy(rotated.secret.expose_secret()).into_owned());
+    Ok(Json(AddedWebhook { webhook: rotated.webhook.into_wire(), secret }))
+}

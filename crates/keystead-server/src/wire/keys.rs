@@ -18,6 +18,7 @@ impl IntoWire for KeyView {
             algorithm: a.algorithm.to_string(),
             usage_context: a.usage_context.to_string(),
             owner: a.owner,
+            description: a.description,
             environment: a.environment.to_string(),
             classification: a.classification.to_string(),
             labels: a.labels.into(),
@@ -33,6 +34,7 @@ impl IntoWire for KeyView {
             history: self.history.into_wire(),
             recent_events: self.recent_events.into_wire(),
             reviews: self.reviews.into_wire(),
+            aliases: self.aliases,
         }
     }
 }
@@ -141,6 +143,21 @@ impl IntoWire for ReviewRecord {
             reviewer: self.reviewer,
             as_owner: self.as_owner,
             attestation: self.attestation,
+        }
+    }
+}
+
+impl IntoWire for keystead_service::AliasView {
+    type Wire = api::keys::Alias;
+    fn into_wire(self) -> api::keys::Alias {
+        api::keys::Alias {
+            alias: self.record.alias,
+            tenant: self.record.tenant,
+            key_id: self.record.key_id.to_string(),
+            key_name: self.key_name,
+            key_usable: self.key_live,
+            created_at: self.record.created_at,
+            updated_at: self.record.updated_at,
         }
     }
 }

@@ -53,6 +53,8 @@ impl IntoWire for WebhookView {
             events: self.events,
             created_at: self.created_at,
             created_by: self.created_by,
+            enabled: self.enabled,
+            secret_rotated_at: self.secret_rotated_at,
             pending: count(self.pending),
             delivered: count(self.delivered),
             expired: count(self.expired),

@@ -108,6 +108,7 @@ impl Service {
             algorithm: Algorithm::Ed25519,
             usage_context: UsageContext::new(SIGNING_USAGE_CONTEXT)?,
             owner: SYSTEM_OWNER.to_owned(),
+            description: "Signs this node's audit checkpoints".to_owned(),
             environment: self.config.environment,
             classification: Classification::Restricted,
             labels: Labels::default(),

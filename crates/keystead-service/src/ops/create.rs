@@ -96,6 +96,7 @@ impl Service {
             algorithm,
             usage_context,
             owner,
+            description: super::update::description(request.description.as_deref())?,
             environment,
             classification,
             labels,

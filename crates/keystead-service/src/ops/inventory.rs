@@ -178,11 +178,10 @@ impl Service {
             .map(|s| s.split(',').map(|s| s.trim().parse::<KeyState>()).collect::<Result<Vec<_>, _>>())
             .transpose()?
             .unwrap_or_default();
-        let mut labels = BTreeMap::new();
-        for pair in request.label.as_deref().unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| invalid("label", "must be k=v"))?;
-            labels.insert(k.to_owned(), v.to_owned());
-        }
+        let labels = keystead_core::key::parse_pairs(
+            "label",
+            request.label.as_deref().unwrap_or_default().split(','),
+        )?;
         let not_reviewed_since = match request.not_reviewed_since.as_deref() {
             None => None,
             Some(text) if text.ends_with(['s', 'm', 'h', 'd']) && !text.contains('T') => {

@@ -17,6 +17,8 @@ pub mod requests;
 pub(crate) mod resolve;
 pub mod scheduler;
 mod sign;
+pub mod update;
 mod version;
+mod webhook_admin;
 pub mod webhooks;
 mod wrap;

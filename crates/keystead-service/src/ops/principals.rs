@@ -169,7 +169,7 @@ impl Service {
             self.authorize(caller, Action::ManagePrincipals, None)?;
             let target = self.principal_in_reach(caller, name).await?;
             if !target.disabled {
-                return Err(Error::PrincipalState { reason: format!("principal {name} is not disabled") });
+                return Err(Error::WrongState { reason: format!("principal {name} is not disabled") });
             }
             self.store.commit(Change::EnablePrincipal { name: name.to_owned() }, event.clone()).await?;
             self.access.forget_principal(name);

@@ -134,6 +134,7 @@ impl Service {
             AuditFilter { key_id: Some(stored.attributes.id), limit: Some(50), ..AuditFilter::default() };
         view.recent_events = self.store.audit_events(&recent).await?;
         view.reviews = self.store.reviews(stored.attributes.id).await?;
+        view.aliases = self.aliases_of(&stored.attributes).await?;
         Ok(view)
     }
 
@@ -207,7 +208,7 @@ impl Service {
             None => None,
             Some(text) => match KeyRef::parse(text)? {
                 KeyRef::Id(id) => Some(id),
-                KeyRef::Name(_) => {
+                KeyRef::Name(_) | KeyRef::Alias(_) => {
                     let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
                     Some(self.stored_key(&tenant, text).await?.attributes.id)
                 }

@@ -17,6 +17,8 @@ pub struct CreateKeyRequest {
     pub usage_context: Option<String>,
     /// Owner; the calling principal when absent.
     pub owner: Option<String>,
+    /// What the key is for.
+    pub description: Option<String>,
     /// Environment; the server's when absent. Another environment is refused.
     pub environment: Option<String>,
     /// Data classification; `confidential` when absent.

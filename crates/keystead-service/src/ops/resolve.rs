@@ -73,6 +73,8 @@ impl Service {
         let cached = match &key_ref {
             KeyRef::Id(id) => self.cache.by_id(*id).filter(|k| &k.stored.attributes.tenant == tenant),
             KeyRef::Name(name) => self.cache.by_name(tenant, name),
+            // Aliases are not cached: the store says which key an alias names now.
+            KeyRef::Alias(_) => None,
         };
         let cached = match cached {
             Some(cached) => cached,

@@ -11,6 +11,13 @@ use crate::error::invalid;
 use crate::notify::EVENT_TYPES;
 use crate::{Caller, Error, Service};
 
+/// A fresh signing secret: `whsec_` and 64 hex digits, as UTF-8 bytes.
+pub(super) fn new_secret() -> Result<SecretBytes, Error> {
+    Ok(SecretBytes::new(
+        format!("whsec_{}", hex::encode(keystead_crypto::random_array::<32>()?)).into_bytes(),
+    ))
+}
+
 /// A webhook as listed, with the state of its deliveries.
 #[derive(Clone, Debug, Serialize)]
 pub struct WebhookView {
@@ -25,6 +32,11 @@ pub struct WebhookView {
     pub created_at: OffsetDateTime,
     /// Who added it.
     pub created_by: String,
+    /// Whether notifications are queued and delivered for it.
+    pub enabled: bool,
+    /// When its signing secret was last replaced, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub secret_rotated_at: Option<OffsetDateTime>,
     /// Deliveries waiting or being retried.
     pub pending: usize,
     /// Deliveries done.
@@ -55,14 +67,15 @@ pub struct OutgoingDelivery {
 }
 
 /// Why a tenant-confined principal cannot manage webhooks.
-const TENANT_CONFINED: &str = "webhooks cover every tenant; a tenant-confined principal cannot manage them";
+pub(super) const TENANT_CONFINED: &str =
+    "webhooks cover every tenant; a tenant-confined principal cannot manage them";
 
 /// How long a claimed delivery is reserved for the node that claimed it.
 const LEASE: time::Duration = time::Duration::seconds(60);
 /// The longest pause between two attempts.
 const MAX_BACKOFF_SECONDS: i64 = 600;
 
-fn secret_aad(id: &str) -> Vec<u8> {
+pub(super) fn secret_aad(id: &str) -> Vec<u8> {
     format!("keystead webhook secret|{id}").into_bytes()
 }
 
@@ -132,9 +145,7 @@ impl Service {
             check_url(url)?;
             let events = check_events(events)?;
             let id = format!("whk_{}", hex::encode(keystead_crypto::random_array::<16>()?));
-            let secret = SecretBytes::new(
-                format!("whsec_{}", hex::encode(keystead_crypto::random_array::<32>()?)).into_bytes(),
-            );
+            let secret = new_secret()?;
             let sealed_secret = self.root()?.seal(&secret_aad(&id), &secret)?;
             let record = WebhookRecord {
                 id: id.clone(),
@@ -143,6 +154,8 @@ impl Service {
                 sealed_secret,
                 created_at: self.now(),
                 created_by: caller.principal.clone(),
+                enabled: true,
+                secret_rotated_at: None,
             };
             event.details.insert("webhook_id".into(), id);
             event.details.insert("events".into(), events.join(","));
@@ -235,7 +248,7 @@ impl Service {
     }
 }
 
-fn view(record: WebhookRecord, deliveries: &[Delivery]) -> WebhookView {
+pub(super) fn view(record: WebhookRecord, deliveries: &[Delivery]) -> WebhookView {
     let count = |status: &str| deliveries.iter().filter(|d| d.status == status).count();
     WebhookView {
         pending: count("pending"),
@@ -247,5 +260,7 @@ fn view(record: WebhookRecord, deliveries: &[Delivery]) -> WebhookView {
         events: record.events,
         created_at: record.created_at,
         created_by: record.created_by,
+        enabled: record.enabled,
+        secret_rotated_at: record.secret_rotated_at,
     }
 }

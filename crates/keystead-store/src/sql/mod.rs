@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 mod admin;
+mod aliases;
 mod approvals;
 mod audit;
 mod inventory;
@@ -24,8 +25,8 @@ mod webhooks;
 
 use crate::chain::{link, ChainReport, SignatureCheck, GENESIS};
 use crate::{
-    AuditFilter, AuditRecord, ChainHead, Change, Error, FeedEntry, Grant, KeyFilter, Store, StoredAuditRow,
-    StoredKey, StoredPrincipal, StoredVersion,
+    AliasRecord, AuditFilter, AuditRecord, ChainHead, Change, Error, FeedEntry, Grant, KeyFilter, Store,
+    StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion,
 };
 
 /// `name, roles, tenant, disabled, expires_at_ms` of the principals table.
@@ -216,6 +217,7 @@ fn key_from_row(row: &AnyRow) -> Result<KeyAttributes, Error> {
         usage_context: UsageContext::new(row.try_get::<String, _>("usage_context")?)
             .map_err(|_| Error::Corrupt { what: "usage context" })?,
         owner: row.try_get("owner")?,
+        description: row.try_get("description")?,
         environment: parse(&row.try_get::<String, _>("environment")?, "environment")?,
         classification: parse(&row.try_get::<String, _>("classification")?, "classification")?,
         labels: serde_json::from_str::<Labels>(&labels).map_err(|_| Error::Corrupt { what: "labels" })?,
@@ -518,6 +520,17 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
             admin::update_principal(tx, &name, &from_roles, &roles, expires_at).await?
         }
         Change::EnablePrincipal { name } => admin::enable_principal(tx, &name).await?,
+        Change::UpdateKey { key, from_updated_at } => aliases::update_key(tx, &key, from_updated_at).await?,
+        Change::CreateAlias(alias) => aliases::create(tx, &alias).await?,
+        Change::PointAlias { tenant, alias, from, to, at } => {
+            aliases::point(tx, &tenant, &alias, from, to, at).await?
+        }
+        Change::DeleteAlias { tenant, alias, key_id } => aliases::delete(tx, &tenant, &alias, key_id).await?,
+        Change::SetWebhookEnabled { id, enabled } => aliases::set_webhook_enabled(tx, &id, enabled).await?,
+        Change::DeleteWebhook { id } => aliases::delete_webhook(tx, &id).await?,
+        Change::RotateWebhookSecret { id, from, sealed_secret, at } => {
+            aliases::rotate_webhook_secret(tx, &id, &from, &sealed_secret, at).await?
+        }
         Change::AddGrant(grant) => {
             let existing: Option<String> =
                 sqlx::query_scalar("SELECT operations FROM grants WHERE principal = $1 AND key_id = $2")
@@ -676,8 +689,25 @@ impl Store for SqlStore {
                     .fetch_optional(&self.pool)
                     .await?
             }
+            KeyRef::Alias(alias) => {
+                sqlx::query(
+                    "SELECT k.* FROM keys k JOIN aliases a ON a.key_id = k.id                      WHERE a.tenant = $1 AND a.alias = $2 AND k.tenant = $1",
+                )
+                .bind(tenant.as_str())
+                .bind(alias.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+            }
         };
         self.with_versions(row).await
+    }
+
+    async fn aliases(
+        &self,
+        tenant: Option<&Tenant>,
+        key_id: Option<KeyId>,
+    ) -> Result<Vec<AliasRecord>, Error> {
+        aliases::list(&self.pool, tenant.map(Tenant::as_str), key_id).await
     }
 
     async fn key_by_id(&self, id: KeyId) -> Result<Option<StoredKey>, Error> {

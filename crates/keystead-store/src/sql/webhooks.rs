@@ -23,10 +23,10 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Any>, webhook: &WebhookRecor
     Ok(())
 }
 
-type WebhookRow = (String, String, String, Vec<u8>, i64, String);
+type WebhookRow = (String, String, String, Vec<u8>, i64, String, i64, Option<i64>);
 
 fn webhook_from_row(
-    (id, url, events, sealed_secret, created_at_ms, created_by): WebhookRow,
+    (id, url, events, sealed_secret, created_at_ms, created_by, disabled, rotated): WebhookRow,
 ) -> Result<WebhookRecord, Error> {
     Ok(WebhookRecord {
         id,
@@ -35,18 +35,20 @@ fn webhook_from_row(
         sealed_secret,
         created_at: time_from_ms(created_at_ms)?,
         created_by,
+        enabled: disabled == 0,
+        secret_rotated_at: optional_time(rotated)?,
     })
 }
 
-const WEBHOOK_COLUMNS: &str =
-    "SELECT id, url, events, sealed_secret, created_at_ms, created_by FROM webhooks";
+const WEBHOOK_COLUMNS: &str = "SELECT id, url, events, sealed_secret, created_at_ms, created_by, disabled, \
+                               secret_rotated_at_ms FROM webhooks";
 
 /// Queues the notification for every subscribed webhook, in the transaction of its change.
 pub(super) async fn enqueue(tx: &mut Transaction<'_, Any>, notification: &Notification) -> Result<(), Error> {
     let rows: Vec<WebhookRow> = sqlx::query_as(WEBHOOK_COLUMNS).fetch_all(&mut **tx).await?;
     for webhook in rows.into_iter().map(webhook_from_row) {
         let webhook = webhook?;
-        if !webhook.wants(&notification.event_type) {
+        if !webhook.enabled || !webhook.wants(&notification.event_type) {
             continue;
         }
         sqlx::query(
@@ -110,7 +112,9 @@ pub(super) async fn claim(
     .await?;
     let due: Vec<DeliveryRow> = sqlx::query_as(&format!(
         "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= $1 \
-         AND (lease_until_ms IS NULL OR lease_until_ms <= $1) ORDER BY next_attempt_at_ms, id LIMIT $2"
+         AND (lease_until_ms IS NULL OR lease_until_ms <= $1) \
+         AND webhook_id NOT IN (SELECT id FROM webhooks WHERE disabled = 1) \
+         ORDER BY next_attempt_at_ms, id LIMIT $2"
     ))
     .bind(now_ms)
     .bind(i64::from(limit))

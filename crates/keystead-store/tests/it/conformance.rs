@@ -25,6 +25,7 @@ pub(crate) fn attributes(name: &str) -> KeyAttributes {
         algorithm: Algorithm::Aes256Gcm,
         usage_context: UsageContext::new("prompt-encryption").unwrap(),
         owner: "ml".into(),
+        description: String::new(),
         environment: Environment::Test,
         classification: Classification::Confidential,
         labels: Labels::default(),

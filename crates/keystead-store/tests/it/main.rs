@@ -22,6 +22,7 @@ macro_rules! on_every_backend {
     };
 }
 
+mod admin;
 mod conformance;
 mod db;
 mod inventory;

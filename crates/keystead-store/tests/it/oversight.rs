@@ -271,6 +271,8 @@ fn webhook(id: &str, events: &[&str]) -> WebhookRecord {
         sealed_secret: vec![1, 2, 3],
         created_at: now(),
         created_by: "admin".into(),
+        enabled: true,
+        secret_rotated_at: None,
     }
 }
 
