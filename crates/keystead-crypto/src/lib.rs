@@ -14,6 +14,7 @@ mod secret;
 pub mod selftest;
 pub mod shamir;
 mod token;
+mod webhook;
 
 pub use error::Error;
 pub use generate::{generate, random_secret, GeneratedKey};
@@ -22,6 +23,7 @@ pub use provenance::{fips_mode, generation_provenance, library_description};
 pub use seal::{RootKey, UnsealKey};
 pub use secret::SecretBytes;
 pub use token::{ct_eq_str, hmac_sha256, random_array, sha256, AccessToken, Sha256Stream, TokenHash};
+pub use webhook::{generate_webhook_secret, webhook_signature};
 
 /// Verifies an Ed25519 signature with a public key given as DER SubjectPublicKeyInfo (what
 /// `keystead key public` prints as PEM): the offline audit verifier's check.

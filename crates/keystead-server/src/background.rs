@@ -88,13 +88,6 @@ async fn deliver_all(service: &Arc<Service>, client: &reqwest::Client, batch: Ve
     while sends.join_next().await.is_some() {}
 }
 
-/// The `Keystead-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
-pub fn signature_header(secret: &keystead_crypto::SecretBytes, timestamp: i64, body: &str) -> String {
-    let signed = format!("{timestamp}.{body}");
-    let mac = keystead_crypto::hmac_sha256(secret, signed.as_bytes());
-    format!("t={timestamp},v1={}", hex::encode(mac))
-}
-
 async fn send(client: &reqwest::Client, outgoing: &OutgoingDelivery) -> Result<(), String> {
     let delivery = &outgoing.delivery;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -103,7 +96,10 @@ async fn send(client: &reqwest::Client, outgoing: &OutgoingDelivery) -> Result<(
         .header("content-type", "application/json")
         .header("keystead-event", &delivery.event_type)
         .header("keystead-delivery", &delivery.id)
-        .header("keystead-signature", signature_header(&outgoing.secret, timestamp, &delivery.body))
+        .header(
+            "keystead-signature",
+            keystead_crypto::webhook_signature(&outgoing.secret, timestamp, &delivery.body),
+        )
         .body(delivery.body.clone())
         .send()
         .await

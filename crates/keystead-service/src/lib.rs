@@ -15,6 +15,7 @@ mod notify;
 mod ops;
 pub mod report;
 mod seal;
+mod share_text;
 mod use_audit;
 mod views;
 
@@ -159,7 +160,7 @@ pub struct Service {
     /// written) stops when the server is sealed.
     seal_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// The PKCS#11 token session under the pkcs11 seal.
-    hsm: Option<Mutex<hsm::Pkcs11Seal>>,
+    hsm: Option<Mutex<Box<dyn hsm::RootKeyWrapper>>>,
     /// The checkpoint this process signed last; its lock makes one signer per node.
     checkpoint_memory: tokio::sync::Mutex<ops::checkpoint::CheckpointMemory>,
 }
@@ -202,7 +203,7 @@ impl Service {
         let seal_kind = seal.kind();
         let (state, hsm) = match seal {
             SealSetup::Pkcs11(settings) => {
-                let opened = hsm::Pkcs11Seal::open(settings)?;
+                let opened = hsm::open(settings)?;
                 (Self::initial_hsm_state(store.as_ref()).await?, Some(Mutex::new(opened)))
             }
             other => (Self::initial_seal_state(store.as_ref(), other).await?, None),

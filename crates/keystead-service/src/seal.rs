@@ -11,12 +11,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use keystead_core::{AuditAction, Tenant};
 use keystead_crypto::shamir::{self, Share};
-use keystead_crypto::{AccessToken, RootKey, SecretBytes, UnsealKey};
+use keystead_crypto::{AccessToken, RootKey, UnsealKey};
 use keystead_store::{Change, NewPrincipal};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::error::invalid;
+use crate::share_text::{self, ShareKind, ShareTextError};
 use crate::{Caller, Error, Service};
 
 /// Store settings written at initialization.
@@ -31,9 +32,6 @@ mod meta {
     pub const SHARE_DIGESTS: &str = "seal_share_digests";
     pub const PKCS11_KEY_LABEL: &str = "pkcs11_key_label";
 }
-
-/// The prefix of every unseal share's text form.
-const SHARE_PREFIX: &str = "kss1";
 
 /// How the server obtains its root key.
 pub enum SealSetup {
@@ -157,61 +155,40 @@ impl std::fmt::Debug for ShareText {
     }
 }
 
-/// A short check over a share's text, so a mistyped share is caught before it is combined.
-fn share_check(body: &str) -> String {
-    hex::encode(&keystead_crypto::sha256(body.as_bytes())[..3])
-}
-
-/// The digest kept of a share, bound to its store and index.
 fn share_digest(seal_id: &str, share: &Share) -> String {
-    let mut input = Zeroizing::new(format!("keystead-unseal-share.{seal_id}.{}.", share.index).into_bytes());
-    input.extend_from_slice(share.value.expose_secret());
-    hex::encode(keystead_crypto::sha256(&input))
+    share_text::digest(ShareKind::Unseal, seal_id, share)
 }
 
 fn encode_share(seal_id: &str, share: &Share) -> ShareText {
-    let body = Zeroizing::new(format!(
-        "{SHARE_PREFIX}.{seal_id}.{}.{}",
-        share.index,
-        URL_SAFE_NO_PAD.encode(share.value.expose_secret())
-    ));
-    let check = share_check(&body);
-    ShareText(Zeroizing::new(format!("{}.{check}", body.as_str())))
+    share_text::encode(ShareKind::Unseal, seal_id, None, share)
 }
 
 /// Parses a share's text. Errors never echo the share.
 fn parse_share(text: &str, settings: &ShamirSettings) -> Result<Share, Error> {
-    let text = text.trim();
-    let malformed =
-        || invalid("share", "not a Keystead unseal share (expected kss1.<seal id>.<n>.<value>.<check>)");
-    let (body, check) = text.rsplit_once('.').ok_or_else(malformed)?;
-    let mut parts = body.splitn(4, '.');
-    let (Some(SHARE_PREFIX), Some(seal_id), Some(index), Some(value)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed());
-    };
-    if !keystead_crypto::ct_eq_str(&share_check(body), check) {
-        return Err(invalid("share", "the share's check digits do not match: it was mistyped or truncated"));
-    }
-    if seal_id != settings.seal_id {
+    let decoded = share_text::decode(ShareKind::Unseal, text, UnsealKey::LEN).map_err(|err| match err {
+        ShareTextError::Malformed => {
+            invalid("share", "not a Keystead unseal share (expected kss1.<seal id>.<n>.<value>.<check>)")
+        }
+        ShareTextError::CheckMismatch => {
+            invalid("share", "the share's check digits do not match: it was mistyped or truncated")
+        }
+    })?;
+    if decoded.owner != settings.seal_id {
         return Err(invalid(
             "share",
             format!(
-                "the share belongs to another Keystead store (seal {seal_id}; this store is seal {})",
-                settings.seal_id
+                "the share belongs to another Keystead store (seal {}; this store is seal {})",
+                decoded.owner, settings.seal_id
             ),
         ));
     }
-    let index: u8 = index.parse().map_err(|_| malformed())?;
-    if index == 0 || index > settings.shares {
-        return Err(malformed());
+    if decoded.share.index > settings.shares {
+        return Err(invalid(
+            "share",
+            "not a Keystead unseal share (expected kss1.<seal id>.<n>.<value>.<check>)",
+        ));
     }
-    let value = SecretBytes::new(URL_SAFE_NO_PAD.decode(value).map_err(|_| malformed())?);
-    if value.len() != UnsealKey::LEN {
-        return Err(malformed());
-    }
-    Ok(Share { index, value })
+    Ok(decoded.share)
 }
 
 /// The associated data binding a wrapped root key to its store's seal.

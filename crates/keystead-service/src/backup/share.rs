@@ -3,33 +3,18 @@
 //! is combined; the bundle's header keeps a digest of each share, so a damaged or forged share
 //! is named instead of spoiling the others.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use keystead_crypto::shamir::Share;
-use keystead_crypto::SecretBytes;
-use zeroize::Zeroizing;
 
 use crate::error::invalid;
+use crate::share_text::{self, ShareKind, ShareTextError};
 use crate::{Error, ShareText};
-
-/// The prefix of every backup share's text form.
-const PREFIX: &str = "ksb1";
 
 /// Length of the backup key, and so of every share's value.
 pub(crate) const KEY_LEN: usize = 32;
 
-/// A short check over a share's text, so a mistyped or truncated share is caught on entry.
-fn check(body: &str) -> String {
-    hex::encode(&keystead_crypto::sha256(body.as_bytes())[..3])
-}
-
-/// The digest of a share kept in the bundle's header, bound to its backup and index. A share
-/// is 256 random bits: its digest reveals nothing usable.
+/// The digest of a share kept in the bundle's header, bound to its backup and index.
 pub(crate) fn digest(backup_id: &str, share: &Share) -> String {
-    let mut input =
-        Zeroizing::new(format!("keystead-backup-share.{backup_id}.{}.", share.index).into_bytes());
-    input.extend_from_slice(share.value.expose_secret());
-    hex::encode(keystead_crypto::sha256(&input))
+    share_text::digest(ShareKind::Backup, backup_id, share)
 }
 
 /// The associated data of a share held in the store for its holder.
@@ -44,13 +29,7 @@ pub(crate) fn held_aad(backup_id: &str, index: u8, holder: &str) -> Vec<u8> {
 
 /// The text of a share: `ksb1.<backup id>.<index>.<threshold>.<value>.<check>`.
 pub(crate) fn encode(backup_id: &str, threshold: u8, share: &Share) -> ShareText {
-    let body = Zeroizing::new(format!(
-        "{PREFIX}.{backup_id}.{}.{threshold}.{}",
-        share.index,
-        URL_SAFE_NO_PAD.encode(share.value.expose_secret())
-    ));
-    let check = check(&body);
-    ShareText::new(Zeroizing::new(format!("{}.{check}", body.as_str())))
+    share_text::encode(ShareKind::Backup, backup_id, Some(threshold), share)
 }
 
 /// A parsed share with the backup it names.
@@ -62,32 +41,17 @@ pub(crate) struct ParsedShare {
 /// Parses a share's text (the `ksb1` line of a share file; comment lines are skipped).
 /// Errors name the share by its position on the command line, never echo it.
 pub(crate) fn parse(text: &str, position: usize) -> Result<ParsedShare, Error> {
-    let malformed = || {
-        invalid(
+    let decoded = share_text::decode(ShareKind::Backup, text, KEY_LEN).map_err(|err| match err {
+        ShareTextError::Malformed => invalid(
             "share",
             format!("share {position} is not a Keystead backup share (expected a line ksb1.<backup>.<n>.<m>.<value>.<check>)"),
-        )
-    };
-    let line = text.lines().map(str::trim).find(|line| line.starts_with(PREFIX)).ok_or_else(malformed)?;
-    let (body, given_check) = line.rsplit_once('.').ok_or_else(malformed)?;
-    if !keystead_crypto::ct_eq_str(&check(body), given_check) {
-        return Err(invalid(
+        ),
+        ShareTextError::CheckMismatch => invalid(
             "share",
             format!("share {position}: its check digits do not match: it was mistyped or truncated"),
-        ));
-    }
-    let mut parts = body.splitn(5, '.');
-    let (Some(PREFIX), Some(backup_id), Some(index), Some(_threshold), Some(value)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed());
-    };
-    let index: u8 = index.parse().map_err(|_| malformed())?;
-    let value = SecretBytes::new(URL_SAFE_NO_PAD.decode(value).map_err(|_| malformed())?);
-    if index == 0 || value.len() != KEY_LEN {
-        return Err(malformed());
-    }
-    Ok(ParsedShare { backup_id: backup_id.to_owned(), share: Share { index, value } })
+        ),
+    })?;
+    Ok(ParsedShare { backup_id: decoded.owner, share: decoded.share })
 }
 
 #[cfg(test)]

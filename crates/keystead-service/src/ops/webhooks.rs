@@ -11,11 +11,9 @@ use crate::error::invalid;
 use crate::notify::EVENT_TYPES;
 use crate::{Caller, Error, Service};
 
-/// A fresh signing secret: `whsec_` and 64 hex digits, as UTF-8 bytes.
+/// A fresh signing secret (`whsec_` and 64 hex digits), made by keystead-crypto.
 pub(super) fn new_secret() -> Result<SecretBytes, Error> {
-    Ok(SecretBytes::new(
-        format!("whsec_{}", hex::encode(keystead_crypto::random_array::<32>()?)).into_bytes(),
-    ))
+    Ok(keystead_crypto::generate_webhook_secret()?)
 }
 
 /// A webhook as listed, with the state of its deliveries.
