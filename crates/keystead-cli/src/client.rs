@@ -10,6 +10,7 @@ use keystead_api::{ErrorBody, ErrorCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 /// Exit codes, stable for scripts.
 pub mod exit {
@@ -164,7 +165,7 @@ fn tls_config(options: &TlsOptions) -> Result<rustls::ClientConfig> {
 pub struct Client {
     http: reqwest::blocking::Client,
     base: String,
-    token: Option<String>,
+    token: Option<Zeroizing<String>>,
     client_certificate: bool,
 }
 
@@ -178,21 +179,21 @@ fn is_loopback(addr: &str) -> bool {
 }
 
 /// The development root token, for a loopback server, when no token was given.
-fn dev_token(addr: &str) -> Option<String> {
+fn dev_token(addr: &str) -> Option<Zeroizing<String>> {
     if !is_loopback(addr) {
         return None;
     }
     let dir = std::env::var_os("KEYSTEAD_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("keystead-data"));
-    let token = std::fs::read_to_string(dir.join(crate::server::ROOT_TOKEN_FILE)).ok()?;
-    Some(token.trim().to_owned())
+    let token = Zeroizing::new(std::fs::read_to_string(dir.join(crate::config::ROOT_TOKEN_FILE)).ok()?);
+    Some(Zeroizing::new(token.trim().to_owned()))
 }
 
 impl Client {
     /// A client for `addr`, authenticating with `token`, else a client certificate, else (on
     /// loopback) the development root token.
-    pub fn new(addr: &str, token: Option<String>, tls: &TlsOptions) -> Result<Self> {
+    pub fn new(addr: &str, token: Option<Zeroizing<String>>, tls: &TlsOptions) -> Result<Self> {
         // reqwest builds a TLS context even for http URLs; it must come from aws-lc-rs too.
         let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300));
@@ -211,16 +212,6 @@ impl Client {
     /// Whether a token or a client certificate is at hand.
     pub fn has_credentials(&self) -> bool {
         self.token.is_some() || self.client_certificate
-    }
-
-    /// GET a path with query pairs.
-    pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
-        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
-    }
-
-    /// POST a JSON body.
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
     }
 
     /// GET a path and decode the answer as `T` (for answers whose exact bytes matter, such
@@ -276,23 +267,33 @@ impl Client {
         serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
     }
 
-    /// GET a path and return the answer's bytes as sent (a rendered report).
-    pub fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>> {
+    /// GET a path with a typed query and return the answer's bytes as sent (a rendered report).
+    pub fn get_raw_query<Q: serde::Serialize>(&self, path: &str, query: &Q) -> Result<Vec<u8>> {
         self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))
     }
 
     /// POST a body for a long operation (a restore or a drill of a large bundle): up to 6
     /// hours instead of the usual 5 minutes.
-    pub fn post_long<B: serde::Serialize>(&self, path: &str, body: &B) -> Result<Value> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body).timeout(LONG_OPERATION))
+    pub fn post_long<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let bytes =
+            self.send_raw(self.http.post(format!("{}{path}", self.base)).json(body).timeout(LONG_OPERATION))?;
+        serde_json::from_slice(&bytes).context("the server sent an answer this client cannot read")
     }
 
     /// POST a JSON body and hand back the successful response unread, to be read as a stream
     /// (a backup's lines as the server writes them).
-    pub fn post_stream(&self, path: &str, body: &Value) -> Result<reqwest::blocking::Response> {
+    pub fn post_stream<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::blocking::Response> {
         let request = self.http.post(format!("{}{path}", self.base)).json(body).timeout(LONG_OPERATION);
         let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
+            Some(token) => request.bearer_auth(token.as_str()),
             None => request,
         };
         let response =
@@ -305,14 +306,9 @@ impl Client {
         Err(api_failure(status, &bytes))
     }
 
-    fn send(&self, request: reqwest::blocking::RequestBuilder) -> Result<Value> {
-        let body = self.send_raw(request)?;
-        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
-    }
-
     fn send_raw(&self, request: reqwest::blocking::RequestBuilder) -> Result<Vec<u8>> {
         let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
+            Some(token) => request.bearer_auth(token.as_str()),
             None => request,
         };
         let response =
@@ -325,6 +321,22 @@ impl Client {
         }
         Err(api_failure(status, &bytes))
     }
+}
+
+/// Percent-encodes a path segment (names are restricted, but typos and aliases' `/` must stay
+/// in their segment).
+pub fn seg(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?tenant=T` for a path, or nothing.
+pub fn tenant_suffix(tenant: &Option<String>) -> String {
+    tenant.as_ref().map(|t| format!("?tenant={}", seg(t))).unwrap_or_default()
 }
 
 /// How long a backup, restore or drill may take.

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+/// File name of the development root token in the data directory (written by `server
+/// --dev`, read by a loopback client that was given no token).
+pub const ROOT_TOKEN_FILE: &str = "dev-root-token";
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

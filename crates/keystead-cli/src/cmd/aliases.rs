@@ -4,8 +4,9 @@ use anyhow::Result;
 use clap::Subcommand;
 use keystead_api::keys::{Alias, CreateAlias, TenantQuery, UpdateAlias};
 
+use crate::client::seg;
 use crate::client::Client;
-use crate::commands::{print_typed, seg, Code};
+use crate::output::print_typed;
 
 /// `keystead alias ...`.
 #[derive(Debug, Subcommand)]
@@ -49,7 +50,7 @@ pub enum AliasCommand {
 }
 
 /// Runs an `alias` subcommand.
-pub fn run(client: &Client, command: AliasCommand, json_out: bool) -> Result<Code> {
+pub fn run(client: &Client, command: AliasCommand, json_out: bool) -> Result<i32> {
     match command {
         AliasCommand::Create { alias, key, tenant } => {
             let made: Alias = client.post_as("/v1/aliases", &CreateAlias { alias, key, tenant })?;

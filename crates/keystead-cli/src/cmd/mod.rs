@@ -1,7 +1,18 @@
-//! Command areas, each owning its clap arguments and its `run` (mini-redis `cmd/` style).
-//! The areas not moved here yet still live in `cli.rs` and `commands.rs`.
+//! One module per command area, each owning its clap arguments and its `run` (mini-redis
+//! `cmd/` style). Areas import the client, input and output helpers, never `cli.rs`: imports
+//! point one way (`main` → `cli` → `cmd` → `client`, `input`, `output`).
 
 pub mod aliases;
+pub mod approvals;
+pub mod audit;
+pub mod backup;
+pub mod compliance;
+pub mod crypto;
+pub mod grants;
+pub mod inventory;
 pub mod keys;
+pub mod operator;
 pub mod principals;
+pub mod recovery;
+pub mod server;
 pub mod webhooks;

@@ -1,14 +1,13 @@
-//! `keystead principal ...` and `keystead grant ...`: who may do what (admin).
+//! `keystead principal ...`: who may authenticate, with which roles (admin).
 
 use anyhow::Result;
 use clap::Subcommand;
-use keystead_api::principals::{
-    AddGrant, CreatePrincipal, CreatedPrincipal, Grant, Principal, RevokeGrant, UpdatePrincipal,
-};
+use keystead_api::principals::{CreatePrincipal, CreatedPrincipal, Principal, UpdatePrincipal};
 use time::format_description::well_known::Rfc3339;
 
+use crate::client::seg;
 use crate::client::Client;
-use crate::commands::{print_typed, seg, Code};
+use crate::output::print_typed;
 
 /// `keystead principal ...`.
 #[derive(Debug, Subcommand)]
@@ -25,7 +24,7 @@ pub enum PrincipalCommand {
         tenant: Option<String>,
         /// Lifetime, e.g. `90d`, `12h`, `30m`, `45s`: afterwards its token and certificate
         /// stop working (default: until disabled).
-        #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_seconds)]
+        #[arg(long, value_name = "DURATION", value_parser = crate::input::parse_duration_seconds)]
         expires_in: Option<u64>,
     },
     /// List principals.
@@ -48,7 +47,7 @@ pub enum PrincipalCommand {
         #[arg(long = "role", value_delimiter = ',')]
         roles: Option<Vec<String>>,
         /// A new lifetime from now, e.g. `90d`.
-        #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_seconds, conflicts_with = "never_expires")]
+        #[arg(long, value_name = "DURATION", value_parser = crate::input::parse_duration_seconds, conflicts_with = "never_expires")]
         expires_in: Option<u64>,
         /// Remove the expiry: it authenticates until disabled.
         #[arg(long)]
@@ -56,44 +55,8 @@ pub enum PrincipalCommand {
     },
 }
 
-/// `keystead grant ...`.
-#[derive(Debug, Subcommand)]
-pub enum GrantCommand {
-    /// Allow a principal to run operations with a key.
-    Add {
-        /// The principal.
-        #[arg(long)]
-        principal: String,
-        /// Key name or id.
-        #[arg(long)]
-        key: String,
-        /// Operations, e.g. encrypt,decrypt.
-        #[arg(long, value_delimiter = ',', required = true)]
-        ops: Vec<String>,
-        /// The key's tenant.
-        #[arg(long)]
-        tenant: Option<String>,
-    },
-    /// Take operations back from a principal's grant on a key (every operation without --ops);
-    /// every node applies it at once.
-    Revoke {
-        /// The principal.
-        #[arg(long)]
-        principal: String,
-        /// Key name or id.
-        #[arg(long)]
-        key: String,
-        /// Operations to take back, e.g. encrypt; all of them when absent.
-        #[arg(long, value_delimiter = ',')]
-        ops: Vec<String>,
-        /// The key's tenant.
-        #[arg(long)]
-        tenant: Option<String>,
-    },
-}
-
 /// Runs a `principal` subcommand.
-pub fn run_principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Result<Code> {
+pub fn run_principal(client: &Client, command: PrincipalCommand, json_out: bool) -> Result<i32> {
     match command {
         PrincipalCommand::Create { name, roles, tenant, expires_in } => {
             let body = CreatePrincipal { name, roles: roles.clone(), tenant, expires_in_seconds: expires_in };
@@ -137,37 +100,6 @@ pub fn run_principal(client: &Client, command: PrincipalCommand, json_out: bool)
             let body = UpdatePrincipal { roles, expires_in_seconds: expires_in, never_expires };
             let principal: Principal = client.patch_as(&format!("/v1/principals/{}", seg(&name)), &body)?;
             show(&principal, json_out, "updated")?;
-        }
-    }
-    Ok(0)
-}
-
-/// Runs a `grant` subcommand.
-pub fn run_grant(client: &Client, command: GrantCommand, json_out: bool) -> Result<Code> {
-    match command {
-        GrantCommand::Add { principal, key, ops, tenant } => {
-            let body = AddGrant { principal, key: key.clone(), ops, tenant };
-            let grant: Grant = client.post_as("/v1/grants", &body)?;
-            if json_out {
-                print_typed(&grant)?;
-            } else {
-                println!("granted {} on key {key} to {}", grant.operations.join(","), grant.principal);
-            }
-        }
-        GrantCommand::Revoke { principal, key, ops, tenant } => {
-            let body = RevokeGrant { principal, key: key.clone(), ops, tenant };
-            let grant: Grant = client.post_as("/v1/grants/revoke", &body)?;
-            if json_out {
-                print_typed(&grant)?;
-            } else if grant.operations.is_empty() {
-                println!("revoked every operation on key {key} from {}: the grant is gone", grant.principal);
-            } else {
-                println!(
-                    "revoked; {} may still {} with key {key}",
-                    grant.principal,
-                    grant.operations.join(",")
-                );
-            }
         }
     }
     Ok(0)

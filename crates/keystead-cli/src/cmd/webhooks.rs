@@ -5,8 +5,9 @@ use clap::Subcommand;
 use keystead_api::oversight::{AddWebhook, AddedWebhook, DeliveriesQuery, Delivery, Webhook};
 use time::format_description::well_known::Rfc3339;
 
+use crate::client::seg;
 use crate::client::Client;
-use crate::commands::{print_typed, seg, Code};
+use crate::output::print_typed;
 
 /// `keystead webhook ...`.
 #[derive(Debug, Subcommand)]
@@ -54,7 +55,7 @@ const SIGNATURE_HELP: &str =
     "Each request carries Keystead-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">.";
 
 /// Runs a `webhook` subcommand.
-pub fn run(client: &Client, command: WebhookCommand, json_out: bool) -> Result<Code> {
+pub fn run(client: &Client, command: WebhookCommand, json_out: bool) -> Result<i32> {
     match command {
         WebhookCommand::Add { url, events } => {
             let added: AddedWebhook =

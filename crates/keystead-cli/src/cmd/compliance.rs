@@ -4,7 +4,6 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::client::Client;
-use crate::commands::Code;
 
 /// `keystead compliance ...`.
 #[derive(Debug, Subcommand)]
@@ -22,11 +21,12 @@ pub enum ComplianceCommand {
 }
 
 /// Runs a `compliance` subcommand.
-pub fn run(client: &Client, command: ComplianceCommand) -> Result<Code> {
+pub fn run(client: &Client, command: ComplianceCommand) -> Result<i32> {
     match command {
         ComplianceCommand::Report { format, out } => {
-            let body = client.get_raw("/v1/compliance/report", &[("format", format)])?;
-            crate::inventory::write_report(&body, out.as_deref())
+            let query = keystead_api::report::ReportQuery { format: Some(format), tenant: None };
+            let body = client.get_raw_query("/v1/compliance/report", &query)?;
+            crate::output::write_report(&body, out.as_deref())
         }
     }
 }

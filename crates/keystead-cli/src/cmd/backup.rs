@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
-use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::client::Client;
-use crate::commands::{print_json, text, Code};
-use crate::oversight::Progress;
+use crate::output::Progress;
+use crate::output::{print_typed, rfc3339};
+use keystead_api::recovery::{BackupStart, CollectedShare, CreateBackup, RestoreBackup, RestoreReport};
 
 /// `keystead backup ...`.
 #[derive(Debug, Subcommand)]
@@ -71,65 +71,32 @@ pub enum BackupCommand {
 }
 
 /// Runs a `backup` subcommand.
-pub fn run(client: &Client, command: BackupCommand, json_out: bool) -> Result<Code> {
+pub fn run(client: &Client, command: BackupCommand, json_out: bool) -> Result<i32> {
     match command {
         BackupCommand::Create { out, shares, threshold, share_dir, holders } => {
             create(client, &out, shares, threshold, share_dir.as_deref(), &holders, json_out)
         }
         BackupCommand::CollectShare { backup_id, out } => collect_share(client, &backup_id, &out, json_out),
         BackupCommand::Restore { file, share_files, request, break_glass, justification, on_conflict } => {
-            let bundle = read_bundle(&file)?;
-            let shares = read_shares(&share_files)?;
-            let body = RestoreBody {
-                bundle: &bundle,
-                shares: &shares,
-                request: request.as_deref(),
+            let bundle = crate::input::read_bundle(&file)?;
+            let shares = crate::input::read_shares(&share_files)?;
+            let body = RestoreBackup {
+                bundle,
+                shares,
+                request,
                 break_glass,
-                justification: justification.as_deref(),
-                on_conflict: &on_conflict,
+                justification,
+                on_conflict: Some(on_conflict),
             };
-            let report = client.post_long("/v1/backups/restore", &body)?;
+            let report: RestoreReport = client.post_long("/v1/backups/restore", &body)?;
             if json_out {
-                print_json(&report)?;
+                print_typed(&report)?;
             } else {
                 print_restore(&report);
             }
             Ok(0)
         }
     }
-}
-
-#[derive(serde::Serialize)]
-struct RestoreBody<'a> {
-    bundle: &'a str,
-    shares: &'a [Zeroizing<String>],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request: Option<&'a str>,
-    break_glass: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    justification: Option<&'a str>,
-    on_conflict: &'a str,
-}
-
-/// Reads a bundle file (text; refused if it is not one).
-pub(crate) fn read_bundle(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if !text.starts_with("{\"type\":\"header\"") {
-        bail!("{} is not a Keystead backup bundle (it does not start with a backup header)", path.display());
-    }
-    Ok(text)
-}
-
-/// Reads share files; their content is never printed.
-pub(crate) fn read_shares(paths: &[PathBuf]) -> Result<Vec<Zeroizing<String>>> {
-    paths
-        .iter()
-        .map(|path| {
-            std::fs::read_to_string(path)
-                .map(Zeroizing::new)
-                .with_context(|| format!("cannot read share file {}", path.display()))
-        })
-        .collect()
 }
 
 /// A file created for writing, refused if it exists, readable by its owner only.
@@ -158,7 +125,7 @@ fn create(
     share_dir: Option<&Path>,
     holders: &[String],
     json_out: bool,
-) -> Result<Code> {
+) -> Result<i32> {
     let dir = share_dir.map(Path::to_path_buf).unwrap_or_else(|| {
         out.parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -181,18 +148,18 @@ fn create(
             );
         }
     }
-    let body = json!({"shares": shares, "threshold": threshold, "holders": holders});
+    let body = CreateBackup { shares, threshold, holders: holders.to_vec() };
     let response = client.post_stream("/v1/backups", &body)?;
     let mut reader = BufReader::new(response);
     let mut first = Zeroizing::new(String::new());
     reader.read_line(&mut first).context("the server ended the backup before it began")?;
-    let start: Value =
-        serde_json::from_str(&first).context("the server sent a backup this client cannot read")?;
-    if start.get("error").is_some() {
+    if first.starts_with("{\"error\"") {
         return Err(crate::client::api_failure(reqwest::StatusCode::OK, first.as_bytes()));
     }
-    let backup_id = text(&start["backup_id"]);
-    let keys = start["keys"].as_u64().unwrap_or(0);
+    let start: BackupStart =
+        serde_json::from_str(&first).context("the server sent a backup this client cannot read")?;
+    let backup_id = start.backup_id.clone();
+    let keys = start.keys;
 
     // The share files first: if one cannot be written, the backup stops here and nothing is
     // kept, instead of a bundle whose shares are lost.
@@ -204,23 +171,23 @@ fn create(
         }
         return Err(err);
     }
-    let summary = json!({
-        "backup_id": backup_id,
-        "bundle": out.display().to_string(),
-        "keys": keys,
-        "excluded": start["excluded"],
-        "threshold": threshold,
-        "share_files": share_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "held_for": holders,
-    });
+    let summary = BackupSummary {
+        backup_id: backup_id.clone(),
+        bundle: out.display().to_string(),
+        keys,
+        excluded: start.excluded,
+        threshold,
+        share_files: share_paths.iter().map(|p| p.display().to_string()).collect(),
+        held_for: holders.to_vec(),
+    };
     if json_out {
-        print_json(&summary)?;
+        print_typed(&summary)?;
     } else {
         println!("Backup          {backup_id}");
         println!(
             "Bundle          {} ({keys} keys; {} excluded, listed in its manifest)",
             out.display(),
-            text(&start["excluded"])
+            start.excluded
         );
         if holders.is_empty() {
             println!("Shares          any {threshold} of {shares} open it:");
@@ -237,15 +204,14 @@ fn create(
 }
 
 /// Writes each share the server sent into its own file, readable by its owner only.
-fn write_share_files(start: &Value, paths: &[PathBuf], backup_id: &str, threshold: u8) -> Result<()> {
-    let texts = start["shares"].as_array().map(Vec::as_slice).unwrap_or_default();
+fn write_share_files(start: &BackupStart, paths: &[PathBuf], backup_id: &str, threshold: u8) -> Result<()> {
+    let texts = &start.shares.0;
     if texts.len() != paths.len() {
         bail!("the server sent {} shares, {} were asked for", texts.len(), paths.len());
     }
     for (i, (share, path)) in texts.iter().zip(paths).enumerate() {
-        let share = Zeroizing::new(share.as_str().unwrap_or_default().to_owned());
         let label = format!("{} of {}", i + 1, paths.len());
-        write_share_file(path, &share, &label, backup_id, threshold)?;
+        write_share_file(path, share.expose_secret(), &label, backup_id, threshold)?;
     }
     Ok(())
 }
@@ -291,11 +257,11 @@ fn write_bundle_file(reader: &mut impl BufRead, out: &Path, keys: u64) -> Result
 }
 
 /// `backup collect-share`: the caller's share of a backup made with holders, into its file.
-fn collect_share(client: &Client, backup_id: &str, out: &Path, json_out: bool) -> Result<Code> {
+fn collect_share(client: &Client, backup_id: &str, out: &Path, json_out: bool) -> Result<i32> {
     // The file first: the server hands a share out once, so it must have somewhere to go.
     let file = create_new(out)?;
-    let collected =
-        client.post(&format!("/v1/backups/{}/share", crate::commands::seg(backup_id)), &json!({}));
+    let collected: Result<CollectedShare> = client
+        .post_as(&format!("/v1/backups/{}/share", crate::client::seg(backup_id)), &serde_json::json!({}));
     let collected = match collected {
         Ok(collected) => collected,
         Err(err) => {
@@ -303,16 +269,18 @@ fn collect_share(client: &Client, backup_id: &str, out: &Path, json_out: bool) -
             return Err(err);
         }
     };
-    let share = Zeroizing::new(collected["share"].as_str().unwrap_or_default().to_owned());
+    let share = &collected.share;
     // ksb1.<backup>.<index>.<threshold>.<value>.<check>
-    let mut parts = share.split('.').skip(2);
+    let mut parts = share.expose_secret().split('.').skip(2);
     let (index, threshold) = (parts.next().unwrap_or("?").to_owned(), parts.next().unwrap_or("0"));
     let threshold: u8 = threshold.parse().unwrap_or(0);
-    fill_share_file(file, out, &share, &index, backup_id, threshold)?;
+    fill_share_file(file, out, share.expose_secret(), &index, backup_id, threshold)?;
     if json_out {
-        print_json(
-            &json!({"backup_id": backup_id, "share_file": out.display().to_string(), "index": index}),
-        )?;
+        print_typed(&CollectedSummary {
+            backup_id: backup_id.to_owned(),
+            share_file: out.display().to_string(),
+            index,
+        })?;
     } else {
         println!("Share {index} of backup {backup_id} written to {} (collected once; the server no longer holds it).", out.display());
     }
@@ -351,35 +319,48 @@ fn write_bundle(reader: &mut impl BufRead, path: &Path, keys: u64) -> Result<()>
     Ok(())
 }
 
-fn print_restore(report: &Value) {
-    println!("Backup          {} (made {})", text(&report["backup_id"]), text(&report["backed_up_at"]));
-    println!("Authorized by   {}", text(&report["authorized_by"]));
-    let list = |name: &str| report[name].as_array().cloned().unwrap_or_default();
-    println!("Restored        {} key(s)", list("restored").len());
-    for key in list("restored") {
-        let versions: Vec<String> =
-            key["versions"].as_array().map(|v| v.iter().map(text).collect()).unwrap_or_default();
-        println!("  {}/{}  versions {}", text(&key["tenant"]), text(&key["name"]), versions.join(", "));
+fn print_restore(report: &RestoreReport) {
+    println!("Backup          {} (made {})", report.backup_id, rfc3339(report.backed_up_at));
+    println!("Authorized by   {}", report.authorized_by);
+    println!("Restored        {} key(s)", report.restored.len());
+    for key in &report.restored {
+        println!("  {}/{}  versions {}", key.tenant, key.name, key.versions.join(", "));
     }
-    println!("Unchanged       {} key(s) already in the store as backed up", list("unchanged").len());
-    if !list("conflicts").is_empty() {
-        println!("Kept as stored  {} conflicting key(s):", list("conflicts").len());
-        for key in list("conflicts") {
-            println!("  {}/{}: {}", text(&key["tenant"]), text(&key["name"]), text(&key["reason"]));
+    println!("Unchanged       {} key(s) already in the store as backed up", report.unchanged.len());
+    if !report.conflicts.is_empty() {
+        println!("Kept as stored  {} conflicting key(s):", report.conflicts.len());
+        for key in &report.conflicts {
+            println!("  {}/{}: {}", key.tenant, key.name, key.reason);
         }
     }
-    println!(
-        "Excluded        {} key(s) by their recovery policy (not in the backup)",
-        list("excluded").len()
-    );
-    for warning in list("warnings") {
-        println!("WARNING         {}", text(&warning));
+    println!("Excluded        {} key(s) by their recovery policy (not in the backup)", report.excluded.len());
+    for warning in &report.warnings {
+        println!("WARNING         {warning}");
     }
-    if report.get("review").is_some() {
+    if let Some(review) = &report.review {
         println!(
-            "BREAK-GLASS     anomaly {} raised; review {} stays open on the compliance report until signed off",
-            text(&report["anomaly"]),
-            text(&report["review"])
+            "BREAK-GLASS     anomaly {} raised; review {review} stays open on the compliance report until signed off",
+            report.anomaly.as_deref().unwrap_or("-")
         );
     }
+}
+
+/// What `backup create --output json` prints.
+#[derive(serde::Serialize)]
+struct BackupSummary {
+    backup_id: String,
+    bundle: String,
+    keys: u64,
+    excluded: u64,
+    threshold: u8,
+    share_files: Vec<String>,
+    held_for: Vec<String>,
+}
+
+/// What `backup collect-share --output json` prints.
+#[derive(serde::Serialize)]
+struct CollectedSummary {
+    backup_id: String,
+    share_file: String,
+    index: String,
 }

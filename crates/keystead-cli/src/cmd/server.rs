@@ -14,13 +14,41 @@ use keystead_crypto::{RootKey, SecretBytes};
 use keystead_service::{Config, SealSetup, Service};
 use keystead_store::SqlStore;
 
-use crate::cli::ServerArgs;
-use crate::config::{ServerConfig, Storage};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::{ServerConfig, Storage, ROOT_TOKEN_FILE};
+
+/// `keystead server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Development mode: embedded SQLite, file seal, root token printed once.
+    #[arg(long)]
+    pub dev: bool,
+    /// Production configuration file (TOML; see docs/operations.md). Listen address,
+    /// environment and node name then come from the file.
+    #[arg(long, conflicts_with_all = ["dev", "listen", "environment", "node"])]
+    pub config: Option<PathBuf>,
+    /// Where the store, the seal key and the dev root token live (`--dev` only).
+    #[arg(long, env = "KEYSTEAD_DATA_DIR", default_value = "keystead-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8745")]
+    pub listen: String,
+    /// The environment this server serves.
+    #[arg(long, default_value = "development")]
+    pub environment: String,
+    /// This node's name in audit events and provenance (default: the host name).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Log line format on stderr (overrides `[log] format` of the configuration file).
+    #[arg(long, value_enum, value_name = "text|json")]
+    pub log_format: Option<crate::config::LogFormat>,
+}
 
 /// File name of the development seal key inside the data directory.
 const SEAL_FILE: &str = "seal.key";
-/// File name of the development root token.
-pub const ROOT_TOKEN_FILE: &str = "dev-root-token";
 
 /// Writes `bytes` to a new file readable only by its owner.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {

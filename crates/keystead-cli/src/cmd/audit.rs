@@ -6,37 +6,88 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
-use keystead_api::audit::ChainReport;
+use clap::Subcommand;
+use keystead_api::audit::{AuditEvent, AuditQuery, ChainReport, ExportLine, ExportQuery};
 use keystead_server::wire::IntoWire as _;
-use keystead_store::export::{verify_export, ExportLine, PublicKeys};
+use keystead_store::export::{verify_export, PublicKeys};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::SubjectPublicKeyInfoDer;
-use serde_json::Value;
 
-use crate::cli::{AuditCommand, ExportFormat};
 use crate::client::{exit, Client};
-use crate::commands::{opt, print_json, text, Code};
+use crate::output::{dash, print_typed, rfc3339};
+
+/// `keystead audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, oldest first.
+    List {
+        /// Only events about this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Only events by this principal.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Tenant (for --key by name).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Recompute every hash chain and check every signed checkpoint; exits 6 if one is
+    /// broken. With --file, checks an export offline (no server) against the audit signing
+    /// key's public key(s).
+    Verify {
+        /// An export written by `audit export` to check offline.
+        #[arg(long, requires = "public_keys")]
+        file: Option<PathBuf>,
+        /// PEM public key of the audit signing key (`keystead key public keystead-audit-signing
+        /// [--version N]`), once per version; only with --file.
+        #[arg(long = "public-key", value_name = "PEM", requires = "file")]
+        public_keys: Vec<PathBuf>,
+    },
+    /// Write every audit event exactly as stored, one JSON object per line, for an offline
+    /// verifier.
+    Export {
+        /// The export format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Formats of `audit export`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// What `audit export --out FILE --output json` prints.
+#[derive(serde::Serialize)]
+struct ExportSummary {
+    events: u64,
+    file: String,
+}
 
 /// Rows per export page.
 const EXPORT_PAGE: u32 = 5_000;
 
 /// Runs an `audit` subcommand.
-pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<Code> {
+pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<i32> {
     match command {
         AuditCommand::List { key, actor, since, limit, tenant } => {
-            let mut query = Vec::new();
-            opt(&mut query, "key", &key);
-            opt(&mut query, "actor", &actor);
-            opt(&mut query, "since", &since);
-            opt(&mut query, "tenant", &tenant);
-            if let Some(limit) = limit {
-                query.push(("limit", limit.to_string()));
-            }
-            let out = client.get("/v1/audit", &query)?;
+            let query = AuditQuery { key, actor, since, limit, tenant };
+            let events: Vec<AuditEvent> = client.get_query_as("/v1/audit", &query)?;
             if json_out {
-                print_json(&out)?;
+                print_typed(&events)?;
             } else {
-                print_events(&out);
+                print_events(&events);
             }
             Ok(0)
         }
@@ -53,35 +104,35 @@ pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<Cod
     }
 }
 
-fn print_events(out: &Value) {
+fn print_events(events: &[AuditEvent]) {
     println!(
         "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}REASON",
         "SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "KEY", "VER"
     );
-    for e in out.as_array().into_iter().flatten() {
+    for e in events {
         println!(
             "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}{}",
-            text(&e["sequence"]),
-            text(&e["occurred_at"]),
-            text(&e["actor"]),
-            text(&e["action"]),
-            text(&e["outcome"]),
-            text(&e["key_name"]),
-            text(&e["version"]),
-            e["reason"].as_str().unwrap_or(""),
+            e.sequence,
+            rfc3339(e.occurred_at),
+            e.actor,
+            e.action,
+            e.outcome,
+            dash(e.key_name.as_deref()),
+            dash(e.version),
+            e.reason.as_deref().unwrap_or(""),
         );
     }
 }
 
 /// Prints a chain report; exit 6 when a chain is broken, or (with `require_signed`) when a
 /// chain has no verified checkpoint: links alone can be recomputed by whoever rewrote them.
-fn show_report(report: &ChainReport, what: &str, json_out: bool, require_signed: bool) -> Result<Code> {
+fn show_report(report: &ChainReport, what: &str, json_out: bool, require_signed: bool) -> Result<i32> {
     let breaks = &report.breaks;
     let unsigned: Vec<&str> =
         report.nodes.iter().filter(|n| n.checkpoints == 0).map(|n| n.node.as_str()).collect();
     let valid = breaks.is_empty() && (!require_signed || unsigned.is_empty());
     if json_out {
-        print_json(&serde_json::to_value(report)?)?;
+        print_typed(report)?;
     } else {
         let verdict = if valid {
             "intact"
@@ -135,7 +186,7 @@ fn verify_offline(file: &Path, public_keys: &[PathBuf]) -> Result<keystead_store
 
 /// Pages through the export endpoint. A file is written beside its target and renamed when
 /// complete, so an interrupted export never looks like a whole one.
-fn export(client: &Client, out: Option<&Path>, json_out: bool) -> Result<Code> {
+fn export(client: &Client, out: Option<&Path>, json_out: bool) -> Result<i32> {
     let partial = out.map(|path| {
         let mut name = path.as_os_str().to_owned();
         name.push(".partial");
@@ -150,12 +201,12 @@ fn export(client: &Client, out: Option<&Path>, json_out: bool) -> Result<Code> {
     let mut after: Option<(String, i64)> = None;
     let mut count = 0u64;
     loop {
-        let mut query = vec![("limit", EXPORT_PAGE.to_string())];
-        if let Some((node, seq)) = &after {
-            query.push(("after_node", node.clone()));
-            query.push(("after_node_seq", seq.to_string()));
-        }
-        let page: Vec<ExportLine> = client.get_as("/v1/audit/export", &query)?;
+        let query = ExportQuery {
+            after_node: after.as_ref().map(|(node, _)| node.clone()),
+            after_node_seq: after.as_ref().map(|(_, seq)| *seq),
+            limit: Some(EXPORT_PAGE),
+        };
+        let page: Vec<ExportLine> = client.get_query_as("/v1/audit/export", &query)?;
         for line in &page {
             serde_json::to_writer(&mut sink, line)?;
             sink.write_all(b"\n")?;
@@ -174,7 +225,7 @@ fn export(client: &Client, out: Option<&Path>, json_out: bool) -> Result<Code> {
         std::fs::rename(partial, out)
             .with_context(|| format!("cannot move the export to {}", out.display()))?;
         if json_out {
-            print_json(&serde_json::json!({ "events": count, "file": out.display().to_string() }))?;
+            print_typed(&ExportSummary { events: count, file: out.display().to_string() })?;
         } else {
             println!("exported {count} events to {}", out.display());
         }

@@ -1,11 +1,14 @@
 //! `keystead inventory list | review` (CEK-21).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use keystead_api::inventory::{
+    Anomaly, AnomalyQuery, InventoryItem, InventoryPage, InventoryQuery, Review, ReviewRecord,
+};
+use keystead_api::report::ReportQuery;
 
-use crate::client::Client;
-use crate::commands::{opt, print_json, seg, text, Code};
+use crate::client::{seg, Client};
+use crate::output::{print_typed, rfc3339};
 
 /// `keystead inventory ...`.
 #[derive(Debug, Subcommand)]
@@ -118,47 +121,38 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
-    fn query(&self) -> Vec<(&'static str, String)> {
-        let mut query = Vec::new();
-        if !self.state.is_empty() {
-            query.push(("state", self.state.join(",")));
+    fn query(&self) -> InventoryQuery {
+        let joined = |items: &[String]| (!items.is_empty()).then(|| items.join(","));
+        InventoryQuery {
+            tenant: self.tenant.clone(),
+            state: joined(&self.state),
+            purpose: self.purpose.clone(),
+            algorithm: self.algorithm.clone(),
+            owner: self.owner.clone(),
+            environment: self.environment.clone(),
+            usage_context: self.usage_context.clone(),
+            label: joined(&self.label),
+            created_before: self.created_before.clone(),
+            created_after: self.created_after.clone(),
+            rotated_before: self.rotated_before.clone(),
+            rotated_after: self.rotated_after.clone(),
+            past_cryptoperiod: self.past_cryptoperiod,
+            no_owner: self.no_owner,
+            not_reviewed_since: self.not_reviewed_since.clone(),
+            review_overdue: self.review_overdue,
+            sort: Some(self.sort.clone()),
+            descending: self.desc,
+            offset: Some(self.offset),
+            limit: Some(self.limit),
         }
-        opt(&mut query, "purpose", &self.purpose);
-        opt(&mut query, "algorithm", &self.algorithm);
-        opt(&mut query, "owner", &self.owner);
-        opt(&mut query, "tenant", &self.tenant);
-        opt(&mut query, "environment", &self.environment);
-        opt(&mut query, "usage_context", &self.usage_context);
-        if !self.label.is_empty() {
-            query.push(("label", self.label.join(",")));
-        }
-        opt(&mut query, "created_before", &self.created_before);
-        opt(&mut query, "created_after", &self.created_after);
-        opt(&mut query, "rotated_before", &self.rotated_before);
-        opt(&mut query, "rotated_after", &self.rotated_after);
-        opt(&mut query, "not_reviewed_since", &self.not_reviewed_since);
-        for (name, on) in [
-            ("past_cryptoperiod", self.past_cryptoperiod),
-            ("no_owner", self.no_owner),
-            ("review_overdue", self.review_overdue),
-            ("descending", self.desc),
-        ] {
-            if on {
-                query.push((name, "true".into()));
-            }
-        }
-        query.push(("sort", self.sort.clone()));
-        query.push(("offset", self.offset.to_string()));
-        query.push(("limit", self.limit.to_string()));
-        query
     }
 }
 
 /// The states of a key's versions, e.g. `active,deactivated×2`.
-fn states(key: &Value) -> String {
+fn states(item: &InventoryItem) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for version in key["versions"].as_array().into_iter().flatten() {
-        let state = text(&version["state"]);
+    for version in &item.key.versions {
+        let state = version.state.clone();
         match counts.iter_mut().find(|(s, _)| *s == state) {
             Some((_, n)) => *n += 1,
             None => counts.push((state, 1)),
@@ -167,121 +161,93 @@ fn states(key: &Value) -> String {
     counts.into_iter().map(|(s, n)| if n == 1 { s } else { format!("{s}×{n}") }).collect::<Vec<_>>().join(",")
 }
 
-fn flags(key: &Value) -> String {
+fn flags(item: &InventoryItem) -> String {
     let mut flags = Vec::new();
-    if key["past_cryptoperiod"] == true {
+    if item.past_cryptoperiod {
         flags.push("past-cryptoperiod");
     }
-    if key["review_overdue"] == true {
+    if item.review_overdue {
         flags.push("review-overdue");
     }
-    if matches!(key["owner_status"].as_str(), Some("none" | "disabled" | "expired")) {
+    if matches!(item.owner_status.as_str(), "none" | "disabled" | "expired") {
         flags.push("no-owner");
     }
     flags.join(",")
 }
 
 /// Runs an `inventory` subcommand.
-pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result<Code> {
+pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result<i32> {
     match command {
         InventoryCommand::List(args) => {
-            let out = client.get("/v1/inventory", &args.query())?;
+            let page: InventoryPage = client.get_query_as("/v1/inventory", &args.query())?;
             if json_out {
-                print_json(&out)?;
+                print_typed(&page)?;
                 return Ok(0);
             }
             println!(
                 "{:<28}{:<10}{:<10}{:<18}{:<16}{:<34}{:<22}FLAGS",
                 "NAME", "TENANT", "PURPOSE", "ALGORITHM", "OWNER", "VERSION STATES", "ROTATED"
             );
-            let keys = out["keys"].as_array().cloned().unwrap_or_default();
-            for key in &keys {
+            for item in &page.keys {
+                let key = &item.key;
                 println!(
                     "{:<28}{:<10}{:<10}{:<18}{:<16}{:<34}{:<22}{}",
-                    text(&key["name"]),
-                    text(&key["tenant"]),
-                    text(&key["purpose"]),
-                    text(&key["algorithm"]),
-                    text(&key["owner"]),
-                    states(key),
-                    text(&key["last_rotated_at"]).chars().take(19).collect::<String>(),
-                    flags(key)
+                    key.name,
+                    key.tenant,
+                    key.purpose,
+                    key.algorithm,
+                    key.owner,
+                    states(item),
+                    rfc3339(item.last_rotated_at).chars().take(19).collect::<String>(),
+                    flags(item)
                 );
             }
-            let offset = out["offset"].as_u64().unwrap_or(0);
-            let shown = if keys.is_empty() { 0 } else { offset + 1 };
-            let next = match out["next_offset"].as_u64() {
+            let offset = page.offset;
+            let shown = if page.keys.is_empty() { 0 } else { offset + 1 };
+            let next = match page.next_offset {
                 Some(next) => format!("; next page: --offset {next}"),
                 None => String::new(),
             };
-            println!("keys {shown}–{} of {}{next}", offset + keys.len() as u64, text(&out["total"]));
+            println!("keys {shown}–{} of {}{next}", offset + page.keys.len() as u64, page.total);
             Ok(0)
         }
         InventoryCommand::Report { format, out, tenant } => {
-            let mut query = vec![("format", format)];
-            opt(&mut query, "tenant", &tenant);
-            let body = client.get_raw("/v1/inventory/report", &query)?;
-            write_report(&body, out.as_deref())
+            let body = client
+                .get_raw_query("/v1/inventory/report", &ReportQuery { format: Some(format), tenant })?;
+            crate::output::write_report(&body, out.as_deref())
         }
         InventoryCommand::Anomalies { rule, since, limit } => {
-            let mut query = Vec::new();
-            opt(&mut query, "rule", &rule);
-            opt(&mut query, "since", &since);
-            if let Some(limit) = limit {
-                query.push(("limit", limit.to_string()));
-            }
-            let out = client.get("/v1/anomalies", &query)?;
+            let anomalies: Vec<Anomaly> =
+                client.get_query_as("/v1/anomalies", &AnomalyQuery { rule, since, limit })?;
             if json_out {
-                print_json(&out)?;
+                print_typed(&anomalies)?;
                 return Ok(0);
             }
             println!("{:<26}{:<24}{:<9}{:<16}SUMMARY", "DETECTED", "RULE", "SEVERITY", "ACTOR");
-            for a in out.as_array().into_iter().flatten() {
+            for a in &anomalies {
                 println!(
                     "{:<26}{:<24}{:<9}{:<16}{}",
-                    text(&a["detected_at"]),
-                    text(&a["rule"]),
-                    text(&a["severity"]),
-                    text(&a["actor"]),
-                    text(&a["summary"])
+                    rfc3339(a.detected_at),
+                    a.rule,
+                    a.severity,
+                    a.actor,
+                    a.summary
                 );
             }
             Ok(0)
         }
         InventoryCommand::Review { key, attest, tenant } => {
-            let out = client.post(
+            let review: ReviewRecord = client.post_as(
                 &format!("/v1/keys/{}/reviews", seg(&key)),
-                &json!({ "attestation": attest, "tenant": tenant }),
+                &Review { attestation: attest, tenant },
             )?;
             if json_out {
-                print_json(&out)?;
+                print_typed(&review)?;
             } else {
-                let role = if out["as_owner"] == true { "owner" } else { "key custodian" };
-                println!(
-                    "reviewed {key} as {role} {} at {}",
-                    text(&out["reviewer"]),
-                    text(&out["reviewed_at"])
-                );
+                let role = if review.as_owner { "owner" } else { "key custodian" };
+                println!("reviewed {key} as {role} {} at {}", review.reviewer, rfc3339(review.reviewed_at));
             }
             Ok(0)
         }
     }
-}
-
-/// Writes a report to `out` (whole or not at all: a temporary file renamed into place) or to
-/// standard output.
-pub(crate) fn write_report(body: &[u8], out: Option<&std::path::Path>) -> Result<Code> {
-    use std::io::Write as _;
-    match out {
-        None => std::io::stdout().lock().write_all(body)?,
-        Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(".partial");
-            std::fs::write(&partial, body)
-                .with_context(|| format!("cannot write {}", std::path::Path::new(&partial).display()))?;
-            std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("wrote {} ({} bytes)", path.display(), body.len());
-        }
-    }
-    Ok(0)
 }
