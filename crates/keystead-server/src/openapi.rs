@@ -13,7 +13,7 @@ use utoipa::Modify;
     ),
     modifiers(&Security),
     security(("bearer" = []), ("mtls" = [])),
-    components(schemas(keystead_api::ErrorBody), responses(keystead_api::ErrorBody)),
+    components(schemas(keystead_api::ErrorBody, keystead_api::recovery::BackupStart), responses(keystead_api::ErrorBody)),
     tags(
         (name = "sys", description = "Status, initialization, sealing"),
         (name = "keys", description = "Key lifecycle and metadata"),

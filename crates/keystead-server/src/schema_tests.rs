@@ -159,6 +159,7 @@ fn every_schema_matches_its_type_and_round_trips() {
         RecoveryAssessment,
         KeyAssessment,
         CreateBackup,
+        BackupStart,
         RecoveryRequest,
         RestoreBackup,
         DrillBackup,

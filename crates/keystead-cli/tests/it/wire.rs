@@ -106,6 +106,25 @@ fn request_ids_reach_headers_error_bodies_the_json_log_and_the_audit_log() {
 }
 
 #[test]
+fn the_log_format_flag_writes_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with(dir.path(), &["--log-format", "json"]);
+    let refused =
+        http().get(format!("{}/v1/status", server.addr)).header("x-request-id", "flag-req-1").send().unwrap();
+    assert_eq!(refused.status(), 401);
+    let log = server.stop();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("keystead listening"))));
+    assert!(lines.iter().any(|l| l["span"]["request_id"] == "flag-req-1"), "{log}");
+}
+
+#[test]
 fn exit_codes_follow_error_codes() {
     let dir = tempfile::tempdir().unwrap();
     let server = DevServer::start(dir.path());
