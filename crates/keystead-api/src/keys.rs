@@ -304,8 +304,8 @@ pub struct PublicKey {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAlias {
-    /// The alias, e.g. `alias/prompts` or `prompts-current`; unique per tenant, never a key's
-    /// name.
+    /// The alias: `alias/` and 1 to 250 characters of a-z, A-Z, 0-9, `/`, `_` or `-`, e.g.
+    /// `alias/prompts`; unique per tenant (key names cannot hold a `/`, so never a key's name).
     pub alias: String,
     /// The key it names (name or id).
     pub key: String,

@@ -268,7 +268,7 @@ impl Client {
     }
 
     /// GET a path with a typed query and return the answer's bytes as sent (a rendered report).
-    pub fn get_raw_query<Q: serde::Serialize>(&self, path: &str, query: &Q) -> Result<Vec<u8>> {
+    pub fn get_raw_query<Q: serde::Serialize>(&self, path: &str, query: &Q) -> Result<Zeroizing<Vec<u8>>> {
         self.send_raw(self.http.get(format!("{}{path}", self.base)).query(query))
     }
 
@@ -306,7 +306,9 @@ impl Client {
         Err(api_failure(status, &bytes))
     }
 
-    fn send_raw(&self, request: reqwest::blocking::RequestBuilder) -> Result<Vec<u8>> {
+    /// Sends a request; the successful answer's bytes, zeroized when dropped (they may hold a
+    /// plaintext, a token, a share or a webhook secret).
+    fn send_raw(&self, request: reqwest::blocking::RequestBuilder) -> Result<Zeroizing<Vec<u8>>> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token.as_str()),
             None => request,
@@ -317,7 +319,7 @@ impl Client {
         let bytes =
             response.bytes().map_err(|err| anyhow!(Unreachable(self.base.clone(), root_cause(&err))))?;
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return Ok(Zeroizing::new(bytes.to_vec()));
         }
         Err(api_failure(status, &bytes))
     }

@@ -120,6 +120,20 @@ impl AccessCache {
         }
     }
 
+    /// Leaves `principal` only `remaining` on `key` (none: the grant is gone). Never fails, so
+    /// a revocation committed to the store always takes effect on this node at once.
+    pub fn revoke_grant(&self, principal: &str, key: KeyId, remaining: &[Operation]) {
+        let mut map = self.grants.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.grant_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(keys) = map.get_mut(principal) {
+            if remaining.is_empty() {
+                keys.remove(&key);
+            } else {
+                keys.insert(key, remaining.to_vec());
+            }
+        }
+    }
+
     pub(crate) fn granted(&self, principal: &str, key: KeyId, operation: Operation) -> bool {
         self.grants
             .read()

@@ -229,6 +229,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The alias names a key of its tenant already.
+    #[error("alias {alias} exists already in this tenant; `keystead alias update` points it at another key")]
+    AliasTaken {
+        /// The alias.
+        alias: String,
+    },
     /// No such webhook.
     #[error("webhook {id} not found; `keystead webhook list` shows them")]
     WebhookNotFound {
@@ -298,6 +304,7 @@ impl Error {
             | Error::GrantNotFound { .. } => ErrorKind::NotFound,
             Error::WrongState { .. } => ErrorKind::InvalidState,
             Error::RolesTogether { .. } => ErrorKind::PolicyViolation,
+            Error::AliasTaken { .. } => ErrorKind::AlreadyExists,
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
             Error::AuditTampered { .. } | Error::Bundle { .. } => ErrorKind::IntegrityFailure,
             Error::RestoreConflicts { .. } => ErrorKind::Conflict,

@@ -70,10 +70,12 @@ pub(crate) fn digest(kind: ShareKind, owner: &str, share: &Share) -> String {
 
 /// The text of a share.
 pub(crate) fn encode(kind: ShareKind, owner: &str, threshold: Option<u8>, share: &Share) -> ShareText {
-    let value = URL_SAFE_NO_PAD.encode(share.value.expose_secret());
+    let value = Zeroizing::new(URL_SAFE_NO_PAD.encode(share.value.expose_secret()));
     let body = Zeroizing::new(match (kind, threshold) {
-        (ShareKind::Backup, Some(m)) => format!("{}.{owner}.{}.{m}.{value}", kind.prefix(), share.index),
-        _ => format!("{}.{owner}.{}.{value}", kind.prefix(), share.index),
+        (ShareKind::Backup, Some(m)) => {
+            format!("{}.{owner}.{}.{m}.{}", kind.prefix(), share.index, value.as_str())
+        }
+        _ => format!("{}.{owner}.{}.{}", kind.prefix(), share.index, value.as_str()),
     });
     let check = check(&body);
     ShareText::new(Zeroizing::new(format!("{}.{check}", body.as_str())))

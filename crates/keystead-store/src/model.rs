@@ -194,6 +194,8 @@ pub enum Change {
         name: String,
         /// Its roles as read.
         from_roles: Vec<String>,
+        /// Its expiry as read.
+        from_expires_at: Option<OffsetDateTime>,
         /// Its roles from now on.
         roles: Vec<String>,
         /// When it stops authenticating, if ever.

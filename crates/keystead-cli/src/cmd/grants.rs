@@ -47,12 +47,12 @@ pub enum GrantCommand {
 pub fn run(client: &Client, command: GrantCommand, json_out: bool) -> Result<i32> {
     match command {
         GrantCommand::Add { principal, key, ops, tenant } => {
-            let body = AddGrant { principal, key: key.clone(), ops, tenant };
+            let body = AddGrant { principal: principal.clone(), key: key.clone(), ops: ops.clone(), tenant };
             let grant: Grant = client.post_as("/v1/grants", &body)?;
             if json_out {
                 print_typed(&grant)?;
             } else {
-                println!("granted {} on key {key} to {}", grant.operations.join(","), grant.principal);
+                println!("granted {} on key {key} to {principal}", ops.join(","));
             }
         }
         GrantCommand::Revoke { principal, key, ops, tenant } => {

@@ -89,7 +89,11 @@ pub fn run_principal(client: &Client, command: PrincipalCommand, json_out: bool)
         PrincipalCommand::Disable { name } => {
             let principal: Principal =
                 client.post_as(&format!("/v1/principals/{}/disable", seg(&name)), &serde_json::json!({}))?;
-            show(&principal, json_out, "disabled")?;
+            if json_out {
+                print_typed(&principal)?;
+            } else {
+                println!("principal {} disabled", principal.name);
+            }
         }
         PrincipalCommand::Enable { name } => {
             let principal: Principal =

@@ -1,4 +1,4 @@
-//! `keystead webhook ...`: notifications to other systems (admin, incident responder).
+//! `keystead webhook ...`: notifications to other systems (admins not confined to a tenant).
 
 use anyhow::Result;
 use clap::Subcommand;

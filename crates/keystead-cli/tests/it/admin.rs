@@ -77,6 +77,7 @@ fn grants_are_revoked_and_principals_updated_and_enabled() {
     assert_eq!(status, Some(0), "{err}");
     assert_eq!(code(&server, &["--token", &app, "audit", "verify"], b"").0, Some(0));
     assert_eq!(code(&server, &["principal", "enable", "app"], b"").0, Some(5), "already enabled");
+    assert_eq!(code(&server, &["principal", "enable", "root"], b"").0, Some(1), "root is never re-enabled");
 
     // A tenant's admin reaches its own tenant's principals only.
     let tenant_admin = token_of(

@@ -168,12 +168,17 @@ impl Service {
         let result = async {
             self.authorize(caller, Action::ManagePrincipals, None)?;
             let target = self.principal_in_reach(caller, name).await?;
+            if target.roles.iter().any(|r| r == ROOT_ROLE) {
+                return Err(invalid(
+                    "principal",
+                    "the root principal stays disabled once disabled; admins work under their own principals",
+                ));
+            }
             if !target.disabled {
                 return Err(Error::WrongState { reason: format!("principal {name} is not disabled") });
             }
             self.store.commit(Change::EnablePrincipal { name: name.to_owned() }, event.clone()).await?;
-            self.access.forget_principal(name);
-            self.reload_grants().await?;
+            self.after_principal_change(name).await;
             Ok(StoredPrincipal { disabled: false, ..target })
         }
         .await;
@@ -207,10 +212,10 @@ impl Service {
             if update.expires_in_seconds.is_some() && update.never_expires {
                 return Err(invalid("expires_in", "give an expiry or never_expires, not both"));
             }
-            if name == caller.principal && update.roles.is_some() {
+            if name == caller.principal {
                 return Err(invalid(
                     "principal",
-                    "a principal cannot change its own roles; ask another admin",
+                    "a principal cannot change its own roles or expiry; ask another admin",
                 ));
             }
             let target = self.principal_in_reach(caller, name).await?;
@@ -229,17 +234,28 @@ impl Service {
             let change = Change::UpdatePrincipal {
                 name: name.to_owned(),
                 from_roles: target.roles.clone(),
+                from_expires_at: target.expires_at,
                 roles: roles.clone(),
                 expires_at,
             };
             event.details.insert("previous_roles".into(), target.roles.join(","));
             self.store.commit(change, event.clone()).await?;
-            self.access.forget_principal(name);
-            self.reload_grants().await?;
+            self.after_principal_change(name).await;
             Ok(StoredPrincipal { roles, expires_at, ..target })
         }
         .await;
         self.finish(event, result).await
+    }
+
+    /// After a principal changed in the store: its cached token and grants are dropped at once
+    /// (so its next request is checked against the store), then the grants reloaded. A failed
+    /// reload is not the request's failure (the change is stored and audited); grants are
+    /// reloaded again on the next change-feed entry.
+    async fn after_principal_change(&self, name: &str) {
+        self.access.forget_principal(name);
+        if let Err(err) = self.reload_grants().await {
+            tracing::warn!(error = %err, "grants not reloaded after a principal change; they are reloaded on the next change");
+        }
     }
 
     /// A principal the caller may manage: it exists, and is of the caller's tenant if the
@@ -384,7 +400,8 @@ impl Service {
                 to: remaining.clone(),
             };
             self.store.commit(change, event.clone()).await?;
-            self.reload_grants().await?;
+            // In memory at once (cannot fail); other nodes follow the change feed.
+            self.access.revoke_grant(principal, key_id, &remaining);
             Ok(Grant { operations: remaining, ..current })
         }
         .await;

@@ -195,7 +195,14 @@ impl Service {
                 created_at: now,
                 updated_at: now,
             };
-            self.store.commit(Change::CreateAlias(record.clone()), event.clone()).await?;
+            self.store.commit(Change::CreateAlias(record.clone()), event.clone()).await.map_err(|err| {
+                match err {
+                    keystead_store::Error::NameTaken { .. } => {
+                        Error::AliasTaken { alias: record.alias.clone() }
+                    }
+                    other => Error::Store(other),
+                }
+            })?;
             Ok(AliasView { record, key_name: target.name.to_string(), key_live: true })
         }
         .await;
@@ -248,13 +255,15 @@ impl Service {
             self.authorize(caller, Action::ManageKeyLifecycle, None)?;
             let current = self.alias_record(&tenant, alias).await?;
             event.key_id = Some(current.key_id);
+            // Read before the commit, so nothing after it can fail.
+            let view = self.alias_view(current).await?;
             let change = Change::DeleteAlias {
                 tenant: tenant.to_string(),
-                alias: current.alias.clone(),
-                key_id: current.key_id,
+                alias: view.record.alias.clone(),
+                key_id: view.record.key_id,
             };
             self.store.commit(change, event.clone()).await?;
-            self.alias_view(current).await
+            Ok(view)
         }
         .await;
         self.finish(event, result).await

@@ -39,6 +39,9 @@ impl Service {
             let secret = new_secret()?;
             let sealed_secret = self.root()?.seal(&secret_aad(&current.id), &secret)?;
             let at = self.now();
+            // Read before the commit: once the new secret is stored, nothing may fail before
+            // it is handed over (it is shown once).
+            let deliveries = self.store.deliveries(Some(&current.id), 1000).await?;
             let change = Change::RotateWebhookSecret {
                 id: current.id.clone(),
                 from: current.sealed_secret.clone(),
@@ -46,7 +49,6 @@ impl Service {
                 at,
             };
             self.store.commit(change, event.clone()).await?;
-            let deliveries = self.store.deliveries(Some(&current.id), 1000).await?;
             let record = WebhookRecord { sealed_secret, secret_rotated_at: Some(at), ..current };
             Ok(NewWebhookView { webhook: view(record, &deliveries), secret })
         }

@@ -43,22 +43,26 @@ pub(super) async fn revoke_grant(
     Ok(())
 }
 
-/// Sets a principal's roles and expiry if its roles are still `from_roles`.
+/// Sets a principal's roles and expiry if its roles and expiry are still as read (`from`).
 pub(super) async fn update_principal(
     tx: &mut Transaction<'_, Any>,
     name: &str,
-    from_roles: &[String],
+    (from_roles, from_expires_at): (&[String], Option<OffsetDateTime>),
     roles: &[String],
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(), Error> {
-    let updated =
-        sqlx::query("UPDATE principals SET roles = $1, expires_at_ms = $2 WHERE name = $3 AND roles = $4")
-            .bind(roles.join(","))
-            .bind(expires_at.map(unix_ms))
-            .bind(name)
-            .bind(from_roles.join(","))
-            .execute(&mut **tx)
-            .await?;
+    // -1 stands for "never expires" on both backends (IS NOT DISTINCT FROM is PostgreSQL's).
+    let updated = sqlx::query(
+        "UPDATE principals SET roles = $1, expires_at_ms = $2 WHERE name = $3 AND roles = $4 \
+         AND COALESCE(expires_at_ms, -1) = $5",
+    )
+    .bind(roles.join(","))
+    .bind(expires_at.map(unix_ms))
+    .bind(name)
+    .bind(from_roles.join(","))
+    .bind(from_expires_at.map_or(-1, unix_ms))
+    .execute(&mut **tx)
+    .await?;
     if updated.rows_affected() != 1 {
         return Err(Error::Conflict { what: "the principal (changed meanwhile)" });
     }

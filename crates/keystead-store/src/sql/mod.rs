@@ -280,8 +280,8 @@ async fn insert_key(tx: &mut Transaction<'_, Any>, key: &KeyAttributes) -> Resul
     let inserted = sqlx::query(
         "INSERT INTO keys (id, tenant, name, purpose, algorithm, usage_context, owner, \
          environment, classification, labels, origin, rotation_period_seconds, recoverable, \
-         criticality, created_at_ms, updated_at_ms, protect_period_seconds) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         criticality, created_at_ms, updated_at_ms, protect_period_seconds, description) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(key.id.to_string())
     .bind(key.tenant.as_str())
@@ -300,6 +300,7 @@ async fn insert_key(tx: &mut Transaction<'_, Any>, key: &KeyAttributes) -> Resul
     .bind(unix_ms(key.created_at))
     .bind(unix_ms(key.updated_at))
     .bind(key.protect_period_seconds)
+    .bind(&key.description)
     .execute(&mut **tx)
     .await;
     if let Err(err) = inserted {
@@ -516,8 +517,9 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
         Change::RevokeGrant { principal, key_id, from, to } => {
             admin::revoke_grant(tx, &principal, key_id, &from, &to).await?
         }
-        Change::UpdatePrincipal { name, from_roles, roles, expires_at } => {
-            admin::update_principal(tx, &name, &from_roles, &roles, expires_at).await?
+        Change::UpdatePrincipal { name, from_roles, from_expires_at, roles, expires_at } => {
+            admin::update_principal(tx, &name, (from_roles.as_slice(), from_expires_at), &roles, expires_at)
+                .await?
         }
         Change::EnablePrincipal { name } => admin::enable_principal(tx, &name).await?,
         Change::UpdateKey { key, from_updated_at } => aliases::update_key(tx, &key, from_updated_at).await?,

@@ -10,7 +10,8 @@ use crate::db::TestDb;
 
 async fn key_update_is_compare_and_set(db: TestDb) {
     let store = db.open().await;
-    let key = attributes("prompts");
+    let mut key = attributes("prompts");
+    key.description = "written at creation".into();
     store
         .commit(
             Change::CreateKey { key: key.clone(), version: version(1) },
@@ -18,6 +19,11 @@ async fn key_update_is_compare_and_set(db: TestDb) {
         )
         .await
         .unwrap();
+    assert_eq!(
+        store.key_by_id(key.id).await.unwrap().unwrap().attributes,
+        key,
+        "every attribute is stored at creation"
+    );
     let mut next = key.clone();
     next.owner = "new-owner".into();
     next.description = "prompt store".into();
@@ -150,20 +156,35 @@ async fn grants_and_principals_change_by_compare_and_set(db: TestDb) {
         .unwrap();
     assert!(store.grants().await.unwrap().is_empty(), "an empty grant is deleted");
 
-    let update = |from: &str, to: &str| Change::UpdatePrincipal {
+    let expiry = now() + time::Duration::days(1);
+    let update = |from: &str, from_expires_at, to: &str| Change::UpdatePrincipal {
         name: "app".into(),
         from_roles: vec![from.into()],
+        from_expires_at,
         roles: vec![to.into()],
-        expires_at: Some(now() + time::Duration::days(1)),
+        expires_at: Some(expiry),
     };
-    store.commit(update("crypto-user", "auditor"), event(AuditAction::PrincipalUpdate, "n1")).await.unwrap();
+    store
+        .commit(update("crypto-user", None, "auditor"), event(AuditAction::PrincipalUpdate, "n1"))
+        .await
+        .unwrap();
     let stored = store.principal_by_name("app").await.unwrap().unwrap();
     assert_eq!(stored.roles, vec!["auditor".to_owned()]);
     assert!(stored.expires_at.is_some());
-    assert!(matches!(
-        store.commit(update("crypto-user", "admin"), event(AuditAction::PrincipalUpdate, "n1")).await,
-        Err(Error::Conflict { .. })
-    ));
+    for (stale_roles, stale_expiry) in [("crypto-user", Some(expiry)), ("auditor", None)] {
+        assert!(
+            matches!(
+                store
+                    .commit(
+                        update(stale_roles, stale_expiry, "admin"),
+                        event(AuditAction::PrincipalUpdate, "n1")
+                    )
+                    .await,
+                Err(Error::Conflict { .. })
+            ),
+            "a stale read of the roles or of the expiry loses"
+        );
+    }
     assert!(matches!(
         store
             .commit(Change::EnablePrincipal { name: "app".into() }, event(AuditAction::PrincipalEnable, "n1"))
