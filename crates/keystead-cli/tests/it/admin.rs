@@ -129,7 +129,21 @@ fn keys_are_updated_and_named_by_aliases() {
         ],
         b"",
     );
-    server.ok(&["key", "create", "prompts-v2", "--purpose", "encrypt", "--algorithm", "aes-256-gcm"], b"");
+    server.ok(
+        &[
+            "key",
+            "create",
+            "prompts-v2",
+            "--purpose",
+            "encrypt",
+            "--algorithm",
+            "aes-256-gcm",
+            "--description",
+            "next",
+        ],
+        b"",
+    );
+    assert_eq!(json_of(&server, &["key", "show", "prompts-v2"])["description"], "next", "stored at creation");
 
     // Attributes change; purpose and algorithm cannot even be named.
     let updated: Value = serde_json::from_str(&server.ok(

@@ -238,6 +238,17 @@ fn webhooks_are_disabled_enabled_rotated_and_deleted() {
     let app_token =
         app.lines().find(|l| l.starts_with("Token")).unwrap().rsplit(' ').next().unwrap().to_owned();
     assert_eq!(server.cli(&["--token", &app_token, "webhook", "delete", &id], b"").status.code(), Some(5));
+    // Webhooks span every tenant: a tenant's admin may not touch them.
+    let acme = server.ok(&["principal", "create", "acme-admin", "--role", "admin", "--tenant", "acme"], b"");
+    let acme_token =
+        acme.lines().find(|l| l.starts_with("Token")).unwrap().rsplit(' ').next().unwrap().to_owned();
+    for verb in ["disable", "rotate-secret", "delete"] {
+        assert_eq!(
+            server.cli(&["--token", &acme_token, "webhook", verb, &id], b"").status.code(),
+            Some(5),
+            "{verb}"
+        );
+    }
     server.ok(&["webhook", "delete", &id], b"");
     let listed: Value =
         serde_json::from_str(&server.ok(&["--output", "json", "webhook", "list"], b"")).unwrap();
