@@ -41,37 +41,9 @@ pub struct AuditEvent {
     pub sequence: i64,
     /// Position in its node's chain, from 1.
     pub node_sequence: i64,
-    /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
-    pub occurred_at: OffsetDateTime,
-    /// The node that recorded it.
-    pub node: String,
-    /// The principal who asked.
-    pub actor: String,
-    /// Where the request came from (e.g. `rest 127.0.0.1:53412`).
-    pub source: String,
-    /// The tenant concerned.
-    pub tenant: String,
-    /// What was attempted, e.g. `key.create`.
-    pub action: String,
-    /// `success`, `denied` or `failed`.
-    pub outcome: String,
-    /// The key concerned, if any and known.
-    pub key_id: Option<String>,
-    /// The key's name as requested or stored.
-    pub key_name: Option<String>,
-    /// The version concerned.
-    pub version: Option<u32>,
-    /// The key's algorithm (or the requested one).
-    pub algorithm: Option<String>,
-    /// The key's purpose (or the requested one).
-    pub purpose: Option<String>,
-    /// The stable error code of a denied or failed attempt.
-    pub error_code: Option<String>,
-    /// A human explanation (never secret material).
-    pub reason: Option<String>,
-    /// Further attributes (ids, counts, labels, the request id; never secrets).
-    pub details: BTreeMap<String, String>,
+    /// The event itself.
+    #[serde(flatten)]
+    pub event: CanonicalEvent,
     /// Hash of the previous event of the node's chain (hex), zeros for the first.
     pub prev_hash: String,
     /// SHA-256 over the previous hash and this event's canonical bytes (hex).
@@ -139,14 +111,15 @@ pub struct ExportLine {
     /// The event's hash.
     pub hash: String,
     /// The canonical event exactly as hashed (its bytes matter for offline verification, so
-    /// it is carried raw).
-    #[schema(value_type = ExportedEvent)]
+    /// it is carried raw; a damaged stored event is exported as a JSON string).
+    #[schema(value_type = CanonicalEvent)]
     pub event: Box<RawValue>,
 }
 
-/// The canonical form of an exported event (what [`ExportLine::event`] holds).
+/// An audit event's fields, in the canonical form that is hashed into its chain (what
+/// [`ExportLine::event`] holds, and what [`AuditEvent`] flattens).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ExportedEvent {
+pub struct CanonicalEvent {
     /// When it happened.
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,

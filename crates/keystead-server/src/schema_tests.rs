@@ -143,7 +143,7 @@ fn every_schema_matches_its_type_and_round_trips() {
         ChainBreak,
         ChainStatus,
         ExportLine,
-        ExportedEvent,
+        CanonicalEvent,
         InventoryPage,
         InventoryItem,
         Review,

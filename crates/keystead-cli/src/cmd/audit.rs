@@ -109,10 +109,11 @@ fn print_events(events: &[AuditEvent]) {
         "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}REASON",
         "SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "KEY", "VER"
     );
-    for e in events {
+    for positioned in events {
+        let e = &positioned.event;
         println!(
             "{:<6}{:<32}{:<12}{:<24}{:<9}{:<20}{:<5}{}",
-            e.sequence,
+            positioned.sequence,
             rfc3339(e.occurred_at),
             e.actor,
             e.action,

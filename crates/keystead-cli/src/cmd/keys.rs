@@ -382,7 +382,7 @@ fn print_key(key: &Key) {
             continue;
         }
         println!("\n{title}");
-        for e in events {
+        for e in events.iter().map(|positioned| &positioned.event) {
             println!(
                 "  {:<26}{:<12}{:<16}{:<22}{:<9}{}",
                 rfc3339(e.occurred_at),
