@@ -58,13 +58,15 @@ pub enum ErrorCode {
     NotInitialized,
     /// The server cannot reach its database; nothing was done, retry later.
     StorageUnavailable,
+    /// Too many failed authentications from this address: retry after `Retry-After` seconds.
+    RateLimited,
     /// A fault inside the server; the log has the details under the request id.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
         ErrorCode::NotFound,
@@ -80,6 +82,7 @@ impl ErrorCode {
         ErrorCode::Sealed,
         ErrorCode::NotInitialized,
         ErrorCode::StorageUnavailable,
+        ErrorCode::RateLimited,
         ErrorCode::Internal,
     ];
 
@@ -101,6 +104,7 @@ impl ErrorCode {
             ErrorCode::Sealed => "sealed",
             ErrorCode::NotInitialized => "not_initialized",
             ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }

@@ -46,6 +46,10 @@ pub struct InventoryQuery {
     /// Only keys whose review is overdue under the review policy.
     #[serde(default)]
     pub review_overdue: bool,
+    /// Only keys used since (RFC 3339, or a duration such as `30d`).
+    pub used_since: Option<String>,
+    /// Only keys not used since (RFC 3339 or a duration); never-used keys included.
+    pub unused_since: Option<String>,
     /// `name` (default), `created`, `rotated` or `owner`.
     pub sort: Option<String>,
     /// Reverse the order.
@@ -88,6 +92,9 @@ pub struct InventoryItem {
     pub owner_status: String,
     /// The newest review.
     pub last_review: Option<ReviewRecord>,
+    /// The newest successful use of any of its versions, if any.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
     /// When the next review is due under the review policy.
     #[serde(with = "time::serde::rfc3339")]
     pub review_due_at: OffsetDateTime,

@@ -189,6 +189,27 @@ pub struct Key {
     /// The aliases naming the key (`key show` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Each version's successful uses per operation (`key show` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<VersionUsage>,
+}
+
+/// One key version's successful uses of one operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VersionUsage {
+    /// The version.
+    pub version: u32,
+    /// `encrypt`, `decrypt`, `sign`, `verify`, `mac`, `mac-verify`, `wrap`, `unwrap`, `datakey`
+    /// or `rewrap`.
+    pub operation: String,
+    /// How many times.
+    pub uses: u64,
+    /// The first of them.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_used_at: OffsetDateTime,
+    /// The newest of them.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
 }
 
 /// One version of a key, without its material.

@@ -70,7 +70,7 @@ impl ApiFailure {
 /// an exit code.
 pub fn exit_code_of(code: ErrorCode) -> i32 {
     match code {
-        ErrorCode::Unauthenticated => exit::UNAUTHENTICATED,
+        ErrorCode::Unauthenticated | ErrorCode::RateLimited => exit::UNAUTHENTICATED,
         ErrorCode::NotFound => exit::NOT_FOUND,
         ErrorCode::PurposeViolation
         | ErrorCode::InvalidState

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// Anomaly rules over the audit stream.
     #[serde(default)]
     pub anomaly: AnomalyConfig,
+    /// Failed-authentication limits.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// The server's log lines.
     #[serde(default)]
     pub log: LogConfig,
@@ -152,6 +155,53 @@ impl AuditConfig {
                 bail!("audit.checkpoint_interval must be between 1s and 1d");
             }
             config.checkpoint_interval_seconds = seconds;
+        }
+        Ok(())
+    }
+}
+
+/// `[auth]`: how failed authentication is rate-limited and summarized in the audit log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Refuse a source that keeps failing with 429 (default true).
+    pub rate_limit: Option<bool>,
+    /// Failures within `failure_window` that get a source refused (default 20).
+    pub max_failures: Option<u32>,
+    /// The window failures are counted in, e.g. `1m` (default 1m).
+    pub failure_window: Option<String>,
+    /// How long a source is refused, e.g. `1m` (default 1m).
+    pub block: Option<String>,
+    /// How often the aggregated counts are written to the audit log, e.g. `10s` (default 10s).
+    pub summary_interval: Option<String>,
+}
+
+impl AuthConfig {
+    /// Applies the settings to the service's settings.
+    pub fn apply(&self, config: &mut keystead_service::Config) -> Result<()> {
+        let policy = &mut config.auth_failures;
+        let seconds = |name: &str, text: &Option<String>, max: i64, current: i64| -> Result<i64> {
+            let Some(text) = text else { return Ok(current) };
+            let seconds =
+                keystead_core::key::parse_duration_seconds(text).with_context(|| format!("auth.{name}"))?;
+            if !(1..=max).contains(&seconds) {
+                bail!("auth.{name} must be between 1s and {max}s");
+            }
+            Ok(seconds)
+        };
+        policy.window_seconds =
+            seconds("failure_window", &self.failure_window, 86_400, policy.window_seconds)?;
+        policy.block_seconds = seconds("block", &self.block, 86_400, policy.block_seconds)?;
+        policy.summary_seconds =
+            seconds("summary_interval", &self.summary_interval, 3_600, policy.summary_seconds)?;
+        if let Some(max) = self.max_failures {
+            if !(1..=1_000_000).contains(&max) {
+                bail!("auth.max_failures must be between 1 and 1000000");
+            }
+            policy.max_failures = Some(max);
+        }
+        if self.rate_limit == Some(false) {
+            policy.max_failures = None;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Work a node does on its own: the scheduler (approval expiry, exception windows, scheduled
 //! destruction, rotation and originator-usage periods) and webhook delivery from the outbox.
-//! Every node runs both; the store's compare-and-set changes and delivery leases keep them
+//! It also writes the failed-authentication counts every summary interval. Every node runs these; the store's compare-and-set changes and delivery leases keep them
 //! from doing one step twice.
 
 use std::sync::Arc;
@@ -19,6 +19,18 @@ const DELIVERY_POLL: Duration = Duration::from_secs(1);
 /// Starts the scheduler (every `scheduler_interval`) and the webhook delivery worker.
 pub fn spawn(service: Arc<Service>, scheduler_interval: Duration) -> std::io::Result<()> {
     let client = webhook_client()?;
+    let summaries = service.clone();
+    tokio::spawn(async move {
+        let seconds = summaries.auth_failure_policy().summary_seconds.max(1);
+        let mut timer = tokio::time::interval(Duration::from_secs(seconds.unsigned_abs()));
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            if let Err(err) = summaries.write_auth_failure_summaries().await {
+                tracing::warn!(error = %err, "cannot write the failed-authentication counts yet; retrying");
+            }
+        }
+    });
     let scheduler = service.clone();
     tokio::spawn(async move {
         let mut timer = tokio::time::interval(scheduler_interval);

@@ -13,6 +13,8 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     message: String,
+    /// Seconds for the `Retry-After` header (a rate-limited source).
+    retry_after: Option<u64>,
 }
 
 /// The wire code of each service error kind. No `_` arm: a new kind does not compile until
@@ -34,6 +36,7 @@ fn code_of(kind: ErrorKind) -> ErrorCode {
         ErrorKind::Sealed => ErrorCode::Sealed,
         ErrorKind::NotInitialized => ErrorCode::NotInitialized,
         ErrorKind::StorageUnavailable => ErrorCode::StorageUnavailable,
+        ErrorKind::RateLimited => ErrorCode::RateLimited,
         ErrorKind::Internal => ErrorCode::Internal,
     }
 }
@@ -55,6 +58,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Sealed | ErrorCode::NotInitialized | ErrorCode::StorageUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -62,6 +66,10 @@ fn status_of(code: ErrorCode) -> StatusCode {
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let code = code_of(err.kind());
+        let retry_after = match &err {
+            Error::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
+            _ => None,
+        };
         let message = match code {
             ErrorCode::Internal => {
                 tracing::error!(error = %err, "internal error");
@@ -73,14 +81,19 @@ impl From<Error> for ApiError {
             }
             _ => err.to_string(),
         };
-        Self { status: status_of(code), code, message }
+        Self { status: status_of(code), code, message, retry_after }
     }
 }
 
 impl ApiError {
     /// A request the adapter itself could not decode.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: ErrorCode::InvalidArgument, message: message.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: ErrorCode::InvalidArgument,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// A body over the size limit.
@@ -92,6 +105,7 @@ impl ApiError {
                 "request body larger than {limit} bytes ({} for a backup bundle); encrypt large data locally with a data key (keystead datakey)",
                 crate::MAX_BUNDLE_BYTES
             ),
+            retry_after: None,
         }
     }
 
@@ -116,6 +130,9 @@ impl IntoResponse for ApiError {
         // The request-id layer fills in `request_id` (it knows the id; a handler's error
         // does not), so every error body names it, 5xx ones above all.
         let mut response = (self.status, Json(self.body(None))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(crate::metrics::ResponseCode(self.code.as_str()));
         response.extensions_mut().insert(ErrorMarker(self.code, self.message));
         response

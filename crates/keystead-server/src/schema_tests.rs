@@ -101,6 +101,7 @@ fn every_schema_matches_its_type_and_round_trips() {
         Alias,
         Key,
         KeyVersion,
+        VersionUsage,
         Provenance,
         RecoveryMark,
         CompromiseReport,

@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 use keystead_core::key::KeyAttributes;
 use keystead_core::{Action, AuditAction, AuditEvent, Outcome, Tenant};
 
-use crate::{Caller, Error, ErrorKind, Service};
+use crate::auth_failures::{self, address_of, AuthFailurePolicy, Counted, FailureReason, TallyKey};
+use crate::{Caller, Credential, Error, ErrorKind, Service};
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
 
 impl Service {
     /// An event for an attempt by `caller`, assumed successful until told otherwise.
@@ -35,33 +40,170 @@ impl Service {
         }
     }
 
-    /// Records a request refused for a missing or unknown token. The presented token is never
-    /// recorded; the source and the path are.
-    /// `certificate_subject` is the CN of a verified client certificate that named no usable
-    /// principal (not a secret: the certificate is public).
-    pub async fn record_failed_authentication(
+    /// Authenticates a request's credential (a bearer token, else a verified client
+    /// certificate's CN) from `source`, or refuses it. A source that failed too often is
+    /// refused with [`Error::RateLimited`] before its credential is looked at. Every refusal is
+    /// counted and audited as `auth.failed`, aggregated per source address, reason and
+    /// principal (`auth_failures.rs`); the presented token is never recorded.
+    pub async fn authenticate_request(
         &self,
+        credential: Credential<'_>,
         source: &str,
         path: &str,
-        certificate_subject: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Result<Caller, Error> {
+        let now = self.now();
+        let address = address_of(source);
+        if let Some(retry_after_seconds) = self.auth_failures.blocked_for(&address, now) {
+            let key = TallyKey { address, reason: FailureReason::RateLimited, principal: None };
+            self.count_failure(key, credential, source, path, request_id).await;
+            return Err(Error::RateLimited { retry_after_seconds });
+        }
+        let refused = match credential {
+            Credential::Certificate(subject) => self.authenticate_certificate(subject, source).await,
+            Credential::Bearer(token) => self.authenticate(token, source).await,
+        };
+        let err = match refused {
+            Ok(caller) => return Ok(caller.with_request_id(request_id.map(str::to_owned))),
+            Err(err) => err,
+        };
+        if err.kind() == ErrorKind::Unauthenticated {
+            let (reason, principal) = self.why_unauthenticated(credential).await;
+            let key = TallyKey { address, reason, principal };
+            self.count_failure(key, credential, source, path, request_id).await;
+        }
+        Err(err)
+    }
+
+    /// Why `credential` named no usable principal, and the principal it named, if any.
+    async fn why_unauthenticated(&self, credential: Credential<'_>) -> (FailureReason, Option<String>) {
+        match credential {
+            Credential::Certificate(subject) => {
+                (FailureReason::UnknownCertificate, Some(subject.chars().take(200).collect()))
+            }
+            Credential::Bearer(None) => (FailureReason::MissingCredential, None),
+            Credential::Bearer(Some(token)) => {
+                let hash = keystead_crypto::AccessToken::from_presented(token).hash();
+                match self.access.principal(&hash) {
+                    Some(principal) => (FailureReason::InactivePrincipal, Some(principal.name)),
+                    // Not cached: unknown (an inactive principal's token stays cached once seen).
+                    None => match self.store.principal_by_token(&hash).await {
+                        Ok(Some(principal)) => (FailureReason::InactivePrincipal, Some(principal.name)),
+                        Ok(None) | Err(_) => (FailureReason::UnknownToken, None),
+                    },
+                }
+            }
+        }
+    }
+
+    async fn count_failure(
+        &self,
+        key: TallyKey,
+        credential: Credential<'_>,
+        source: &str,
+        path: &str,
         request_id: Option<&str>,
     ) {
-        let method = if certificate_subject.is_some() { "mtls" } else { "bearer" };
-        let caller = Caller::anonymous(source, method).with_request_id(request_id.map(str::to_owned));
-        let mut event = self.attempt(&caller, AuditAction::AuthFailed, &Tenant::default_tenant());
-        event.outcome = Outcome::Denied;
-        event.error_code = Some(ErrorKind::Unauthenticated.code().to_owned());
-        event.reason = Some(match certificate_subject {
-            Some(_) => "the client certificate names no active principal".to_owned(),
-            None => "missing, unknown, disabled or expired bearer token".to_owned(),
-        });
+        let counted = self.auth_failures.count(key, path, source, self.now());
+        let Counted::First(key) = counted else { return };
+        tracing::warn!(%source, path, reason = key.reason.as_str(), "request refused: not authenticated");
+        let caller =
+            Caller::anonymous(source, credential.method()).with_request_id(request_id.map(str::to_owned));
+        let mut event = self.failure_event(&caller, &key);
+        event.details.insert("count".into(), "1".into());
         event.details.insert("path".into(), path.chars().take(200).collect());
-        if let Some(subject) = certificate_subject {
-            event.details.insert("certificate_subject".into(), subject.chars().take(200).collect());
-        }
         if let Err(err) = self.store.commit(keystead_store::Change::AuditOnly, event).await {
             tracing::error!(error = %err, "could not record a failed authentication in the audit log");
+            // Counted again with the next summary, so the total stays exact.
+            self.auth_failures.restore(vec![(
+                key,
+                auth_failures::Pending {
+                    count: 1,
+                    first_seen: self.now(),
+                    last_seen: self.now(),
+                    path: path.to_owned(),
+                    source: source.to_owned(),
+                },
+            )]);
         }
+    }
+
+    fn failure_event(&self, caller: &Caller, key: &TallyKey) -> AuditEvent {
+        let mut event = self.attempt(caller, AuditAction::AuthFailed, &Tenant::default_tenant());
+        event.outcome = Outcome::Denied;
+        event.error_code = Some(
+            match key.reason {
+                FailureReason::RateLimited => ErrorKind::RateLimited.code(),
+                FailureReason::MissingCredential
+                | FailureReason::UnknownToken
+                | FailureReason::InactivePrincipal
+                | FailureReason::UnknownCertificate => ErrorKind::Unauthenticated.code(),
+            }
+            .to_owned(),
+        );
+        event.reason = Some(key.reason.describe().to_owned());
+        event.details.insert("reason_code".into(), key.reason.as_str().into());
+        event.details.insert("address".into(), key.address.clone());
+        if let Some(principal) = &key.principal {
+            let field = if key.reason == FailureReason::UnknownCertificate {
+                "certificate_subject"
+            } else {
+                "principal"
+            };
+            event.details.insert(field.into(), principal.clone());
+        }
+        event
+    }
+
+    /// Writes the failed authentications counted since the last summary (all but the first of
+    /// each tally, which were written at once): one `auth.failed` event per source address,
+    /// reason and principal, with `count`, `first_seen` and `last_seen`. The server calls
+    /// this every `summary_seconds` and once more when it stops.
+    pub async fn write_auth_failure_summaries(&self) -> Result<usize, Error> {
+        let pending = self.auth_failures.drain(self.now());
+        let mut unwritten = Vec::new();
+        let mut written = 0;
+        let mut failure = None;
+        for (key, tally) in pending {
+            if failure.is_some() {
+                unwritten.push((key, tally));
+                continue;
+            }
+            let method = if key.reason == FailureReason::UnknownCertificate { "mtls" } else { "bearer" };
+            let caller = Caller::anonymous(&tally.source, method);
+            let mut event = self.failure_event(&caller, &key);
+            event.details.insert("count".into(), tally.count.to_string());
+            event.details.insert("aggregated".into(), "true".into());
+            event.details.insert("first_seen".into(), rfc3339(tally.first_seen));
+            event.details.insert("last_seen".into(), rfc3339(tally.last_seen));
+            event.details.insert("path".into(), tally.path.chars().take(200).collect());
+            match self.store.commit(keystead_store::Change::AuditOnly, event).await {
+                Ok(_) => {
+                    written += 1;
+                    tracing::warn!(
+                        address = %key.address,
+                        reason = key.reason.as_str(),
+                        count = tally.count,
+                        "more requests refused: not authenticated"
+                    );
+                }
+                Err(err) => {
+                    unwritten.push((key, tally));
+                    failure = Some(err);
+                }
+            }
+        }
+        if let Some(err) = failure {
+            // Kept for the next summary: the counts stay exact.
+            self.auth_failures.restore(unwritten);
+            return Err(err.into());
+        }
+        Ok(written)
+    }
+
+    /// How failed authentication is limited and summarized.
+    pub fn auth_failure_policy(&self) -> &AuthFailurePolicy {
+        self.auth_failures.policy()
     }
 
     /// Records a refused or failed attempt in the audit log, then hands the result back.
@@ -90,8 +232,8 @@ impl Service {
     }
 
     /// Records `err` as the outcome of the attempt described by `event` and returns it.
-    /// Unauthenticated refusals are not recorded here: the transport records each one once,
-    /// without the presented credential ([`record_failed_authentication`](Self::record_failed_authentication)).
+    /// Unauthenticated refusals are not recorded here: they are counted and summarized
+    /// ([`authenticate_request`](Self::authenticate_request)), without the presented credential.
     pub(crate) async fn refuse(&self, event: AuditEvent, err: Error) -> Error {
         record_refusal(self.store.as_ref(), event, err).await
     }

@@ -36,6 +36,8 @@ pub enum ErrorKind {
     NotInitialized,
     /// The database is out of reach; retry later. Nothing was changed.
     StorageUnavailable,
+    /// The source failed to authenticate too often and is refused for a while.
+    RateLimited,
     /// Something broke inside the server; details are only in the server log.
     Internal,
 }
@@ -59,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Sealed => "sealed",
             ErrorKind::NotInitialized => "not_initialized",
             ErrorKind::StorageUnavailable => "storage_unavailable",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Internal => "internal",
         }
     }
@@ -69,6 +72,7 @@ impl ErrorKind {
         matches!(
             self,
             ErrorKind::Unauthenticated
+                | ErrorKind::RateLimited
                 | ErrorKind::PermissionDenied
                 | ErrorKind::PurposeViolation
                 | ErrorKind::InvalidState
@@ -85,6 +89,12 @@ pub enum Error {
     /// Missing or unknown token.
     #[error("missing or invalid token: pass --token or set KEYSTEAD_TOKEN")]
     Unauthenticated,
+    /// The source failed to authenticate too often; it may try again after this many seconds.
+    #[error("too many failed authentications from this address; retry in {retry_after_seconds} s")]
+    RateLimited {
+        /// Seconds until the source may try again.
+        retry_after_seconds: u64,
+    },
     /// The caller may not act on this tenant or key.
     #[error("permission denied: {reason}")]
     PermissionDenied {
@@ -295,6 +305,7 @@ impl Error {
         use keystead_store::Error as Store;
         match self {
             Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
             Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Error::KeyNotFound { .. }
             | Error::VersionNotFound { .. }

@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod auth_failures;
 mod backup;
 mod cache;
 mod caller;
@@ -28,6 +29,7 @@ use keystead_core::{Environment, NodeName};
 use keystead_store::Store;
 use time::OffsetDateTime;
 
+pub use auth_failures::{AuthFailurePolicy, FailureReason};
 pub use backup::{
     BackupHeader, BackupManifest, BackupStream, ConflictingKey, DrillFailure, DrillReport, ManifestKey,
     OnConflict, RecoveryRequest, RestoreInput, RestoreReport, RestoredKey, MAX_SHARES,
@@ -37,7 +39,7 @@ pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
 pub use keystead_store::export::ExportLine;
-pub use keystead_store::inventory::{AnomalyRecord, ReviewRecord};
+pub use keystead_store::inventory::{AnomalyRecord, ReviewRecord, UsageRecord};
 pub use keystead_store::Delivery;
 pub use keystead_store::{AuditRecord, ChainReport, ChainStatus, StoredAuditRow};
 pub use keystead_store::{Grant, StoredPrincipal};
@@ -59,6 +61,32 @@ pub use views::{DataKeyView, DecryptView, KeyView, RewrapView, ServerStatus};
 
 /// A source of the current time, injected so tests can control it.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// A request's credential, as the transport received it.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// The bearer token of the `Authorization` header, if any.
+    Bearer(Option<&'a str>),
+    /// The CN of a client certificate the TLS layer verified (used when no token was given).
+    Certificate(&'a str),
+}
+
+impl Credential<'_> {
+    /// `bearer` or `mtls`, as audit events name the method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Credential::Bearer(_) => "bearer",
+            Credential::Certificate(_) => "mtls",
+        }
+    }
+}
+
+impl std::fmt::Debug for Credential<'_> {
+    /// The method only: a token never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential({})", self.method())
+    }
+}
 
 /// The server's fixed settings.
 #[derive(Clone, Debug)]
@@ -92,6 +120,8 @@ pub struct Config {
     pub break_glass_principals: Vec<String>,
     /// A passed recovery drill older than this no longer counts as evidence (CEK-20).
     pub drill_interval_seconds: i64,
+    /// How failed authentication is rate-limited and summarized in the audit log.
+    pub auth_failures: AuthFailurePolicy,
 }
 
 impl Config {
@@ -123,6 +153,7 @@ impl Config {
             anomaly_rules: AnomalyRules::default(),
             break_glass_principals: Vec::new(),
             drill_interval_seconds: 90 * 86_400,
+            auth_failures: AuthFailurePolicy::default(),
         }
     }
 
@@ -143,6 +174,8 @@ pub struct Service {
     cache: cache::KeyCache,
     access: access::AccessCache,
     use_audit: use_audit::UseAudit,
+    /// Failed authentications counted per source, and sources refused for failing too often.
+    auth_failures: auth_failures::AuthFailures,
     clock: Clock,
     /// The known-answer tests that passed when the service was built.
     self_tests: Vec<&'static str>,
@@ -212,8 +245,10 @@ impl Service {
         let access = access::AccessCache::default();
         access.load_grants(store.grants().await?, access.grant_epoch());
         let use_audit = use_audit::UseAudit::start(store.clone());
+        let auth_failures = auth_failures::AuthFailures::new(config.auth_failures.clone());
         let service = Self {
             store,
+            auth_failures,
             seal,
             config,
             cache: cache::KeyCache::default(),

@@ -28,6 +28,9 @@ pub struct KeyView {
     /// The aliases naming the key (`key show` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Each version's successful uses per operation, with the first and newest (`key show` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<keystead_store::inventory::UsageRecord>,
 }
 
 impl From<&StoredKey> for KeyView {
@@ -40,6 +43,7 @@ impl From<&StoredKey> for KeyView {
             recent_events: Vec::new(),
             reviews: Vec::new(),
             aliases: Vec::new(),
+            usage: Vec::new(),
         }
     }
 }

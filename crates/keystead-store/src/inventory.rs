@@ -46,6 +46,10 @@ pub struct InventoryFilter {
     pub no_owner_at: Option<OffsetDateTime>,
     /// Keys with no review at or after this time.
     pub not_reviewed_since: Option<OffsetDateTime>,
+    /// Only keys used (successfully, any version) at or after this time.
+    pub used_since: Option<OffsetDateTime>,
+    /// Only keys not used at or after this time (never-used keys included).
+    pub unused_since: Option<OffsetDateTime>,
 }
 
 /// How `inventory list` orders keys.
@@ -84,6 +88,25 @@ pub struct InventoryEntry {
     pub key: StoredKey,
     /// Its newest review, if any.
     pub last_review: Option<ReviewRecord>,
+    /// Its newest successful use (of any version), if any.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// One key version's successful uses of one operation, kept by the audit writer.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// The version.
+    pub version: u32,
+    /// The operation (`encrypt`, `decrypt`, `sign`, ...).
+    pub operation: String,
+    /// How many times.
+    pub uses: u64,
+    /// The first of them.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_used_at: OffsetDateTime,
+    /// The newest of them.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
 }
 
 /// A page of the inventory and the number of keys matching in all.

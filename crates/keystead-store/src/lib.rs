@@ -78,6 +78,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every review of a key, oldest first.
     async fn reviews(&self, key_id: KeyId) -> Result<Vec<inventory::ReviewRecord>, Error>;
 
+    /// A key's use counters per version and operation (kept by the audit writer).
+    async fn key_usage(&self, key_id: KeyId) -> Result<Vec<inventory::UsageRecord>, Error>;
+
     /// Anomalies matching the filter, newest first.
     async fn anomalies(
         &self,

@@ -106,6 +106,13 @@ pub struct ListArgs {
     /// Only keys whose review is overdue under the review policy.
     #[arg(long = "review-overdue")]
     review_overdue: bool,
+    /// Only keys used since this RFC 3339 time or this long ago (e.g. 30d).
+    #[arg(long = "used-since")]
+    used_since: Option<String>,
+    /// Only keys not used since this RFC 3339 time or this long ago (e.g. 365d); keys never
+    /// used are included.
+    #[arg(long = "unused-since")]
+    unused_since: Option<String>,
     /// Order: name, created, rotated, owner.
     #[arg(long, default_value = "name")]
     sort: String,
@@ -140,6 +147,8 @@ impl ListArgs {
             no_owner: self.no_owner,
             not_reviewed_since: self.not_reviewed_since.clone(),
             review_overdue: self.review_overdue,
+            used_since: self.used_since.clone(),
+            unused_since: self.unused_since.clone(),
             sort: Some(self.sort.clone()),
             descending: self.desc,
             offset: Some(self.offset),
@@ -185,13 +194,13 @@ pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result
                 return Ok(0);
             }
             println!(
-                "{:<28}{:<10}{:<10}{:<18}{:<16}{:<34}{:<22}FLAGS",
-                "NAME", "TENANT", "PURPOSE", "ALGORITHM", "OWNER", "VERSION STATES", "ROTATED"
+                "{:<28}{:<10}{:<10}{:<18}{:<16}{:<34}{:<22}{:<22}FLAGS",
+                "NAME", "TENANT", "PURPOSE", "ALGORITHM", "OWNER", "VERSION STATES", "ROTATED", "LAST USED"
             );
             for item in &page.keys {
                 let key = &item.key;
                 println!(
-                    "{:<28}{:<10}{:<10}{:<18}{:<16}{:<34}{:<22}{}",
+                    "{:<28}{:<10}{:<10}{:<18}{:<16}{:<34}{:<22}{:<22}{}",
                     key.name,
                     key.tenant,
                     key.purpose,
@@ -199,6 +208,8 @@ pub fn run(client: &Client, command: InventoryCommand, json_out: bool) -> Result
                     key.owner,
                     states(item),
                     rfc3339(item.last_rotated_at).chars().take(19).collect::<String>(),
+                    item.last_used_at
+                        .map_or_else(|| "never".to_owned(), |at| rfc3339(at).chars().take(19).collect()),
                     flags(item)
                 );
             }

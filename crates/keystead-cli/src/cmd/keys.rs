@@ -366,6 +366,15 @@ fn print_key(key: &Key) {
         if v.destroyed_at.is_some() {
             println!("        material destroyed at {} (metadata kept)", rfc3339_or_dash(v.destroyed_at));
         }
+        let uses: Vec<_> = key.usage.iter().filter(|u| u.version == v.number).collect();
+        match uses.iter().map(|u| u.last_used_at).max() {
+            None => println!("        never used"),
+            Some(last) => {
+                let counts: Vec<String> =
+                    uses.iter().map(|u| format!("{} {}", u.operation, u.uses)).collect();
+                println!("        last used {}; uses: {}", rfc3339(last), counts.join(", "));
+            }
+        }
     }
     for review in &key.reviews {
         let role = if review.as_owner { "owner" } else { "custodian" };

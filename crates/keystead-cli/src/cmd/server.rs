@@ -157,6 +157,7 @@ fn run_configured(path: &Path) -> Result<()> {
     let mut settings = Config::new(node, environment);
     config.policy.apply(&mut settings).with_context(|| format!("invalid policy in {}", path.display()))?;
     config.audit.apply(&mut settings).with_context(|| format!("invalid [audit] in {}", path.display()))?;
+    config.auth.apply(&mut settings).with_context(|| format!("invalid [auth] in {}", path.display()))?;
     config
         .anomaly
         .apply(&mut settings)
@@ -237,7 +238,8 @@ fn run_configured(path: &Path) -> Result<()> {
                 seal.shares.unwrap_or_default()
             );
         }
-        keystead_server::serve(listener, service, tls, shutdown_signal()).await?;
+        keystead_server::serve(listener, service.clone(), tls, shutdown_signal()).await?;
+        write_last_auth_failures(&service).await;
         notice!("keystead stopped");
         Ok(())
     })
@@ -301,10 +303,18 @@ fn run_dev(args: ServerArgs) -> Result<()> {
         let _lock = lock;
         let service = Arc::new(service);
         keystead_server::background::spawn(service.clone(), DEV_SCHEDULER_INTERVAL)?;
-        keystead_server::serve(listener, service, None, shutdown_signal()).await?;
+        keystead_server::serve(listener, service.clone(), None, shutdown_signal()).await?;
+        write_last_auth_failures(&service).await;
         notice!("keystead stopped");
         Ok(())
     })
+}
+
+/// The failed-authentication counts of the last interval, written as the server stops.
+async fn write_last_auth_failures(service: &Service) {
+    if let Err(err) = service.write_auth_failure_summaries().await {
+        caution!("could not write the last failed-authentication counts to the audit log: {err}");
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,7 @@ mod admin;
 mod audit_export;
 mod cluster;
 mod compromise;
+mod flood;
 mod inventory;
 mod pkcs11;
 mod postgres;

@@ -32,6 +32,8 @@ pub(super) async fn list(
         past_cryptoperiod: q.past_cryptoperiod,
         no_owner: q.no_owner,
         not_reviewed_since: q.not_reviewed_since,
+        used_since: q.used_since,
+        unused_since: q.unused_since,
         review_overdue: q.review_overdue,
         sort: q.sort,
         descending: q.descending,

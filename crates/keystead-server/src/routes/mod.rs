@@ -20,7 +20,7 @@ use keystead_api::recovery::*;
 use keystead_api::report::*;
 use keystead_api::sys::*;
 use keystead_api::ErrorBody;
-use keystead_service::{Caller, CreateKeyRequest, KeyListFilter, Service};
+use keystead_service::{Caller, CreateKeyRequest, Credential, KeyListFilter, Service};
 use serde::de::DeserializeOwned;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -158,28 +158,16 @@ impl FromRequestParts<AppState> for Authed {
             None => parts.extensions.get::<ClientCertificate>().and_then(|c| c.0.clone()),
             Some(_) => None,
         };
-        let outcome = match &certificate {
-            Some(subject) => service.authenticate_certificate(subject, &source).await,
-            None => service.authenticate(token, &source).await,
+        let credential = match &certificate {
+            Some(subject) => Credential::Certificate(subject),
+            None => Credential::Bearer(token),
         };
         let request_id = parts.extensions.get::<crate::request_id::RequestId>().map(|id| id.0.clone());
-        match outcome {
-            Ok(caller) => Ok(Self(caller.with_request_id(request_id))),
-            Err(err) => {
-                tracing::warn!(%source, path = %parts.uri.path(), "request refused: {err}");
-                if err.kind() == keystead_service::ErrorKind::Unauthenticated {
-                    service
-                        .record_failed_authentication(
-                            &source,
-                            parts.uri.path(),
-                            certificate.as_deref(),
-                            request_id.as_deref(),
-                        )
-                        .await;
-                }
-                Err(err.into())
-            }
-        }
+        // Failures are counted, logged and audited there, aggregated per source.
+        let caller = service
+            .authenticate_request(credential, &source, parts.uri.path(), request_id.as_deref())
+            .await?;
+        Ok(Self(caller))
     }
 }
 

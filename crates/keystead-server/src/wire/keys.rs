@@ -35,6 +35,7 @@ impl IntoWire for KeyView {
             recent_events: self.recent_events.into_wire(),
             reviews: self.reviews.into_wire(),
             aliases: self.aliases,
+            usage: self.usage.into_iter().map(IntoWire::into_wire).collect(),
         }
     }
 }
@@ -185,6 +186,19 @@ impl IntoWire for Grant {
             key_id: self.key_id.to_string(),
             operations: self.operations.iter().map(ToString::to_string).collect(),
             created_at: self.created_at,
+        }
+    }
+}
+
+impl IntoWire for keystead_service::UsageRecord {
+    type Wire = api::keys::VersionUsage;
+    fn into_wire(self) -> api::keys::VersionUsage {
+        api::keys::VersionUsage {
+            version: self.version,
+            operation: self.operation,
+            uses: self.uses,
+            first_used_at: self.first_used_at,
+            last_used_at: self.last_used_at,
         }
     }
 }

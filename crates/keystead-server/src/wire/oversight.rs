@@ -155,6 +155,7 @@ impl IntoWire for InventoryItem {
             past_cryptoperiod: self.past_cryptoperiod,
             owner_status: self.owner_status.to_owned(),
             last_review: self.last_review.into_wire(),
+            last_used_at: self.last_used_at,
             review_due_at: self.review_due_at,
             review_overdue: self.review_overdue,
         }

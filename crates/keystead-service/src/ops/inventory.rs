@@ -54,6 +54,10 @@ pub struct InventoryRequest {
     pub not_reviewed_since: Option<String>,
     /// Only keys whose review is overdue under the review policy.
     pub review_overdue: bool,
+    /// Only keys used since (RFC 3339, or a duration such as `30d` meaning that long ago).
+    pub used_since: Option<String>,
+    /// Only keys not used since (RFC 3339 or a duration); never-used keys included.
+    pub unused_since: Option<String>,
     /// `name` (default), `created`, `rotated` or `owner`.
     pub sort: Option<String>,
     /// Reverse the order.
@@ -82,6 +86,9 @@ pub struct InventoryItem {
     pub owner_status: &'static str,
     /// The newest review.
     pub last_review: Option<ReviewRecord>,
+    /// Its newest successful use (of any version), if any.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
     /// When the next review is due under the review policy.
     #[serde(with = "time::serde::rfc3339")]
     pub review_due_at: OffsetDateTime,
@@ -182,13 +189,9 @@ impl Service {
             "label",
             request.label.as_deref().unwrap_or_default().split(','),
         )?;
-        let not_reviewed_since = match request.not_reviewed_since.as_deref() {
-            None => None,
-            Some(text) if text.ends_with(['s', 'm', 'h', 'd']) && !text.contains('T') => {
-                Some(now - time::Duration::seconds(keystead_core::key::parse_duration_seconds(text)?))
-            }
-            Some(text) => time_arg("not-reviewed-since", Some(text))?,
-        };
+        let not_reviewed_since = since_arg("not-reviewed-since", request.not_reviewed_since.as_deref(), now)?;
+        let used_since = since_arg("used-since", request.used_since.as_deref(), now)?;
+        let unused_since = since_arg("unused-since", request.unused_since.as_deref(), now)?;
         let review_cutoff = now - time::Duration::seconds(self.config.review_interval_seconds);
         let mut filter = InventoryFilter {
             tenant,
@@ -210,6 +213,8 @@ impl Service {
             past_cryptoperiod_at: request.past_cryptoperiod.then_some(now),
             no_owner_at: request.no_owner.then_some(now),
             not_reviewed_since,
+            used_since,
+            unused_since,
         };
         if request.review_overdue {
             // Overdue: created before the cutoff and not reviewed since it.
@@ -235,7 +240,11 @@ impl Service {
         let keys: Vec<InventoryItem> = page
             .entries
             .into_iter()
-            .map(|entry| self.inventory_item(entry.key, entry.last_review, &principals, now))
+            .map(|entry| {
+                let mut item = self.inventory_item(entry.key, entry.last_review, &principals, now);
+                item.last_used_at = entry.last_used_at;
+                item
+            })
             .collect();
         let next = offset + keys.len() as u64;
         Ok(InventoryView {
@@ -266,6 +275,7 @@ impl Service {
             last_rotated_at,
             rotation_due_at,
             last_review,
+            last_used_at: None,
             key: KeyView::from(&stored),
         }
     }
@@ -325,5 +335,20 @@ impl Service {
         event.details.insert("attestation".into(), review.attestation.clone());
         self.store.commit(Change::RecordReview(review.clone()), event.clone()).await?;
         Ok(review)
+    }
+}
+
+/// A time filter given as RFC 3339 or as a duration (`90d`: that long before `now`).
+fn since_arg(
+    name: &'static str,
+    text: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, Error> {
+    match text {
+        None => Ok(None),
+        Some(text) if text.ends_with(['s', 'm', 'h', 'd']) && !text.contains('T') => {
+            Ok(Some(now - time::Duration::seconds(keystead_core::key::parse_duration_seconds(text)?)))
+        }
+        Some(text) => time_arg(name, Some(text)),
     }
 }

@@ -116,7 +116,9 @@ impl Service {
 
     /// A key with its versions, provenance, KCVs, reviews and history: every status change
     /// of every version (its newest 1,000, however many uses came between), with time,
-    /// actor, source and reason; and its newest 50 events of any kind (uses, refusals).
+    /// actor, source and reason; its newest 50 events of any kind (uses, refusals); and each
+    /// version's use counts and last use. Every part is read by index: the cost does not grow
+    /// with the key's uses.
     pub async fn show_key(&self, caller: &Caller, tenant: Option<&str>, key: &str) -> Result<KeyView, Error> {
         self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
         let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
@@ -135,6 +137,7 @@ impl Service {
         view.recent_events = self.store.audit_events(&recent).await?;
         view.reviews = self.store.reviews(stored.attributes.id).await?;
         view.aliases = self.aliases_of(&stored.attributes).await?;
+        view.usage = self.store.key_usage(stored.attributes.id).await?;
         Ok(view)
     }
 

@@ -11,6 +11,7 @@ use super::query::{bind_all, Bind, Clause};
 use super::{key_from_row, time_from_ms, version_from_row, Backend, SqlStore};
 use crate::inventory::{
     AnomalyFilter, AnomalyRecord, InventoryEntry, InventoryPage, InventoryQuery, InventorySort, ReviewRecord,
+    UsageRecord,
 };
 use crate::{Error, StoredKey, StoredVersion};
 
@@ -99,6 +100,15 @@ fn where_clause(query: &InventoryQuery, backend: Backend) -> Clause {
               OR (p.expires_at_ms IS NOT NULL AND p.expires_at_ms <= {now})))"
         ));
     }
+    if let Some(at) = filter.used_since {
+        let since = clause.int(unix_ms(at));
+        // The newest use is kept on the key row by the audit writer.
+        clause.push(format!("k.last_used_at_ms >= {since}"));
+    }
+    if let Some(at) = filter.unused_since {
+        let since = clause.int(unix_ms(at));
+        clause.push(format!("(k.last_used_at_ms IS NULL OR k.last_used_at_ms < {since})"));
+    }
     if let Some(at) = filter.not_reviewed_since {
         let since = clause.int(unix_ms(at));
         // The newest review's time is kept on the key row by every review insert.
@@ -139,6 +149,10 @@ pub(super) async fn list(store: &SqlStore, query: &InventoryQuery) -> Result<Inv
     );
     let rows = bind_all(sqlx::query(&page_sql), &clause.binds).fetch_all(&store.pool).await?;
     let keys = rows.iter().map(key_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut last_used: HashMap<KeyId, Option<i64>> = HashMap::new();
+    for (row, key) in rows.iter().zip(&keys) {
+        last_used.insert(key.id, row.try_get("last_used_at_ms")?);
+    }
     // One query each for the page's versions and reviews, not one per key.
     let mut ids = Clause::default();
     let placeholders: Vec<String> = keys.iter().map(|k| ids.text(k.id.to_string())).collect();
@@ -170,6 +184,7 @@ pub(super) async fn list(store: &SqlStore, query: &InventoryQuery) -> Result<Inv
         .into_iter()
         .map(|attributes| InventoryEntry {
             last_review: reviews.remove(&attributes.id),
+            last_used_at: last_used.remove(&attributes.id).flatten().and_then(|ms| time_from_ms(ms).ok()),
             key: StoredKey {
                 versions: versions.remove(&attributes.id.to_string()).unwrap_or_default(),
                 attributes,
@@ -310,4 +325,25 @@ pub(super) async fn anomaly_exists(pool: &AnyPool, dedupe: &str) -> Result<bool,
         .fetch_optional(pool)
         .await?;
     Ok(found.is_some())
+}
+
+pub(super) async fn usage(pool: &AnyPool, key_id: KeyId) -> Result<Vec<UsageRecord>, Error> {
+    let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT version, operation, uses, first_used_at_ms, last_used_at_ms FROM key_usage \
+         WHERE key_id = $1 ORDER BY version, operation",
+    )
+    .bind(key_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(version, operation, uses, first, last)| {
+            Ok(UsageRecord {
+                version: u32::try_from(version).map_err(|_| Error::Corrupt { what: "usage version" })?,
+                operation,
+                uses: u64::try_from(uses).map_err(|_| Error::Corrupt { what: "usage count" })?,
+                first_used_at: time_from_ms(first)?,
+                last_used_at: time_from_ms(last)?,
+            })
+        })
+        .collect()
 }

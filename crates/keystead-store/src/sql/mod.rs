@@ -18,12 +18,13 @@ mod admin;
 mod aliases;
 mod approvals;
 mod audit;
+mod audit_write;
 mod inventory;
 mod query;
 mod shares;
 mod webhooks;
 
-use crate::chain::{link, ChainReport, SignatureCheck, GENESIS};
+use crate::chain::{ChainReport, SignatureCheck};
 use crate::{
     AliasRecord, AuditFilter, AuditRecord, ChainHead, Change, Error, FeedEntry, Grant, KeyFilter, Store,
     StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion,
@@ -91,9 +92,11 @@ const FEED_CHANNEL: &str = "keystead_changes";
 /// instead of failing while another connection writes.
 /// `secure_delete` overwrites freed content with zeros, so destroyed key material (already
 /// sealed) does not linger in free pages of the file.
+/// `cache_size` is 16 MiB per connection (the default is 2 MiB): the audit writer's index
+/// pages stay in memory instead of being read back for every batch.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                               PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                              PRAGMA secure_delete = ON;";
+                              PRAGMA secure_delete = ON; PRAGMA cache_size = -16384;";
 
 fn time_from_ms(ms: i64) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -579,56 +582,6 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
     Ok(())
 }
 
-/// The next position and the previous hash of `node`'s chain.
-async fn chain_head(tx: &mut Transaction<'_, Any>, node: &str) -> Result<(i64, String), Error> {
-    let last: Option<(i64, String)> = sqlx::query_as(
-        "SELECT node_seq, hash FROM audit_events WHERE node = $1 ORDER BY node_seq DESC LIMIT 1",
-    )
-    .bind(node)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_owned()),
-    })
-}
-
-async fn append_audit(tx: &mut Transaction<'_, Any>, event: AuditEvent) -> Result<AuditRecord, Error> {
-    let (node_sequence, prev_hash) = chain_head(tx, &event.node).await?;
-    insert_audit(tx, event, node_sequence, prev_hash).await
-}
-
-/// Appends `event` at `node_sequence` after `prev_hash`.
-async fn insert_audit(
-    tx: &mut Transaction<'_, Any>,
-    event: AuditEvent,
-    node_sequence: i64,
-    prev_hash: String,
-) -> Result<AuditRecord, Error> {
-    let canonical = event.canonical_bytes();
-    let hash = link(&prev_hash, &canonical);
-    let json = String::from_utf8(canonical).map_err(|_| Error::Corrupt { what: "audit event" })?;
-    let sequence: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_events (node, node_seq, occurred_at_ms, actor, tenant, action, outcome, \
-         key_id, event_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         RETURNING seq",
-    )
-    .bind(&event.node)
-    .bind(node_sequence)
-    .bind(unix_ms(event.occurred_at))
-    .bind(&event.actor)
-    .bind(&event.tenant)
-    .bind(event.action.as_str())
-    .bind(event.outcome.as_str())
-    .bind(event.key_id.map(|id| id.to_string()))
-    .bind(json)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(AuditRecord { sequence, node_sequence, event, prev_hash, hash })
-}
-
 #[async_trait::async_trait]
 impl Store for SqlStore {
     async fn commit(&self, change: Change, event: AuditEvent) -> Result<AuditRecord, Error> {
@@ -652,7 +605,11 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let record = append_audit(&mut tx, event).await?;
+        let linked = audit_write::link_all(&mut tx, vec![event])
+            .await?
+            .pop()
+            .ok_or(Error::Corrupt { what: "audit event" })?;
+        let record = audit_write::insert_one(&mut tx, self.backend, linked).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -661,16 +618,8 @@ impl Store for SqlStore {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         // Each chain's head is read once per batch; the batch links on from it in memory.
-        let mut heads: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
-        for event in events {
-            let (node_sequence, prev_hash) = match heads.remove(&event.node) {
-                Some(head) => head,
-                None => chain_head(&mut tx, &event.node).await?,
-            };
-            let node = event.node.clone();
-            let record = insert_audit(&mut tx, event, node_sequence, prev_hash).await?;
-            heads.insert(node, (record.node_sequence + 1, record.hash));
-        }
+        let linked = audit_write::link_all(&mut tx, events).await?;
+        audit_write::insert_all(&mut tx, self.backend, &linked).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -782,8 +731,17 @@ impl Store for SqlStore {
             let arg = clause.int(after);
             clause.push(format!("seq > {arg}"));
         }
+        // A key's events of some actions (its status changes among a million uses): SQLite's
+        // planner, without statistics, would walk all the key's events by `audit_events_key`
+        // for the order; the (key, action, seq) index reads only the wanted ones.
+        let table =
+            if self.backend == Backend::Sqlite && filter.key_id.is_some() && !filter.actions.is_empty() {
+                "audit_events INDEXED BY audit_events_key_action"
+            } else {
+                "audit_events"
+            };
         let sql = format!(
-            "SELECT * FROM audit_events{} ORDER BY seq {} LIMIT {}",
+            "SELECT * FROM {table}{} ORDER BY seq {} LIMIT {}",
             clause.sql(),
             if newest_first { "DESC" } else { "ASC" },
             filter.limit.unwrap_or(1000).clamp(1, 100_000)
@@ -822,6 +780,10 @@ impl Store for SqlStore {
 
     async fn reviews(&self, key_id: KeyId) -> Result<Vec<crate::inventory::ReviewRecord>, Error> {
         inventory::reviews(&self.pool, key_id).await
+    }
+
+    async fn key_usage(&self, key_id: KeyId) -> Result<Vec<crate::inventory::UsageRecord>, Error> {
+        inventory::usage(&self.pool, key_id).await
     }
 
     async fn anomalies(

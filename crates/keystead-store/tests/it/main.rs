@@ -27,3 +27,4 @@ mod conformance;
 mod db;
 mod inventory;
 mod oversight;
+mod usage;
