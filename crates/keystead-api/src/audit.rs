@@ -95,6 +95,9 @@ pub struct ChainStatus {
     pub unsigned_events: u64,
     /// The longest time between two consecutive verified checkpoints, in seconds.
     pub longest_checkpoint_gap_seconds: Option<i64>,
+    /// Events 1 to this one are archived; the chain checked continues from the last of them.
+    #[serde(default)]
+    pub archived_through: Option<i64>,
 }
 
 /// One exported row: the stored event byte for byte with its chain position.
@@ -151,4 +154,81 @@ pub struct CanonicalEvent {
     pub reason: Option<String>,
     /// Further attributes.
     pub details: BTreeMap<String, String>,
+}
+
+/// Query of `GET /v1/audit/archive-plan`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArchivePlanQuery {
+    /// Archive events older than this (RFC 3339); default: `[audit] retain_days` ago.
+    pub before: Option<String>,
+}
+
+/// One node's events in an archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArchiveRange {
+    /// The node.
+    pub node: String,
+    /// The first archived event.
+    pub first_seq: i64,
+    /// The hash it links to: the previous archive's last event, or the genesis hash.
+    pub after_hash: String,
+    /// The last archived event, a signed checkpoint.
+    pub through_seq: i64,
+    /// Its hash: the node's remaining chain continues from it.
+    pub through_hash: String,
+}
+
+/// What an archive would hold: the archive file's header, and its size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArchivePlan {
+    /// The archive format (1).
+    pub keystead_audit_archive: u32,
+    /// Events older than this were asked for (RFC 3339).
+    pub before: String,
+    /// One range per node, in node order.
+    pub nodes: Vec<ArchiveRange>,
+    /// Events in all ranges.
+    pub events: i64,
+}
+
+/// Query of `GET /v1/audit/archive-rows`: one range's rows after a position.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArchiveRowsQuery {
+    /// The node.
+    pub node: String,
+    /// Rows after this node sequence.
+    pub after_seq: i64,
+    /// Up to and including this one.
+    pub through_seq: i64,
+    /// Rows per page (at most 10,000; default 1,000).
+    pub limit: Option<u32>,
+}
+
+/// `POST /v1/audit/archives`: move the planned events out, given the file's digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitArchive {
+    /// The plan's `before`.
+    pub before: String,
+    /// The plan's ranges, unchanged.
+    pub nodes: Vec<ArchiveRange>,
+    /// SHA-256 (hex) of the archive file written from the plan and its rows.
+    pub file_sha256: String,
+}
+
+/// An archive made: its events left the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArchiveDone {
+    /// The archive's id.
+    pub archive_id: String,
+    /// Events older than this were archived (up to each node's last checkpoint before it).
+    pub before: String,
+    /// The ranges moved.
+    pub nodes: Vec<ArchiveRange>,
+    /// Events moved out of the store.
+    pub events: i64,
+    /// SHA-256 (hex) of the archive file.
+    pub file_sha256: String,
 }

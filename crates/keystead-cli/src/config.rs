@@ -137,6 +137,9 @@ pub struct AuditConfig {
     pub checkpoint_events: Option<i64>,
     /// Sign at least this often, e.g. `5m` (default 5m).
     pub checkpoint_interval: Option<String>,
+    /// Keep events in the store this many days: `audit archive` without `--before` archives
+    /// older ones, and `audit verify` warns while older ones remain (default: keep all).
+    pub retain_days: Option<i64>,
 }
 
 impl AuditConfig {
@@ -155,6 +158,12 @@ impl AuditConfig {
                 bail!("audit.checkpoint_interval must be between 1s and 1d");
             }
             config.checkpoint_interval_seconds = seconds;
+        }
+        if let Some(days) = self.retain_days {
+            if !(1..=36_500).contains(&days) {
+                bail!("audit.retain_days must be between 1 and 36500");
+            }
+            config.audit_retain_days = Some(days);
         }
         Ok(())
     }

@@ -64,6 +64,8 @@ pub enum Action {
     /// Back up every recoverable key, restore a backup (with an approved request or as the
     /// break-glass principal) and run recovery drills.
     Recover,
+    /// Move audit events older than a date into a signed archive file and out of the store.
+    ArchiveAudit,
 }
 
 impl Action {
@@ -84,6 +86,7 @@ impl Action {
             Action::Rewrap,
             Action::ReviewKey,
             Action::Recover,
+            Action::ArchiveAudit,
         ];
         all.extend(Operation::ALL.iter().map(|op| Action::Use(*op)));
         all
@@ -108,6 +111,7 @@ impl std::fmt::Display for Action {
             Action::Rewrap => f.write_str("rewrap"),
             Action::ReviewKey => f.write_str("review keys"),
             Action::Recover => f.write_str("back up and recover keys"),
+            Action::ArchiveAudit => f.write_str("archive old audit events"),
         }
     }
 }
@@ -121,7 +125,13 @@ impl Role {
             Role::Admin => {
                 matches!(
                     action,
-                    ManagePrincipals | ReadKeys | ReadStatus | Seal | ReadApprovals | ManageWebhooks
+                    ManagePrincipals
+                        | ReadKeys
+                        | ReadStatus
+                        | Seal
+                        | ReadApprovals
+                        | ManageWebhooks
+                        | ArchiveAudit
                 )
             }
             Role::KeyCustodian => matches!(
@@ -187,7 +197,15 @@ mod tests {
             use Action::*;
             match role {
                 Role::Admin => {
-                    vec![ManagePrincipals, ReadKeys, ReadStatus, Seal, ReadApprovals, ManageWebhooks]
+                    vec![
+                        ManagePrincipals,
+                        ReadKeys,
+                        ReadStatus,
+                        Seal,
+                        ReadApprovals,
+                        ManageWebhooks,
+                        ArchiveAudit,
+                    ]
                 }
                 Role::KeyCustodian => {
                     vec![

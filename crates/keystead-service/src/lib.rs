@@ -38,6 +38,7 @@ pub use cache::KeyCacheStats;
 pub use caller::{Caller, Justification};
 pub use error::{Error, ErrorKind};
 pub use keystead_crypto::SecretBytes;
+pub use keystead_store::archive::ArchiveRange;
 pub use keystead_store::export::ExportLine;
 pub use keystead_store::inventory::{AnomalyRecord, ReviewRecord, UsageRecord};
 pub use keystead_store::Delivery;
@@ -46,6 +47,7 @@ pub use keystead_store::{Grant, StoredPrincipal};
 pub use notify::EVENT_TYPES;
 pub use ops::anomaly::{AnomalyRules, AnomalyScan, ChangeWindow, ANOMALY_RULES};
 pub use ops::approvals::ApprovalView;
+pub use ops::archive::{ArchiveDone, ArchivePlan};
 pub use ops::compromise::CompromiseReport;
 pub use ops::destroy::DestroyRequest;
 pub use ops::exception::ExceptionRequest;
@@ -122,6 +124,9 @@ pub struct Config {
     pub drill_interval_seconds: i64,
     /// How failed authentication is rate-limited and summarized in the audit log.
     pub auth_failures: AuthFailurePolicy,
+    /// Audit events are kept in the store this many days; older ones are due for
+    /// `audit archive` (which archives up to this age when no date is given). None: forever.
+    pub audit_retain_days: Option<i64>,
 }
 
 impl Config {
@@ -154,6 +159,7 @@ impl Config {
             break_glass_principals: Vec::new(),
             drill_interval_seconds: 90 * 86_400,
             auth_failures: AuthFailurePolicy::default(),
+            audit_retain_days: None,
         }
     }
 

@@ -66,6 +66,9 @@ pub struct ChainStatus {
     /// signs at least every interval, so a longer gap means it was stopped or checkpoints
     /// were removed.
     pub longest_checkpoint_gap_seconds: Option<i64>,
+    /// Events 1 to this one were archived: the chain checked here continues from the last
+    /// archived event's hash.
+    pub archived_through: Option<i64>,
 }
 
 /// The result of checking every chain.
@@ -117,7 +120,21 @@ fn new_status(node: &str) -> Option<ChainStatus> {
         signed_at: None,
         unsigned_events: 0,
         longest_checkpoint_gap_seconds: None,
+        archived_through: None,
     })
+}
+
+/// Where one node's chain stands during verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainPosition {
+    /// The last event checked.
+    pub last_seq: i64,
+    /// Its hash (as checked).
+    pub last_hash: String,
+    /// No break so far.
+    pub intact: bool,
+    /// The last event is a checkpoint whose signature verified.
+    pub ends_at_checkpoint: bool,
 }
 
 /// Checks rows one at a time (so a large log never has to fit in memory), per node in node
@@ -139,17 +156,43 @@ impl<'k> ChainVerifier<'k> {
     /// came since its last checkpoint before it signs the next.
     pub fn resume(signatures: &'k dyn SignatureCheck, node: &str, after_seq: i64, after_hash: &str) -> Self {
         let mut verifier = Self::new(signatures);
+        verifier.start_after(node, after_seq, after_hash);
+        verifier
+    }
+
+    /// Starts `node`'s chain after event `after_seq` whose hash is `after_hash` (the last
+    /// archived event): the next row must be `after_seq + 1` and link to that hash, so a
+    /// gap after an archive is a break like any other.
+    pub fn start_after(&mut self, node: &str, after_seq: i64, after_hash: &str) {
+        let mut status = new_status(node);
+        if let Some(status) = status.as_mut() {
+            status.archived_through = Some(after_seq);
+        }
         let chain = NodeChain {
             expected_seq: after_seq + 1,
             prev_hash: after_hash.to_owned(),
             recent: VecDeque::from([(after_seq, after_hash.to_owned())]),
-            status: new_status(node),
+            status,
             last_seq: after_seq,
             previous_unknown: true,
             ..NodeChain::default()
         };
-        verifier.nodes.insert(node.to_owned(), chain);
-        verifier
+        self.nodes.insert(node.to_owned(), chain);
+    }
+
+    /// Where `node`'s chain stands: the last event checked and its hash, whether the chain is
+    /// intact so far, and whether that event is a verified checkpoint.
+    pub fn position(&self, node: &str) -> Option<ChainPosition> {
+        let chain = self.nodes.get(node)?;
+        Some(ChainPosition {
+            last_seq: chain.last_seq,
+            last_hash: chain.prev_hash.clone(),
+            intact: chain.broken.is_none(),
+            ends_at_checkpoint: chain
+                .last_checkpoint_event
+                .as_ref()
+                .is_some_and(|(seq, _)| *seq == chain.last_seq),
+        })
     }
 
     /// Checks the next row of its node's chain.
@@ -295,8 +338,8 @@ impl<'k> ChainVerifier<'k> {
         };
         for (node, chain) in self.nodes {
             let mut status = chain.status.expect("set when the chain is first seen");
-            status.unsigned_events =
-                u64::try_from(chain.last_seq - status.signed_through.unwrap_or(0)).unwrap_or(0);
+            let signed = status.signed_through.or(status.archived_through).unwrap_or(0);
+            status.unsigned_events = u64::try_from(chain.last_seq - signed).unwrap_or(0);
             report.events += status.events;
             report.chains += 1;
             report.checkpoints += status.checkpoints;

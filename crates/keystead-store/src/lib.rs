@@ -5,6 +5,7 @@
 //! the root key with associated data naming the key, so an edited or moved row fails to open.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod barrier;
 pub mod chain;
 mod error;
@@ -77,6 +78,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every review of a key, oldest first.
     async fn reviews(&self, key_id: KeyId) -> Result<Vec<inventory::ReviewRecord>, Error>;
+
+    /// Per node, the range an archive of events before `before` would move (up to the newest
+    /// signed checkpoint before it, from the node's newest archive boundary).
+    async fn archive_plan(&self, before: OffsetDateTime) -> Result<Vec<archive::ArchiveRange>, Error>;
+
+    /// Rows of `node`'s chain after `after_seq` up to `through_seq`, `limit` at most.
+    async fn archive_rows(
+        &self,
+        node: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditRow>, Error>;
+
+    /// Each node's newest archive boundary.
+    async fn archive_boundaries(&self) -> Result<Vec<archive::ArchiveBoundary>, Error>;
+
+    /// A key's status changes kept from archived events, newest `limit`, oldest first.
+    async fn archived_key_history(&self, key_id: KeyId, limit: u32) -> Result<Vec<AuditRecord>, Error>;
+
+    /// When the oldest event still in the hot store occurred.
+    async fn oldest_audit_event(&self) -> Result<Option<OffsetDateTime>, Error>;
 
     /// A key's use counters per version and operation (kept by the audit writer).
     async fn key_usage(&self, key_id: KeyId) -> Result<Vec<inventory::UsageRecord>, Error>;

@@ -284,6 +284,11 @@ pub enum Change {
         /// Every version, oldest first, numbered from 1.
         versions: Vec<StoredVersion>,
     },
+    /// Old audit events leave the hot store for an archive file the operator holds: the
+    /// archive is recorded per node, key status changes among them are kept, the events are
+    /// deleted. Fails with [`Error::Conflict`](crate::Error::Conflict) if another archive
+    /// moved a node's boundary since the plan.
+    ArchiveAudit(crate::archive::ArchiveRecord),
     /// First initialization of a sealed store: its seal settings and the root principal,
     /// stored together or not at all. Fails with [`Error::Conflict`](crate::Error::Conflict)
     /// if any of the settings exists already (another node initialized the store first).
@@ -300,6 +305,7 @@ impl Change {
     pub fn feed_entries(&self) -> Vec<(FeedKind, String)> {
         match self {
             Change::AuditOnly
+            | Change::ArchiveAudit(_)
             | Change::CreateKey { .. }
             | Change::CreatePrincipal(_)
             | Change::CreateApproval(_)

@@ -1,14 +1,15 @@
-//! `keystead audit list | verify | export`. `verify --file` runs offline: it reads an export
+//! `keystead audit list | verify | export | archive`. `verify --file` runs offline: it reads an export
 //! and public keys and never contacts a server.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
 use keystead_api::audit::{AuditEvent, AuditQuery, ChainReport, ExportLine, ExportQuery};
 use keystead_server::wire::IntoWire as _;
+use keystead_store::archive::verify_archive;
 use keystead_store::export::{verify_export, PublicKeys};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::SubjectPublicKeyInfoDer;
@@ -41,13 +42,26 @@ pub enum AuditCommand {
     /// broken. With --file, checks an export offline (no server) against the audit signing
     /// key's public key(s).
     Verify {
-        /// An export written by `audit export` to check offline.
+        /// An export written by `audit export`, or an archive written by `audit archive`, to
+        /// check offline.
         #[arg(long, requires = "public_keys")]
         file: Option<PathBuf>,
         /// PEM public key of the audit signing key (`keystead key public keystead-audit-signing
         /// [--version N]`), once per version; only with --file.
         #[arg(long = "public-key", value_name = "PEM", requires = "file")]
         public_keys: Vec<PathBuf>,
+    },
+    /// Move events older than a date into a signed archive file and out of the server's store
+    /// (admin). Each node's range ends at its newest signed checkpoint before the date. The
+    /// file is verified before the server deletes anything; `audit verify --file` checks it
+    /// offline.
+    Archive {
+        /// Archive events older than this RFC 3339 time (default: `[audit] retain_days` ago).
+        #[arg(long)]
+        before: Option<String>,
+        /// The archive file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write every audit event exactly as stored, one JSON object per line, for an offline
     /// verifier.
@@ -96,10 +110,11 @@ pub fn run(client: &Client, command: AuditCommand, json_out: bool) -> Result<i32
             show_report(&report, "audit log", json_out, false)
         }
         AuditCommand::Verify { file: Some(file), public_keys } => {
-            let report = verify_offline(&file, &public_keys)?;
+            let (report, kind) = verify_offline(&file, &public_keys)?;
             // An export always starts with a checkpoint: a chain without one is unproven.
-            show_report(&report.into_wire(), &format!("audit export {}", file.display()), json_out, true)
+            show_report(&report.into_wire(), &format!("{kind} {}", file.display()), json_out, true)
         }
+        AuditCommand::Archive { before, out } => super::audit_archive::run(client, before, &out, json_out),
         AuditCommand::Export { format: ExportFormat::Jsonl, out } => export(client, out.as_deref(), json_out),
     }
 }
@@ -172,7 +187,11 @@ fn show_report(report: &ChainReport, what: &str, json_out: bool, require_signed:
     Ok(if valid { 0 } else { exit::NOT_VALID })
 }
 
-fn verify_offline(file: &Path, public_keys: &[PathBuf]) -> Result<keystead_store::ChainReport> {
+/// Verifies an export or an archive (told apart by the archive's header line).
+fn verify_offline(
+    file: &Path,
+    public_keys: &[PathBuf],
+) -> Result<(keystead_store::ChainReport, &'static str)> {
     let mut keys = Vec::new();
     for path in public_keys {
         let der = SubjectPublicKeyInfoDer::from_pem_file(path).map_err(|_| {
@@ -180,9 +199,18 @@ fn verify_offline(file: &Path, public_keys: &[PathBuf]) -> Result<keystead_store
         })?;
         keys.push(der.as_ref().to_vec());
     }
-    let reader = File::open(file).with_context(|| format!("cannot open the export {}", file.display()))?;
-    verify_export(BufReader::new(reader), &PublicKeys(keys))
-        .map_err(|err| anyhow!("{}: {err}", file.display()))
+    let mut reader = BufReader::new(
+        File::open(file).with_context(|| format!("cannot open the export {}", file.display()))?,
+    );
+    let is_archive = reader.fill_buf()?.starts_with(b"{\"keystead_audit_archive\"");
+    if is_archive {
+        let (_, report, _) =
+            verify_archive(reader, &PublicKeys(keys)).map_err(|err| anyhow!("{}: {err}", file.display()))?;
+        return Ok((report, "audit archive"));
+    }
+    let report =
+        verify_export(reader, &PublicKeys(keys)).map_err(|err| anyhow!("{}: {err}", file.display()))?;
+    Ok((report, "audit export"))
 }
 
 /// Pages through the export endpoint. A file is written beside its target and renamed when

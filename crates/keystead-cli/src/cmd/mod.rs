@@ -5,6 +5,7 @@
 pub mod aliases;
 pub mod approvals;
 pub mod audit;
+pub mod audit_archive;
 pub mod backup;
 pub mod compliance;
 pub mod crypto;

@@ -13,7 +13,7 @@ use crate::util::{free_port, DevServer, BIN};
 const NOT_VALID: i32 = 6;
 
 /// `keystead audit verify --file F --public-key K` with no server anywhere.
-fn verify_offline(file: &Path, key: &Path) -> Output {
+pub(crate) fn verify_offline(file: &Path, key: &Path) -> Output {
     Command::new(BIN)
         .args(["audit", "verify", "--file"])
         .arg(file)

@@ -4,6 +4,7 @@
 //! driven by the CLI.
 
 mod admin;
+mod archive;
 mod audit_export;
 mod cluster;
 mod compromise;

@@ -64,6 +64,58 @@ pub(super) async fn audit_export(
 }
 
 #[utoipa::path(
+    get,
+    path = "/v1/audit/archive-plan",
+    tag = "audit",
+    summary = "What an archive of events before a date would hold: per node, up to its newest signed checkpoint before it (admin)",
+    params(ArchivePlanQuery),
+    responses((status = 200, description = "Success", body = ArchivePlan), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn audit_archive_plan(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<ArchivePlanQuery>,
+) -> ApiResult<ArchivePlan> {
+    Ok(Json(service.plan_audit_archive(&caller, q.before.as_deref()).await?.into_wire()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit/archive-rows",
+    tag = "audit",
+    summary = "A page of one archive range's events exactly as stored, in chain order (admin)",
+    params(ArchiveRowsQuery),
+    responses((status = 200, description = "Success", body = Vec<ExportLine>), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn audit_archive_rows(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    QueryOf(q): QueryOf<ArchiveRowsQuery>,
+) -> ApiResult<Vec<ExportLine>> {
+    let rows = service
+        .audit_archive_rows(&caller, &q.node, q.after_seq, q.through_seq, q.limit.unwrap_or(1000))
+        .await?;
+    Ok(Json(rows.into_iter().map(|row| keystead_service::ExportLine::from_row(row).into_wire()).collect()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/audit/archives",
+    tag = "audit",
+    summary = "Move the planned events out of the store, given the archive file's SHA-256; they must verify (admin)",
+    request_body = CommitArchive,
+    responses((status = 200, description = "Success", body = ArchiveDone), (status = "default", response = ErrorBody))
+)]
+pub(super) async fn audit_archive_commit(
+    State(service): State<AppState>,
+    Authed(caller): Authed,
+    Body(body): Body<CommitArchive>,
+) -> ApiResult<ArchiveDone> {
+    let nodes = body.nodes.into_iter().map(crate::wire::oversight::range_from_wire).collect();
+    Ok(Json(service.commit_audit_archive(&caller, &body.before, nodes, &body.file_sha256).await?.into_wire()))
+}
+
+#[utoipa::path(
     post,
     path = "/v1/principals",
     tag = "principals",

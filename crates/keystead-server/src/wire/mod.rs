@@ -2,7 +2,7 @@
 //! is `keystead_api`'s and a change in the service cannot silently change it.
 
 mod keys;
-mod oversight;
+pub(crate) mod oversight;
 mod recovery;
 mod reports;
 

@@ -129,6 +129,7 @@ impl IntoWire for ChainStatus {
             signed_at: self.signed_at,
             unsigned_events: self.unsigned_events,
             longest_checkpoint_gap_seconds: self.longest_checkpoint_gap_seconds,
+            archived_through: self.archived_through,
         }
     }
 }
@@ -217,6 +218,55 @@ impl IntoWire for keystead_service::ExportLine {
             prev_hash: self.prev_hash,
             hash: self.hash,
             event: self.event,
+        }
+    }
+}
+
+impl IntoWire for keystead_service::ArchiveRange {
+    type Wire = api::audit::ArchiveRange;
+    fn into_wire(self) -> api::audit::ArchiveRange {
+        api::audit::ArchiveRange {
+            node: self.node,
+            first_seq: self.first_seq,
+            after_hash: self.after_hash,
+            through_seq: self.through_seq,
+            through_hash: self.through_hash,
+        }
+    }
+}
+
+/// A range as the client sent it back.
+pub(crate) fn range_from_wire(range: api::audit::ArchiveRange) -> keystead_service::ArchiveRange {
+    keystead_service::ArchiveRange {
+        node: range.node,
+        first_seq: range.first_seq,
+        after_hash: range.after_hash,
+        through_seq: range.through_seq,
+        through_hash: range.through_hash,
+    }
+}
+
+impl IntoWire for keystead_service::ArchivePlan {
+    type Wire = api::audit::ArchivePlan;
+    fn into_wire(self) -> api::audit::ArchivePlan {
+        api::audit::ArchivePlan {
+            keystead_audit_archive: self.header.keystead_audit_archive,
+            before: self.header.before,
+            nodes: self.header.nodes.into_iter().map(IntoWire::into_wire).collect(),
+            events: self.events,
+        }
+    }
+}
+
+impl IntoWire for keystead_service::ArchiveDone {
+    type Wire = api::audit::ArchiveDone;
+    fn into_wire(self) -> api::audit::ArchiveDone {
+        api::audit::ArchiveDone {
+            archive_id: self.archive_id,
+            before: self.header.before,
+            nodes: self.header.nodes.into_iter().map(IntoWire::into_wire).collect(),
+            events: self.events,
+            file_sha256: self.file_sha256,
         }
     }
 }

@@ -71,7 +71,24 @@ pub(crate) struct CheckpointMemory {
 }
 
 /// Checks checkpoint signatures with the unsealed audit signing key.
-struct UnsealedSigningKeys(BTreeMap<KeyId, Arc<CachedKey>>);
+pub(crate) struct UnsealedSigningKeys(BTreeMap<KeyId, Arc<CachedKey>>);
+
+impl Service {
+    /// The audit signing key's versions, to check checkpoint signatures with (none before the
+    /// first checkpoint made the key, or if the key of that name is not Keystead's own).
+    pub(crate) async fn signing_keys(&self) -> Result<UnsealedSigningKeys, Error> {
+        let tenant = Tenant::default_tenant();
+        let mut keys = BTreeMap::new();
+        let name = KeyRef::Name(KeyName::new(SIGNING_KEY_NAME)?);
+        if let Some(stored) = self.store.key(&tenant, &name).await? {
+            if is_genuine_signing_key(&stored.attributes) {
+                let cached = self.load(stored, self.cache.epoch()).await?;
+                keys.insert(cached.stored.attributes.id, cached);
+            }
+        }
+        Ok(UnsealedSigningKeys(keys))
+    }
+}
 
 impl SignatureCheck for UnsealedSigningKeys {
     fn check(&self, key_id: &str, version: u32, statement: &[u8], signature: &[u8]) -> Result<bool, String> {
@@ -321,16 +338,18 @@ impl Service {
     /// audit signing key; warns about nodes without a checkpoint, with a stale newest one,
     /// or with a gap between two checkpoints longer than twice the interval.
     pub(crate) async fn verify_chains(&self) -> Result<ChainReport, Error> {
-        let tenant = Tenant::default_tenant();
-        let mut keys = BTreeMap::new();
-        let name = KeyRef::Name(KeyName::new(SIGNING_KEY_NAME)?);
-        if let Some(stored) = self.store.key(&tenant, &name).await? {
-            if is_genuine_signing_key(&stored.attributes) {
-                let cached = self.load(stored, self.cache.epoch()).await?;
-                keys.insert(cached.stored.attributes.id, cached);
+        let mut report = self.store.verify_audit_chain(&self.signing_keys().await?).await?;
+        if let (Some(days), Some(oldest)) =
+            (self.config.audit_retain_days, self.store.oldest_audit_event().await?)
+        {
+            // A day of grace: the newest checkpoint before the limit may be up to an interval old.
+            if oldest < self.now() - time::Duration::days(days + 1) {
+                report.warnings.push(format!(
+                    "the store holds audit events from {} but keeps {days} days ([audit] retain_days): run `keystead audit archive --out FILE`",
+                    oldest.format(&Rfc3339).unwrap_or_default()
+                ));
             }
         }
-        let mut report = self.store.verify_audit_chain(&UnsealedSigningKeys(keys)).await?;
         let now = self.now();
         let interval = self.config.checkpoint_interval_seconds;
         for status in &report.nodes {

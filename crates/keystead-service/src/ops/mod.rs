@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod approvals;
+pub mod archive;
 pub(crate) mod checkpoint;
 pub mod compromise;
 mod create;

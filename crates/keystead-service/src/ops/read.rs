@@ -130,8 +130,11 @@ impl Service {
             actions: AuditAction::STATUS_CHANGES.to_vec(),
             ..AuditFilter::default()
         };
-        view.history = self.store.audit_events(&filter).await?;
-        view.history.retain(|r| r.event.outcome == keystead_core::Outcome::Success);
+        let mut history = self.store.archived_key_history(stored.attributes.id, 1_000).await?;
+        history.extend(self.store.audit_events(&filter).await?);
+        history.retain(|r| r.event.outcome == keystead_core::Outcome::Success);
+        let excess = history.len().saturating_sub(1_000);
+        view.history = history.split_off(excess);
         let recent =
             AuditFilter { key_id: Some(stored.attributes.id), limit: Some(50), ..AuditFilter::default() };
         view.recent_events = self.store.audit_events(&recent).await?;

@@ -61,3 +61,56 @@ async fn concurrent_uses_are_each_audited_once_in_an_intact_chain() {
     let report = service.audit_verify(&caller).await.unwrap();
     assert!(report.breaks.is_empty(), "{report:?}");
 }
+
+/// The store fails part-way through batches (a trigger refuses every seventh chain position,
+/// so a batch holding one fails after some of its rows went in): every batch is all or
+/// nothing, no caller gets a result whose use is not stored, and the use counters agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_use_is_never_answered_unless_its_event_is_stored() {
+    let h = Harness::dev().await;
+    let key = h.create("prompts", "encrypt", "aes-256-gcm").await;
+    let pool = h.raw().await;
+    sqlx::query(
+        "CREATE TRIGGER refuse_some BEFORE INSERT ON audit_events \
+         WHEN NEW.action = 'crypto.encrypt' AND NEW.node_seq % 7 = 0 \
+         BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let service = Arc::new(h.service);
+    let caller = h.caller.clone();
+    let mut tasks = Vec::new();
+    for i in 0..300u32 {
+        let (service, caller) = (service.clone(), caller.clone());
+        tasks.push(tokio::spawn(async move {
+            service.encrypt(&caller, None, "prompts", &i.to_be_bytes(), &BTreeMap::new()).await
+        }));
+    }
+    let mut answered = 0;
+    let mut withheld = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => answered += 1,
+            Err(err) => {
+                assert_eq!(err.kind(), keystead_service::ErrorKind::Internal, "{err}");
+                withheld += 1;
+            }
+        }
+    }
+    assert!(withheld > 0, "the store refused some batches");
+    sqlx::query("DROP TRIGGER refuse_some").execute(&pool).await.unwrap();
+    let stored = service
+        .audit_list(&caller, None, None, None, None, Some(10_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action == AuditAction::Encrypt && r.event.outcome == Outcome::Success)
+        .count();
+    assert_eq!(stored, answered, "exactly the answered uses are stored ({withheld} withheld)");
+    let shown = service.show_key(&caller, None, "prompts").await.unwrap();
+    assert_eq!(shown.usage[0].uses, u64::try_from(answered).unwrap(), "counters move with their events");
+    assert_eq!(shown.attributes.id, key.attributes.id);
+    let report = service.audit_verify(&caller).await.unwrap();
+    assert!(report.breaks.is_empty(), "{report:?}");
+}

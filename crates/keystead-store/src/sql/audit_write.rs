@@ -36,7 +36,17 @@ pub(super) async fn chain_head(tx: &mut Transaction<'_, Any>, node: &str) -> Res
     .bind(node)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(match last {
+    if let Some((seq, hash)) = last {
+        return Ok((seq + 1, hash));
+    }
+    // Every event of the node archived: it continues from its last archived event.
+    let archived: Option<(i64, String)> = sqlx::query_as(
+        "SELECT through_seq, through_hash FROM audit_archives WHERE node = $1 ORDER BY through_seq DESC LIMIT 1",
+    )
+    .bind(node)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match archived {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),
     })

@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 mod admin;
 mod aliases;
 mod approvals;
+mod archive;
 mod audit;
 mod audit_write;
 mod inventory;
@@ -400,6 +401,7 @@ async fn update_version(
 async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Error> {
     match change {
         Change::AuditOnly => {}
+        Change::ArchiveAudit(record) => archive::apply(tx, &record).await?,
         Change::Batch(changes) => {
             for change in changes {
                 Box::pin(apply(tx, change)).await?;
@@ -780,6 +782,32 @@ impl Store for SqlStore {
 
     async fn reviews(&self, key_id: KeyId) -> Result<Vec<crate::inventory::ReviewRecord>, Error> {
         inventory::reviews(&self.pool, key_id).await
+    }
+
+    async fn archive_plan(&self, before: OffsetDateTime) -> Result<Vec<crate::archive::ArchiveRange>, Error> {
+        archive::plan(&self.pool, before).await
+    }
+
+    async fn archive_rows(
+        &self,
+        node: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditRow>, Error> {
+        archive::rows(&self.pool, node, after_seq, through_seq, limit).await
+    }
+
+    async fn archive_boundaries(&self) -> Result<Vec<crate::archive::ArchiveBoundary>, Error> {
+        archive::boundaries(&self.pool).await
+    }
+
+    async fn archived_key_history(&self, key_id: KeyId, limit: u32) -> Result<Vec<AuditRecord>, Error> {
+        archive::key_history(&self.pool, &key_id.to_string(), limit).await
+    }
+
+    async fn oldest_audit_event(&self) -> Result<Option<OffsetDateTime>, Error> {
+        archive::oldest(&self.pool).await
     }
 
     async fn key_usage(&self, key_id: KeyId) -> Result<Vec<crate::inventory::UsageRecord>, Error> {
