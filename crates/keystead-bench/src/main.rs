@@ -302,6 +302,17 @@ async fn fill_history(server: &Server, args: &LoadArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let sent = load::send_count(&target, args.connections, args.history).await?;
     eprintln!("added {sent} uses of bench-aes in {:.0} s", started.elapsed().as_secs_f64());
+    // The server's background work (the anomaly scan reads every new event) catches up
+    // before the reads are measured: wait until it uses under 5 % of a core for a second.
+    let settle = std::time::Instant::now();
+    while settle.elapsed() < Duration::from_secs(120) {
+        let before = server::cpu_time(server.pid())?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if server::cpu_time(server.pid())?.saturating_sub(before) < Duration::from_millis(50) {
+            break;
+        }
+    }
+    eprintln!("server idle again after {:.0} s", settle.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use crate::{Caller, Error, Service};
 /// The shared cursor's name in `meta`.
 const CURSOR: &str = "anomaly_cursor";
 /// Events read per scan.
-const SCAN_BATCH: u32 = 2_000;
+pub(crate) const SCAN_BATCH: u32 = 2_000;
 /// Attempts at one event before the scanner passes it (logged as an error).
 const MAX_ATTEMPTS: u32 = 5;
 /// How long a gap in the sequence is waited for.
