@@ -63,6 +63,7 @@ fn a_flood_of_bad_credentials_writes_a_few_events_whose_counts_add_up() {
     let client = http();
     let addr = server.addr.clone();
 
+    let started = std::time::Instant::now();
     let unauthorized = Arc::new(AtomicU64::new(0));
     let limited = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..4)
@@ -126,7 +127,16 @@ fn a_flood_of_bad_credentials_writes_a_few_events_whose_counts_add_up() {
     let limited_total: u64 =
         failed.iter().filter(|e| e["details"]["reason_code"] == "rate_limited").map(count_of).sum();
     assert_eq!(limited_total, limited + refused_while_waiting);
-    assert!(failed.len() <= 40, "a few dozen rows at most, not one per request: {}", failed.len());
+    // Per summary interval (5 s) and tally (missing, unknown, rate-limited): 3 written at once
+    // and one summary. The flood takes a few seconds; a slow machine spans more intervals.
+    let intervals = started.elapsed().as_secs() / 5 + 2;
+    let bound = 3 * 4 * usize::try_from(intervals).unwrap();
+    eprintln!("{FLOOD} refused requests: {unauthorized} × 401, {limited} × 429, {} audit rows", failed.len());
+    assert!(
+        failed.len() <= bound,
+        "a few rows per interval, not one per request: {} > {bound}",
+        failed.len()
+    );
     for reason in ["missing_credential", "unknown_token", "rate_limited"] {
         assert!(failed.iter().any(|e| e["details"]["reason_code"] == reason), "{reason} recorded");
     }

@@ -114,8 +114,11 @@ impl Service {
         let result = self.move_to_archive(caller, before, nodes, file_sha256, &mut event).await;
         match result {
             Ok((done, record)) => {
-                self.store.commit(Change::ArchiveAudit(record), event).await?;
-                Ok(done)
+                match self.store.commit(Change::ArchiveAudit(record), event.clone()).await {
+                    Ok(_) => Ok(done),
+                    // A concurrent archive won, or the store failed: nothing moved, and the attempt is audited.
+                    Err(err) => Err(self.refuse(event, err.into()).await),
+                }
             }
             Err(err) => Err(self.refuse(event, err).await),
         }
