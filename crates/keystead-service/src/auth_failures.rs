@@ -189,8 +189,10 @@ impl AuthFailures {
         }
         match &mut tally.pending {
             Some(pending) => {
+                // Requests read the clock before they take the lock: times arrive out of order.
                 pending.count += 1;
-                pending.last_seen = now;
+                pending.first_seen = pending.first_seen.min(now);
+                pending.last_seen = pending.last_seen.max(now);
             }
             slot @ None => {
                 *slot = Some(Pending {
@@ -353,12 +355,15 @@ mod tests {
         for second in 0..7 {
             failures.count(k.clone(), "/", "s", at(second));
         }
+        // A request that read the clock earlier but counted later does not move last_seen back.
+        failures.count(k.clone(), "/", "s", at(1));
         let drained = failures.drain(at(10));
-        assert_eq!(drained[0].1.count, 4, "3 written at once");
+        assert_eq!(drained[0].1.count, 5, "3 written at once");
+        assert_eq!((drained[0].1.first_seen, drained[0].1.last_seen), (at(1), at(6)));
         failures.restore(drained);
         failures.count(k, "/", "s", at(11));
         let drained = failures.drain(at(20));
-        assert_eq!(drained[0].1.count, 5, "4 restored and 1 new");
+        assert_eq!(drained[0].1.count, 6, "5 restored and 1 new");
     }
 
     #[test]

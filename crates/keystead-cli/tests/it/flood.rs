@@ -145,10 +145,11 @@ fn a_flood_of_bad_credentials_writes_a_few_events_whose_counts_add_up() {
         assert_eq!(event["outcome"], "denied");
         assert!(!event.to_string().contains("ks_guess_"), "a presented token is never recorded");
         if event["details"]["aggregated"] == "true" {
-            assert!(
-                event["details"]["first_seen"].as_str().unwrap()
-                    <= event["details"]["last_seen"].as_str().unwrap()
-            );
+            let time = |field: &str| {
+                let text = event["details"][field].as_str().unwrap();
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+            };
+            assert!(time("first_seen") <= time("last_seen"), "{event}");
         }
     }
     let log = server.stop();
