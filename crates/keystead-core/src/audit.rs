@@ -22,6 +22,10 @@ pub enum AuditAction {
     PrincipalEnable,
     PrincipalUpdate,
     PrincipalRead,
+    AccessKeyCreate,
+    AccessKeyDisable,
+    AccessKeyEnable,
+    AccessKeyDelete,
     GrantAdd,
     GrantRevoke,
     KeyUpdate,
@@ -78,6 +82,7 @@ pub enum AuditAction {
     Wrap,
     Unwrap,
     DataKey,
+    Random,
 }
 
 named_enum!(AuditAction, "audit action", [
@@ -91,6 +96,10 @@ named_enum!(AuditAction, "audit action", [
     PrincipalEnable => "principal.enable",
     PrincipalUpdate => "principal.update",
     PrincipalRead => "principal.read",
+    AccessKeyCreate => "access-key.create",
+    AccessKeyDisable => "access-key.disable",
+    AccessKeyEnable => "access-key.enable",
+    AccessKeyDelete => "access-key.delete",
     GrantAdd => "grant.add",
     GrantRevoke => "grant.revoke",
     KeyUpdate => "key.update",
@@ -147,6 +156,7 @@ named_enum!(AuditAction, "audit action", [
     Wrap => "crypto.wrap",
     Unwrap => "crypto.unwrap",
     DataKey => "crypto.datakey",
+    Random => "random.generate",
 ]);
 
 impl AuditAction {

@@ -171,6 +171,7 @@ pub(crate) fn caller_from(
         auth_method,
         justification: None,
         request_id: None,
+        api_operation: None,
     })
 }
 

@@ -35,6 +35,9 @@ impl Service {
                 if let Some(id) = &caller.request_id {
                     details.insert("request_id".to_owned(), id.clone());
                 }
+                if let Some(operation) = &caller.api_operation {
+                    details.insert("api_operation".to_owned(), operation.clone());
+                }
                 details
             },
         }
@@ -56,7 +59,7 @@ impl Service {
         let address = address_of(source);
         if let Some(retry_after_seconds) = self.auth_failures.blocked_for(&address, now) {
             let key = TallyKey { address, reason: FailureReason::RateLimited, principal: None };
-            self.count_failure(key, credential, source, path, request_id).await;
+            self.count_failure(key, credential.method(), source, path, request_id).await;
             return Err(Error::RateLimited { retry_after_seconds });
         }
         let refused = match credential {
@@ -70,7 +73,7 @@ impl Service {
         if err.kind() == ErrorKind::Unauthenticated {
             let (reason, principal) = self.why_unauthenticated(credential).await;
             let key = TallyKey { address, reason, principal };
-            self.count_failure(key, credential, source, path, request_id).await;
+            self.count_failure(key, credential.method(), source, path, request_id).await;
         }
         Err(err)
     }
@@ -96,10 +99,12 @@ impl Service {
         }
     }
 
-    async fn count_failure(
+    /// Counts one refused authentication (`method` as the caller tried it), writing it at
+    /// once if it is among the first of its tally.
+    pub(crate) async fn count_failure(
         &self,
         key: TallyKey,
-        credential: Credential<'_>,
+        method: &'static str,
         source: &str,
         path: &str,
         request_id: Option<&str>,
@@ -107,8 +112,7 @@ impl Service {
         let counted = self.auth_failures.count(key, path, source, self.now());
         let Counted::First(key) = counted else { return };
         tracing::warn!(%source, path, reason = key.reason.as_str(), "request refused: not authenticated");
-        let caller =
-            Caller::anonymous(source, credential.method()).with_request_id(request_id.map(str::to_owned));
+        let caller = Caller::anonymous(source, method).with_request_id(request_id.map(str::to_owned));
         let mut event = self.failure_event(&caller, &key);
         event.details.insert("count".into(), "1".into());
         event.details.insert("path".into(), path.chars().take(200).collect());
@@ -137,7 +141,10 @@ impl Service {
                 FailureReason::MissingCredential
                 | FailureReason::UnknownToken
                 | FailureReason::InactivePrincipal
-                | FailureReason::UnknownCertificate => ErrorKind::Unauthenticated.code(),
+                | FailureReason::UnknownCertificate
+                | FailureReason::UnknownAccessKey
+                | FailureReason::InactiveAccessKey
+                | FailureReason::BadSignature => ErrorKind::Unauthenticated.code(),
             }
             .to_owned(),
         );
@@ -145,10 +152,16 @@ impl Service {
         event.details.insert("reason_code".into(), key.reason.as_str().into());
         event.details.insert("address".into(), key.address.clone());
         if let Some(principal) = &key.principal {
-            let field = if key.reason == FailureReason::UnknownCertificate {
-                "certificate_subject"
-            } else {
-                "principal"
+            let field = match key.reason {
+                FailureReason::UnknownCertificate => "certificate_subject",
+                // An access key id is an identifier, not a secret (AWS logs it too).
+                FailureReason::UnknownAccessKey => "access_key_id",
+                FailureReason::MissingCredential
+                | FailureReason::UnknownToken
+                | FailureReason::InactivePrincipal
+                | FailureReason::RateLimited
+                | FailureReason::InactiveAccessKey
+                | FailureReason::BadSignature => "principal",
             };
             event.details.insert(field.into(), principal.clone());
         }
@@ -169,8 +182,7 @@ impl Service {
                 unwritten.push((key, tally));
                 continue;
             }
-            let method = if key.reason == FailureReason::UnknownCertificate { "mtls" } else { "bearer" };
-            let caller = Caller::anonymous(&tally.source, method);
+            let caller = Caller::anonymous(&tally.source, key.reason.method());
             let mut event = self.failure_event(&caller, &key);
             event.details.insert("count".into(), tally.count.to_string());
             event.details.insert("aggregated".into(), "true".into());

@@ -56,6 +56,12 @@ pub enum FailureReason {
     UnknownCertificate,
     /// The source reached the failure limit and is refused for a while.
     RateLimited,
+    /// An AWS access key id that no access key has.
+    UnknownAccessKey,
+    /// A disabled access key, or one whose principal is disabled or expired.
+    InactiveAccessKey,
+    /// An AWS SigV4 signature that does not verify (wrong secret, altered request, expired).
+    BadSignature,
 }
 
 impl FailureReason {
@@ -67,6 +73,9 @@ impl FailureReason {
             FailureReason::InactivePrincipal => "inactive_principal",
             FailureReason::UnknownCertificate => "unknown_certificate",
             FailureReason::RateLimited => "rate_limited",
+            FailureReason::UnknownAccessKey => "unknown_access_key",
+            FailureReason::InactiveAccessKey => "inactive_access_key",
+            FailureReason::BadSignature => "bad_signature",
         }
     }
 
@@ -80,6 +89,23 @@ impl FailureReason {
             FailureReason::RateLimited => {
                 "too many failed authentications from this source; refused for a while"
             }
+            FailureReason::UnknownAccessKey => "an AWS access key id no access key has",
+            FailureReason::InactiveAccessKey => "the access key or its principal is disabled or expired",
+            FailureReason::BadSignature => "an AWS SigV4 signature that does not verify",
+        }
+    }
+
+    /// How the refused request tried to authenticate, as audit events name the method.
+    pub fn method(self) -> &'static str {
+        match self {
+            FailureReason::UnknownCertificate => "mtls",
+            FailureReason::UnknownAccessKey
+            | FailureReason::InactiveAccessKey
+            | FailureReason::BadSignature => "sigv4",
+            FailureReason::MissingCredential
+            | FailureReason::UnknownToken
+            | FailureReason::InactivePrincipal
+            | FailureReason::RateLimited => "bearer",
         }
     }
 }

@@ -53,6 +53,9 @@ pub struct Caller {
     pub justification: Option<Justification>,
     /// The adapter's id of the request (REST `x-request-id`), recorded in its audit events.
     pub request_id: Option<String>,
+    /// The protocol operation the request came as, when an adapter speaks another API
+    /// (e.g. `TrentService.Encrypt` through the AWS endpoint), recorded in its audit events.
+    pub api_operation: Option<String>,
 }
 
 impl Caller {
@@ -67,6 +70,7 @@ impl Caller {
             auth_method: "system",
             justification: None,
             request_id: None,
+            api_operation: None,
         }
     }
 
@@ -81,6 +85,7 @@ impl Caller {
             auth_method,
             justification: None,
             request_id: None,
+            api_operation: None,
         }
     }
 
@@ -93,6 +98,12 @@ impl Caller {
     /// The same caller for the request with this id (recorded in the request's audit events).
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
         self.request_id = request_id;
+        self
+    }
+
+    /// The same caller for a request that came as this protocol operation.
+    pub fn with_api_operation(mut self, operation: impl Into<String>) -> Self {
+        self.api_operation = Some(operation.into());
         self
     }
 

@@ -45,6 +45,7 @@ pub use keystead_store::Delivery;
 pub use keystead_store::{AuditRecord, ChainReport, ChainStatus, StoredAuditRow};
 pub use keystead_store::{Grant, StoredPrincipal};
 pub use notify::EVENT_TYPES;
+pub use ops::access_keys::{AccessKeyRefusal, AccessKeyView, NewAccessKeyView, ACCESS_KEY_PREFIX};
 pub use ops::anomaly::{AnomalyRules, AnomalyScan, ChangeWindow, ANOMALY_RULES};
 pub use ops::approvals::ApprovalView;
 pub use ops::archive::{ArchiveDone, ArchivePlan};

@@ -17,9 +17,9 @@ mod sql;
 pub use chain::{ChainReport, ChainStatus, SignatureCheck};
 pub use error::Error;
 pub use model::{
-    AliasRecord, ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead, Change, Delivery,
-    DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, KeyFilter, NewPrincipal, Notification,
-    StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
+    AccessKeyRecord, AliasRecord, ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead,
+    Change, Delivery, DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, KeyFilter, NewPrincipal,
+    Notification, StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -127,6 +127,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every principal, disabled ones included, by name.
     async fn principals(&self) -> Result<Vec<StoredPrincipal>, Error>;
+
+    /// The access key with this id, disabled or not.
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, Error>;
+
+    /// Access keys of one principal, or of all, by principal and creation time.
+    async fn access_keys(&self, principal: Option<&str>) -> Result<Vec<AccessKeyRecord>, Error>;
 
     /// Every grant.
     async fn grants(&self) -> Result<Vec<Grant>, Error>;

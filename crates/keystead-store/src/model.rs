@@ -289,6 +289,20 @@ pub enum Change {
     /// deleted. Fails with [`Error::Conflict`](crate::Error::Conflict) if another archive
     /// moved a node's boundary since the plan.
     ArchiveAudit(crate::archive::ArchiveRecord),
+    /// A new access key.
+    CreateAccessKey(AccessKeyRecord),
+    /// An access key is refused (`disabled`) or accepted again, if it is not so already.
+    SetAccessKeyDisabled {
+        /// Its id.
+        id: String,
+        /// Its new state.
+        disabled: bool,
+    },
+    /// An access key is deleted for good.
+    DeleteAccessKey {
+        /// Its id.
+        id: String,
+    },
     /// First initialization of a sealed store: its seal settings and the root principal,
     /// stored together or not at all. Fails with [`Error::Conflict`](crate::Error::Conflict)
     /// if any of the settings exists already (another node initialized the store first).
@@ -322,6 +336,10 @@ impl Change {
             }
             Change::RestoreKey { key, .. } => vec![(FeedKind::Key, key.id.to_string())],
             Change::DisablePrincipal { name } => vec![(FeedKind::Principal, name.clone())],
+            // Access keys are read from the store on each request: nothing to refresh.
+            Change::CreateAccessKey(_)
+            | Change::SetAccessKeyDisabled { .. }
+            | Change::DeleteAccessKey { .. } => Vec::new(),
             // Forgetting a principal drops its grants from memory: they are reloaded too.
             Change::UpdatePrincipal { name, .. } | Change::EnablePrincipal { name } => {
                 vec![(FeedKind::Principal, name.clone()), (FeedKind::Grant, name.clone())]
@@ -421,6 +439,36 @@ pub struct ApprovalFilter {
     pub requester: Option<String>,
     /// Only those expiring at or before this time.
     pub expires_before: Option<OffsetDateTime>,
+}
+
+/// An AWS SigV4 access key: it authenticates as its principal.
+#[derive(Clone)]
+pub struct AccessKeyRecord {
+    /// The access key id (`AKKS` and 16 characters of A-Z and 2-7), as SDKs send it.
+    pub id: String,
+    /// The principal it authenticates as.
+    pub principal: String,
+    /// The secret access key, sealed under the root key (bound to `id`).
+    pub sealed_secret: Vec<u8>,
+    /// Whether it is refused.
+    pub disabled: bool,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// Who created it.
+    pub created_by: String,
+}
+
+impl std::fmt::Debug for AccessKeyRecord {
+    /// Everything but the sealed secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("id", &self.id)
+            .field("principal", &self.principal)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A webhook subscription.

@@ -1,5 +1,6 @@
 //! One module per group of operations.
 
+pub mod access_keys;
 pub mod anomaly;
 pub mod approvals;
 pub mod archive;

@@ -260,7 +260,11 @@ impl Service {
 
     /// A principal the caller may manage: it exists, and is of the caller's tenant if the
     /// caller is confined to one.
-    async fn principal_in_reach(&self, caller: &Caller, name: &str) -> Result<StoredPrincipal, Error> {
+    pub(crate) async fn principal_in_reach(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<StoredPrincipal, Error> {
         let target = self
             .store
             .principal_by_name(name)

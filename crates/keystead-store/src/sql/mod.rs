@@ -14,6 +14,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+mod access_keys;
 mod admin;
 mod aliases;
 mod approvals;
@@ -529,6 +530,9 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
                 .await?
         }
         Change::EnablePrincipal { name } => admin::enable_principal(tx, &name).await?,
+        Change::CreateAccessKey(record) => access_keys::insert(tx, &record).await?,
+        Change::SetAccessKeyDisabled { id, disabled } => access_keys::set_disabled(tx, &id, disabled).await?,
+        Change::DeleteAccessKey { id } => access_keys::delete(tx, &id).await?,
         Change::UpdateKey { key, from_updated_at } => aliases::update_key(tx, &key, from_updated_at).await?,
         Change::CreateAlias(alias) => aliases::create(tx, &alias).await?,
         Change::PointAlias { tenant, alias, from, to, at } => {
@@ -884,6 +888,14 @@ impl Store for SqlStore {
             principal_from_row(name, roles, tenant, disabled, expires)
         })
         .transpose()
+    }
+
+    async fn access_key(&self, id: &str) -> Result<Option<crate::AccessKeyRecord>, Error> {
+        access_keys::by_id(&self.pool, id).await
+    }
+
+    async fn access_keys(&self, principal: Option<&str>) -> Result<Vec<crate::AccessKeyRecord>, Error> {
+        access_keys::list(&self.pool, principal).await
     }
 
     async fn principals(&self) -> Result<Vec<StoredPrincipal>, Error> {
