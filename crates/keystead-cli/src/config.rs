@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Failed-authentication limits.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The AWS KMS endpoint (`POST /`), off unless enabled.
+    #[serde(default)]
+    pub aws: AwsSection,
     /// The server's log lines.
     #[serde(default)]
     pub log: LogConfig,
@@ -166,6 +169,41 @@ impl AuditConfig {
             config.audit_retain_days = Some(days);
         }
         Ok(())
+    }
+}
+
+/// `[aws]`: the AWS KMS endpoint on the same listener (issue 16). Off by default in
+/// production: a second authentication scheme is a choice, not a surprise.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSection {
+    /// Serve the AWS KMS API at `POST /` (default false; `server --dev` turns it on).
+    pub enabled: Option<bool>,
+    /// The region clients sign for and ARNs name (default `us-east-1`).
+    pub region: Option<String>,
+    /// The 12-digit account id in ARNs (default `000000000000`).
+    pub account_id: Option<String>,
+}
+
+impl AwsSection {
+    /// The endpoint's settings when it is enabled (`dev`: on unless `enabled = false`).
+    pub fn endpoint(&self, dev: bool) -> Result<Option<keystead_aws::AwsConfig>> {
+        if !self.enabled.unwrap_or(dev) {
+            return Ok(None);
+        }
+        let defaults = keystead_aws::AwsConfig::default();
+        let region = self.region.clone().unwrap_or(defaults.region);
+        let valid_region = !region.is_empty()
+            && region.len() <= 32
+            && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_region {
+            bail!("aws.region must be a region name such as us-east-1");
+        }
+        let account_id = self.account_id.clone().unwrap_or(defaults.account_id);
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("aws.account_id must be 12 digits");
+        }
+        Ok(Some(keystead_aws::AwsConfig { region, account_id }))
     }
 }
 

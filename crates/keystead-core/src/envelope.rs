@@ -35,6 +35,14 @@ impl Envelope {
         if text.len() > MAX_ENVELOPE_LEN {
             return Err(malformed("too long"));
         }
+        if !text.starts_with("ks1:") {
+            // The binary form in standard base64, as AWS clients print a CiphertextBlob.
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) {
+                if bytes.starts_with(BINARY_MAGIC) {
+                    return Self::from_binary(what, &bytes);
+                }
+            }
+        }
         let mut parts = text.splitn(4, ':');
         if parts.next() != Some(PREFIX) {
             return Err(malformed("it must start with ks1:"));
@@ -54,6 +62,41 @@ impl Envelope {
             .and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok())
             .ok_or_else(|| malformed("the fourth field must be unpadded base64url"))?;
         Ok(Self { key_id, version, payload })
+    }
+}
+
+/// The first bytes of the binary form.
+const BINARY_MAGIC: &[u8] = b"KS1";
+
+impl Envelope {
+    /// The binary form (the AWS endpoint's `CiphertextBlob`): `KS1`, the key id's 16 bytes, the
+    /// version as 4 bytes big-endian, then the payload. The same fields as the text form, so
+    /// either converts to the other without loss.
+    pub fn to_binary(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BINARY_MAGIC.len() + 20 + self.payload.len());
+        out.extend_from_slice(BINARY_MAGIC);
+        out.extend_from_slice(&self.key_id.to_bytes());
+        out.extend_from_slice(&self.version.get().to_be_bytes());
+        out.extend_from_slice(&self.payload);
+        out
+    }
+
+    /// Parses the binary form, or the text form sent as bytes.
+    pub fn from_binary(what: &'static str, bytes: &[u8]) -> Result<Self, Error> {
+        let malformed = |reason| Error::MalformedEnvelope { what, reason };
+        if bytes.starts_with(b"ks1:") {
+            let text = std::str::from_utf8(bytes).map_err(|_| malformed("the text form must be UTF-8"))?;
+            return Self::parse(what, text);
+        }
+        if bytes.len() > MAX_ENVELOPE_LEN {
+            return Err(malformed("too long"));
+        }
+        let rest = bytes.strip_prefix(BINARY_MAGIC).ok_or(malformed("it must start with KS1 or ks1:"))?;
+        let (id, rest) = rest.split_first_chunk::<16>().ok_or(malformed("too short"))?;
+        let (version, payload) = rest.split_first_chunk::<4>().ok_or(malformed("too short"))?;
+        let version = VersionNumber::new(u32::from_be_bytes(*version))
+            .map_err(|_| malformed("the version must be 1 or more"))?;
+        Ok(Self { key_id: KeyId::from_bytes(*id), version, payload: payload.to_vec() })
     }
 }
 
@@ -182,6 +225,22 @@ mod tests {
             let err = Envelope::parse("ciphertext", &bad).unwrap_err();
             assert!(matches!(err, Error::MalformedEnvelope { .. }), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_binary_form_carries_the_same_fields() {
+        let env = Envelope {
+            key_id: KeyId::from_random_bytes([7; 16]),
+            version: VersionNumber::new(2).unwrap(),
+            payload: vec![9, 8, 7],
+        };
+        let binary = env.to_binary();
+        assert_eq!(Envelope::from_binary("ciphertext", &binary), Ok(env.clone()));
+        assert_eq!(Envelope::from_binary("ciphertext", env.to_string().as_bytes()), Ok(env.clone()));
+        let printed = base64::engine::general_purpose::STANDARD.encode(&binary);
+        assert_eq!(Envelope::parse("ciphertext", &printed), Ok(env));
+        assert!(Envelope::from_binary("ciphertext", b"KS1short").is_err());
+        assert!(Envelope::from_binary("ciphertext", b"XYZ").is_err());
     }
 
     #[test]

@@ -98,6 +98,16 @@ impl KeyId {
         Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
     }
 
+    /// The id's 16 bytes (the binary envelope form carries them).
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.into_bytes()
+    }
+
+    /// The id whose 16 bytes these are.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(bytes))
+    }
+
     /// Parses the hyphenated UUID form.
     pub fn parse(text: &str) -> Result<Self, Error> {
         uuid::Uuid::try_parse(text).map(Self).map_err(|_| Error::InvalidValue {

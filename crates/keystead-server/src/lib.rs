@@ -39,9 +39,14 @@ pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    aws: Option<keystead_aws::AwsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = routes::router(service);
+    let mut router = routes::router(service.clone());
+    if let Some(config) = aws {
+        // `POST /` with `X-Amz-Target`: the AWS KMS endpoint on the same listener.
+        router = router.merge(keystead_aws::router(service, config));
+    }
     match tls {
         Some(config) => tls::serve_tls(listener, router, config, shutdown).await,
         None => {

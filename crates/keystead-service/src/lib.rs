@@ -293,7 +293,7 @@ impl Service {
     }
 
     /// The current time at millisecond precision, the precision every record is stored with.
-    fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> OffsetDateTime {
         let now = (self.clock)();
         now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(now)
     }

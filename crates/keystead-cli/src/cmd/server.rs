@@ -158,6 +158,7 @@ fn run_configured(path: &Path) -> Result<()> {
     config.policy.apply(&mut settings).with_context(|| format!("invalid policy in {}", path.display()))?;
     config.audit.apply(&mut settings).with_context(|| format!("invalid [audit] in {}", path.display()))?;
     config.auth.apply(&mut settings).with_context(|| format!("invalid [auth] in {}", path.display()))?;
+    let aws = config.aws.endpoint(false).with_context(|| format!("invalid [aws] in {}", path.display()))?;
     config
         .anomaly
         .apply(&mut settings)
@@ -238,7 +239,7 @@ fn run_configured(path: &Path) -> Result<()> {
                 seal.shares.unwrap_or_default()
             );
         }
-        keystead_server::serve(listener, service.clone(), tls, shutdown_signal()).await?;
+        keystead_server::serve(listener, service.clone(), tls, aws, shutdown_signal()).await?;
         write_last_auth_failures(&service).await;
         notice!("keystead stopped");
         Ok(())
@@ -303,7 +304,9 @@ fn run_dev(args: ServerArgs) -> Result<()> {
         let _lock = lock;
         let service = Arc::new(service);
         keystead_server::background::spawn(service.clone(), DEV_SCHEDULER_INTERVAL)?;
-        keystead_server::serve(listener, service.clone(), None, shutdown_signal()).await?;
+        let aws = keystead_aws::AwsConfig::default();
+        notice!("AWS KMS endpoint: POST http://{bound}/ (region {}, account {})", aws.region, aws.account_id);
+        keystead_server::serve(listener, service.clone(), None, Some(aws), shutdown_signal()).await?;
         write_last_auth_failures(&service).await;
         notice!("keystead stopped");
         Ok(())

@@ -15,6 +15,8 @@ use crate::{Caller, DataKeyView, DecryptView, Error, RewrapView, Service};
 
 /// Largest plaintext accepted by `encrypt` (16 MiB); larger data should use `datakey`.
 pub const MAX_PLAINTEXT: usize = 16 * 1024 * 1024;
+/// The most random bytes one request gets (AWS `GenerateRandom` and data keys).
+pub const MAX_RANDOM: usize = 1024;
 /// At most this many context pairs, each key and value at most 256 bytes.
 const MAX_CONTEXT_PAIRS: usize = 64;
 
@@ -190,12 +192,29 @@ impl Service {
         key: &str,
         context: &BTreeMap<String, String>,
     ) -> Result<DataKeyView, Error> {
+        self.generate_data_key_sized(caller, tenant, key, context, 32).await
+    }
+
+    /// Generates a data key of `bytes` random bytes (1 to 1024, as AWS `NumberOfBytes`)
+    /// and returns it in clear and encrypted under `key`.
+    pub async fn generate_data_key_sized(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+        context: &BTreeMap<String, String>,
+        bytes: usize,
+    ) -> Result<DataKeyView, Error> {
         let (tenant, mut event) = self.attempt_in_tenant(caller, tenant, AuditAction::DataKey).await?;
+        event.details.insert("bytes".into(), bytes.to_string());
         let result = async {
+            if !(1..=MAX_RANDOM).contains(&bytes) {
+                return Err(invalid("number of bytes", "give 1 to 1024 bytes"));
+            }
             check_context(context)?;
             let cached = self.key_for_use(caller, &tenant, key, Operation::DataKey, &mut event).await?;
-            // A bare 256-bit secret: no key schedule or check value is needed for a data key.
-            let plaintext = keystead_crypto::random_secret(32)?;
+            // A bare secret: no key schedule or check value is needed for a data key.
+            let plaintext = keystead_crypto::random_secret(bytes)?;
             let (version, loaded) =
                 self.protect_version(caller, &cached, Operation::DataKey, &mut event).await?;
             let ciphertext =
@@ -204,5 +223,25 @@ impl Service {
         }
         .await;
         self.finish_use(event, result).await
+    }
+
+    /// `bytes` random bytes from the DRBG (1 to 1024), for any authenticated caller; audited
+    /// as `random.generate` with the count, never the bytes.
+    pub async fn generate_random(
+        &self,
+        caller: &Caller,
+        bytes: usize,
+    ) -> Result<keystead_crypto::SecretBytes, Error> {
+        let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::Random).await?;
+        event.details.insert("bytes".into(), bytes.to_string());
+        let result = async {
+            self.require_unsealed()?;
+            if !(1..=MAX_RANDOM).contains(&bytes) {
+                return Err(invalid("number of bytes", "give 1 to 1024 bytes"));
+            }
+            Ok(keystead_crypto::random_secret(bytes)?)
+        }
+        .await;
+        self.finish(event, result).await
     }
 }

@@ -144,6 +144,22 @@ impl Service {
         Ok(view)
     }
 
+    /// A key's attributes and versions without its history (AWS `DescribeKey`): a key read
+    /// like `key show`, audited as `key.read`.
+    pub async fn describe_key(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<KeyView, Error> {
+        self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
+        let tenant = caller.resolve_tenant(parse_tenant(tenant)?.as_ref())?;
+        let stored = self.stored_key(&tenant, key).await?;
+        let mut view = KeyView::from(&stored);
+        view.aliases = self.aliases_of(&stored.attributes).await?;
+        Ok(view)
+    }
+
     /// Keys matching the filter.
     pub async fn list_keys(&self, caller: &Caller, filter: KeyListFilter) -> Result<Vec<KeyView>, Error> {
         self.guard(caller, AuditAction::KeyRead, Action::ReadKeys).await?;
