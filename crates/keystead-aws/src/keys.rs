@@ -132,13 +132,12 @@ pub(crate) async fn enable_key(call: &Call<'_>, enable: bool) -> Result<Value, A
         (true, _) if has(KeyState::PreActive) => {
             service.activate_key(&call.caller, None, &id, None).await?;
         }
-        (true, _) => return Err(AwsError::new(
-            "KMSInvalidStateException",
-            format!(
-                "{} has no suspended or pre-active version to enable (deactivated, compromised or destroyed)",
-                key_arn(call.config(), &id)
-            ),
-        )),
+        (true, _) => {
+            let arn = key_arn(call.config(), &id);
+            let why =
+                "has no suspended or pre-active version to enable (deactivated, compromised or destroyed)";
+            return Err(AwsError::new("KMSInvalidStateException", format!("{arn} {why}")));
+        }
         (false, _) => {
             service.suspend_key(&call.caller, None, &id, None).await?;
         }
