@@ -102,3 +102,37 @@ pub struct Grant {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
+
+/// An AWS SigV4 access key (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessKey {
+    /// The access key id (`AKKS...`), as AWS clients send it.
+    pub access_key_id: String,
+    /// The principal it authenticates as.
+    pub principal: String,
+    /// Whether requests signed with it are refused.
+    pub disabled: bool,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Who created it.
+    pub created_by: String,
+}
+
+/// A created access key and its secret, shown once.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedAccessKey {
+    /// The access key.
+    #[serde(flatten)]
+    pub access_key: AccessKey,
+    /// The secret access key; the server keeps it sealed and never shows it again.
+    pub secret_access_key: Secret,
+}
+
+/// `GET /v1/access-keys` filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyQuery {
+    /// Only this principal's access keys.
+    pub principal: Option<String>,
+}

@@ -151,27 +151,69 @@ pub(crate) async fn generate_random(call: &Call<'_>) -> Result<Value, AwsError> 
     Ok(json!({ "Plaintext": STANDARD.encode(random.expose_secret()) }))
 }
 
+/// What a signing or MAC request asks of a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Sign,
+    Verify,
+    Mac,
+    MacVerify,
+}
+
+/// Puts a request outside the key's purpose to the service, which refuses it and audits the
+/// refusal as it does natively (a purpose violation, or permission denied when the grant check
+/// comes first: no grant can name such an operation; the anomaly rules count both); the AWS
+/// caller gets `InvalidKeyUsageException` either way.
+async fn refuse_outside_purpose(call: &Call<'_>, view: &KeyView, asked: Asked, message: &[u8]) -> AwsError {
+    let id = view.attributes.id.to_string();
+    let probe = format!("ks1:{id}:v1:AA");
+    let service = call.service();
+    let result = match asked {
+        Asked::Sign => service.sign(&call.caller, None, &id, message).await.map(|_| ()),
+        Asked::Mac => service.mac(&call.caller, None, &id, message).await.map(|_| ()),
+        Asked::Verify => service.verify(&call.caller, None, &id, message, &probe).await.map(|_| ()),
+        Asked::MacVerify => service.mac_verify(&call.caller, None, &id, message, &probe).await.map(|_| ()),
+    };
+    let usage =
+        if matches!(asked, Asked::Mac | Asked::MacVerify) { "GENERATE_VERIFY_MAC" } else { "SIGN_VERIFY" };
+    let refusal = AwsError::new(
+        "InvalidKeyUsageException",
+        format!(
+            "{} is not a {usage} key (Keystead purpose {})",
+            key_arn(call.config(), &view.attributes.id),
+            view.attributes.purpose
+        ),
+    );
+    match result {
+        Err(err)
+            if matches!(
+                err.kind(),
+                keystead_service::ErrorKind::PurposeViolation | keystead_service::ErrorKind::PermissionDenied
+            ) =>
+        {
+            refusal
+        }
+        Err(err) => AwsError::from(err),
+        // The service allowed it: the adapter's table is wrong; refuse rather than guess.
+        Ok(()) => refusal,
+    }
+}
+
 /// The key a signing or MAC request names, checked against the algorithm it asks for.
 async fn key_for(
     call: &Call<'_>,
     algorithm_field: &str,
-    mac: bool,
+    asked_for: Asked,
+    message: &[u8],
 ) -> Result<(KeyView, &'static str), AwsError> {
     let key = call.key_ref("KeyId")?;
     let asked = call.required(algorithm_field)?;
     let view = call.service().describe_key(&call.caller, None, &key).await?;
     let algorithm = view.attributes.algorithm;
+    let mac = matches!(asked_for, Asked::Mac | Asked::MacVerify);
     let offered = if mac { names::mac_algorithm(algorithm) } else { names::signing_algorithm(algorithm) };
     let Some(offered) = offered else {
-        let usage = if mac { "GENERATE_VERIFY_MAC" } else { "SIGN_VERIFY" };
-        return Err(AwsError::new(
-            "InvalidKeyUsageException",
-            format!(
-                "{} is not a {usage} key (Keystead purpose {})",
-                key_arn(call.config(), &view.attributes.id),
-                view.attributes.purpose
-            ),
-        ));
+        return Err(refuse_outside_purpose(call, &view, asked_for, message).await);
     };
     if asked != offered {
         return Err(AwsError::new(
@@ -198,7 +240,7 @@ fn message_type(call: &Call<'_>) -> Result<(), AwsError> {
 pub(crate) async fn sign(call: &Call<'_>) -> Result<Value, AwsError> {
     message_type(call)?;
     let message = call.required_blob("Message", MAX_PLAINTEXT)?;
-    let (view, algorithm) = key_for(call, "SigningAlgorithm", false).await?;
+    let (view, algorithm) = key_for(call, "SigningAlgorithm", Asked::Sign, message.expose_secret()).await?;
     let id = view.attributes.id.to_string();
     let signed = call.service().sign(&call.caller, None, &id, message.expose_secret()).await?;
     let envelope = parse_blob(&signed)?;
@@ -211,7 +253,7 @@ pub(crate) async fn sign(call: &Call<'_>) -> Result<Value, AwsError> {
 
 pub(crate) async fn generate_mac(call: &Call<'_>) -> Result<Value, AwsError> {
     let message = call.required_blob("Message", MAX_PLAINTEXT)?;
-    let (view, algorithm) = key_for(call, "MacAlgorithm", true).await?;
+    let (view, algorithm) = key_for(call, "MacAlgorithm", Asked::Mac, message.expose_secret()).await?;
     let id = view.attributes.id.to_string();
     let tag = call.service().mac(&call.caller, None, &id, message.expose_secret()).await?;
     let envelope = parse_blob(&tag)?;
@@ -254,7 +296,7 @@ pub(crate) async fn verify(call: &Call<'_>) -> Result<Value, AwsError> {
     message_type(call)?;
     let message = call.required_blob("Message", MAX_PLAINTEXT)?;
     let signature = call.required_blob("Signature", 8192)?;
-    let (view, algorithm) = key_for(call, "SigningAlgorithm", false).await?;
+    let (view, algorithm) = key_for(call, "SigningAlgorithm", Asked::Verify, message.expose_secret()).await?;
     if !check_versions(call, &view, message.expose_secret(), signature.expose_secret(), false).await? {
         return Err(AwsError::new("KMSInvalidSignatureException", "the signature does not verify"));
     }
@@ -268,7 +310,7 @@ pub(crate) async fn verify(call: &Call<'_>) -> Result<Value, AwsError> {
 pub(crate) async fn verify_mac(call: &Call<'_>) -> Result<Value, AwsError> {
     let message = call.required_blob("Message", MAX_PLAINTEXT)?;
     let tag = call.required_blob("Mac", 512)?;
-    let (view, algorithm) = key_for(call, "MacAlgorithm", true).await?;
+    let (view, algorithm) = key_for(call, "MacAlgorithm", Asked::MacVerify, message.expose_secret()).await?;
     if !check_versions(call, &view, message.expose_secret(), tag.expose_secret(), true).await? {
         return Err(AwsError::new("KMSInvalidMacException", "the MAC does not verify"));
     }

@@ -222,16 +222,54 @@ async fn keys_made_and_used_through_the_aws_api_keep_keysteads_controls() {
         endpoint.call(&app, "Decrypt", json!({"CiphertextBlob": no_plaintext["CiphertextBlob"]})).await;
     assert_eq!(STANDARD.decode(opened["Plaintext"].as_str().expect("plaintext")).expect("b64").len(), 64);
 
-    // Purpose: an encryption key does not sign.
-    endpoint.service.add_grant(&endpoint.root, None, "app", &key_id, &["sign".to_owned()]).await.ok();
-    let (_, misuse) = endpoint
+    // A signing key: Sign, then Verify of the same and of another message.
+    let (_, signing) = endpoint
+        .call(&custodian, "CreateKey", json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}))
+        .await;
+    let signing_id = signing["KeyMetadata"]["KeyId"].as_str().expect("an id").to_owned();
+    assert_eq!(signing["KeyMetadata"]["SigningAlgorithms"], json!(["ECDSA_SHA_256"]));
+    endpoint
+        .service
+        .add_grant(&endpoint.root, None, "app", &signing_id, &["sign".to_owned(), "verify".to_owned()])
+        .await
+        .expect("grant");
+    let message = STANDARD.encode(b"release 1.0");
+    let sign = json!({"KeyId": signing_id, "Message": message, "SigningAlgorithm": "ECDSA_SHA_256"});
+    let (status, signed) = endpoint.call(&app, "Sign", sign).await;
+    assert_eq!(status, 200, "{signed}");
+    let signature = signed["Signature"].clone();
+    let verify = |message: &str| json!({"KeyId": signing_id, "Message": message, "Signature": signature, "SigningAlgorithm": "ECDSA_SHA_256"});
+    let (_, valid) = endpoint.call(&app, "Verify", verify(&message)).await;
+    assert_eq!(valid["SignatureValid"], true, "{valid}");
+    let (_, invalid) = endpoint.call(&app, "Verify", verify(&STANDARD.encode(b"release 2.0"))).await;
+    assert_eq!(error_type(&invalid), "KMSInvalidSignatureException", "{invalid}");
+    let (_, other_algorithm) = endpoint
         .call(
             &app,
             "Sign",
-            json!({"KeyId": key_id, "Message": plaintext, "SigningAlgorithm": "ECDSA_SHA_256"}),
+            json!({"KeyId": signing_id, "Message": message, "SigningAlgorithm": "ECDSA_SHA_384"}),
         )
         .await;
+    assert_eq!(error_type(&other_algorithm), "InvalidKeyUsageException", "{other_algorithm}");
+
+    // Purpose: an encryption key does not sign. The service refuses and audits it, with the
+    // key's purpose, as natively.
+    let (_, misuse) = endpoint
+        .call(&app, "Sign", json!({"KeyId": key_id, "Message": message, "SigningAlgorithm": "ECDSA_SHA_256"}))
+        .await;
     assert_eq!(error_type(&misuse), "InvalidKeyUsageException", "{misuse}");
+    let events = endpoint
+        .service
+        .audit_list(&endpoint.root, None, Some(&key_id), None, None, Some(500))
+        .await
+        .expect("audit");
+    let refused = events
+        .iter()
+        .find(|r| r.event.action.as_str() == "crypto.sign")
+        .expect("the refused Sign is audited");
+    assert_eq!(refused.event.outcome, keystead_core::Outcome::Denied);
+    assert_eq!(refused.event.purpose, Some(keystead_core::Purpose::Encrypt));
+    assert_eq!(refused.event.details.get("api_operation").map(String::as_str), Some("TrentService.Sign"));
 
     // Disabled keys refuse; enabled again they work.
     let (status, _) = endpoint.call(&custodian, "DisableKey", json!({"KeyId": key_id})).await;

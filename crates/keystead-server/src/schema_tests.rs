@@ -126,6 +126,8 @@ fn every_schema_matches_its_type_and_round_trips() {
         RevokeGrant,
         Principal,
         CreatedPrincipal,
+        AccessKey,
+        CreatedAccessKey,
         AddGrant,
         Grant,
         Compromise,

@@ -2,7 +2,10 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use keystead_api::principals::{CreatePrincipal, CreatedPrincipal, Principal, UpdatePrincipal};
+use keystead_api::principals::{
+    AccessKey, AccessKeyQuery, CreatePrincipal, CreatedAccessKey, CreatedPrincipal, Principal,
+    UpdatePrincipal,
+};
 use time::format_description::well_known::Rfc3339;
 
 use crate::client::seg;
@@ -52,6 +55,40 @@ pub enum PrincipalCommand {
         /// Remove the expiry: it authenticates until disabled.
         #[arg(long)]
         never_expires: bool,
+    },
+    /// AWS SigV4 access keys: how AWS SDKs and the aws CLI authenticate as a principal.
+    #[command(subcommand)]
+    AccessKey(AccessKeyCommand),
+}
+
+/// `keystead principal access-key ...`.
+#[derive(Debug, Subcommand)]
+pub enum AccessKeyCommand {
+    /// Create an access key for a principal; prints its id and secret once.
+    Create {
+        /// The principal it authenticates as.
+        name: String,
+    },
+    /// List access keys (never their secrets).
+    List {
+        /// Only this principal's.
+        #[arg(long)]
+        principal: Option<String>,
+    },
+    /// Refuse requests signed with the access key from now on.
+    Disable {
+        /// The access key id.
+        id: String,
+    },
+    /// Accept a disabled access key again.
+    Enable {
+        /// The access key id.
+        id: String,
+    },
+    /// Delete the access key for good.
+    Delete {
+        /// The access key id.
+        id: String,
     },
 }
 
@@ -105,8 +142,65 @@ pub fn run_principal(client: &Client, command: PrincipalCommand, json_out: bool)
             let principal: Principal = client.patch_as(&format!("/v1/principals/{}", seg(&name)), &body)?;
             show(&principal, json_out, "updated")?;
         }
+        PrincipalCommand::AccessKey(command) => run_access_key(client, command, json_out)?,
     }
     Ok(0)
+}
+
+fn run_access_key(client: &Client, command: AccessKeyCommand, json_out: bool) -> Result<()> {
+    let changed = |key: &AccessKey, what: &str| {
+        if json_out {
+            print_typed(key)
+        } else {
+            println!("access key {} of principal {} {what}", key.access_key_id, key.principal);
+            Ok(())
+        }
+    };
+    match command {
+        AccessKeyCommand::Create { name } => {
+            let path = format!("/v1/principals/{}/access-keys", seg(&name));
+            let created: CreatedAccessKey = client.post_as(&path, &serde_json::json!({}))?;
+            if json_out {
+                return print_typed(&created);
+            }
+            println!("Created an access key for principal {}.", created.access_key.principal);
+            println!("Access key id:     {}", created.access_key.access_key_id);
+            println!(
+                "Secret access key (shown once; store it now): {}",
+                created.secret_access_key.expose_secret()
+            );
+        }
+        AccessKeyCommand::List { principal } => {
+            let keys: Vec<AccessKey> =
+                client.get_query_as("/v1/access-keys", &AccessKeyQuery { principal })?;
+            if json_out {
+                return print_typed(&keys);
+            }
+            println!("{:<24}{:<24}{:<26}{:<16}STATUS", "ACCESS KEY ID", "PRINCIPAL", "CREATED", "CREATED BY");
+            for key in &keys {
+                println!(
+                    "{:<24}{:<24}{:<26}{:<16}{}",
+                    key.access_key_id,
+                    key.principal,
+                    key.created_at.format(&Rfc3339).unwrap_or_default(),
+                    key.created_by,
+                    if key.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        AccessKeyCommand::Disable { id } => {
+            let path = format!("/v1/access-keys/{}/disable", seg(&id));
+            changed(&client.post_as(&path, &serde_json::json!({}))?, "disabled")?;
+        }
+        AccessKeyCommand::Enable { id } => {
+            let path = format!("/v1/access-keys/{}/enable", seg(&id));
+            changed(&client.post_as(&path, &serde_json::json!({}))?, "enabled")?;
+        }
+        AccessKeyCommand::Delete { id } => {
+            changed(&client.delete_as(&format!("/v1/access-keys/{}", seg(&id)))?, "deleted")?;
+        }
+    }
+    Ok(())
 }
 
 fn expiry(principal: &Principal) -> String {

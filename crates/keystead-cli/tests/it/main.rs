@@ -6,6 +6,7 @@
 mod admin;
 mod archive;
 mod audit_export;
+mod aws;
 mod cluster;
 mod compromise;
 mod flood;

@@ -280,6 +280,11 @@ fn check_openapi(addr: &str) {
         "post /v1/webhooks/{id}/disable",
         "post /v1/webhooks/{id}/enable",
         "post /v1/webhooks/{id}/rotate-secret",
+        "post /v1/principals/{name}/access-keys",
+        "get /v1/access-keys",
+        "post /v1/access-keys/{id}/disable",
+        "post /v1/access-keys/{id}/enable",
+        "delete /v1/access-keys/{id}",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

@@ -30,6 +30,7 @@ use utoipa_axum::routes;
 
 use crate::wire::IntoWire;
 
+mod access_keys;
 mod admin;
 mod aliases;
 mod crypto;
@@ -138,6 +139,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::disable_principal))
         .routes(routes!(admin::enable_principal))
         .routes(routes!(admin::update_principal))
+        .routes(routes!(access_keys::create_access_key))
+        .routes(routes!(access_keys::list_access_keys))
+        .routes(routes!(access_keys::disable_access_key))
+        .routes(routes!(access_keys::enable_access_key))
+        .routes(routes!(access_keys::delete_access_key))
         .routes(routes!(admin::add_grant))
         .routes(routes!(admin::revoke_grant))
 }

@@ -55,6 +55,13 @@ pub struct NewAccessKeyView {
     pub secret: SecretBytes,
 }
 
+impl NewAccessKeyView {
+    /// The secret as text: base64 made by [`new_secret`], so always ASCII.
+    pub fn secret_text(&self) -> &str {
+        std::str::from_utf8(self.secret.expose_secret()).unwrap_or_default()
+    }
+}
+
 /// Why a SigV4 request was not authenticated.
 #[derive(Debug)]
 pub enum AccessKeyRefusal {

@@ -1,0 +1,178 @@
+"""Real AWS clients against a running Keystead: boto3, the aws CLI and the AWS Encryption SDK.
+
+Run by crates/keystead-cli/tests/it/aws.rs with the endpoint, two access keys (a key custodian's
+and a crypto user's) and the keystead binary in the environment. Any failed check raises, so the
+process exits non-zero and the Rust test shows this output.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ENDPOINT = os.environ["KEYSTEAD_AWS_ENDPOINT"]
+REGION = "us-east-1"
+KEYSTEAD = os.environ["KEYSTEAD_BIN"]
+CUSTODIAN = (os.environ["CUSTODIAN_KEY_ID"], os.environ["CUSTODIAN_SECRET"])
+APP = (os.environ["APP_KEY_ID"], os.environ["APP_SECRET"])
+# No retries: a refusal must show as itself, not as a retried success or a timeout.
+NO_RETRY = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+def kms(credentials):
+    key_id, secret = credentials
+    return boto3.client(
+        "kms",
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=NO_RETRY,
+    )
+
+
+def error_code(call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except ClientError as err:
+        return err.response["Error"]["Code"]
+    raise AssertionError(f"{call.__name__} succeeded but should have been refused")
+
+
+def keystead(*args, stdin=b""):
+    out = subprocess.run([KEYSTEAD, *args], input=stdin, capture_output=True, check=False)
+    assert out.returncode == 0, f"keystead {args}: {out.stderr.decode()}"
+    return out.stdout.decode()
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        raise AssertionError(f"{name} {detail}")
+    print(f"ok  {name}")
+
+
+custodian = kms(CUSTODIAN)
+app = kms(APP)
+
+# Keys made through AWS are Keystead keys.
+created = custodian.create_key(Description="orders", KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT")
+meta = created["KeyMetadata"]
+key_id, arn = meta["KeyId"], meta["Arn"]
+check("CreateKey", meta["KeyState"] == "Enabled" and arn.endswith(key_id) and meta["Description"] == "orders")
+check("DescribeKey", custodian.describe_key(KeyId=arn)["KeyMetadata"]["KeyId"] == key_id)
+listed = [k["KeyId"] for k in custodian.list_keys()["Keys"]]
+check("ListKeys", key_id in listed, str(listed))
+
+# A crypto user needs a grant, as natively.
+check("no grant, no use", error_code(app.encrypt, KeyId=key_id, Plaintext=b"x") == "AccessDeniedException")
+keystead("grant", "add", "--principal", "app", "--key", key_id, "--ops", "encrypt,decrypt,datakey")
+
+context = {"tenant": "acme", "purpose": "orders"}
+blob = app.encrypt(KeyId=arn, Plaintext=b"attack at dawn", EncryptionContext=context)["CiphertextBlob"]
+opened = app.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "orders", "tenant": "acme"})
+check("Encrypt/Decrypt", opened["Plaintext"] == b"attack at dawn" and opened["KeyId"] == arn)
+check("wrong context", error_code(app.decrypt, CiphertextBlob=blob, EncryptionContext={"tenant": "x"}) == "InvalidCiphertextException")
+tampered = bytearray(blob)
+tampered[-1] ^= 1
+check("tampered blob", error_code(app.decrypt, CiphertextBlob=bytes(tampered), EncryptionContext=context) == "InvalidCiphertextException")
+
+# AWS and native ciphertexts are interchangeable.
+native_plain = keystead("decrypt", "--context", "tenant=acme", "--context", "purpose=orders",
+                        stdin=base64.b64encode(blob))
+check("AWS blob decrypts natively", native_plain.encode() == b"attack at dawn" or native_plain.strip() == "attack at dawn", native_plain)
+native = keystead("encrypt", key_id, "--context", "tenant=acme", stdin=b"made natively").strip()
+opened = app.decrypt(CiphertextBlob=native.encode(), EncryptionContext={"tenant": "acme"}, KeyId=key_id)
+check("native ciphertext decrypts through AWS", opened["Plaintext"] == b"made natively")
+
+data_key = app.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=context)
+check("GenerateDataKey", len(data_key["Plaintext"]) == 32)
+again = app.decrypt(CiphertextBlob=data_key["CiphertextBlob"], EncryptionContext=context)
+check("data key decrypts", again["Plaintext"] == data_key["Plaintext"])
+check("GenerateRandom", len(app.generate_random(NumberOfBytes=48)["Plaintext"]) == 48)
+
+# Aliases are the native aliases.
+custodian.create_alias(AliasName="alias/orders", TargetKeyId=key_id)
+check("alias", app.encrypt(KeyId="alias/orders", Plaintext=b"x")["KeyId"] == arn)
+aliases = {a["AliasName"]: a["TargetKeyId"] for a in custodian.list_aliases()["Aliases"]}
+check("ListAliases", aliases.get("alias/orders") == key_id, str(aliases))
+check("alias listed natively", "alias/orders" in keystead("alias", "list"))
+
+# Purpose: an encryption key does not sign.
+code = error_code(app.sign, KeyId=key_id, Message=b"m", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+check("purpose refused", code == "InvalidKeyUsageException", code)
+
+# Signatures verify with the public key outside Keystead.
+signing = custodian.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+keystead("grant", "add", "--principal", "app", "--key", signing["KeyId"], "--ops", "sign,verify")
+signature = app.sign(KeyId=signing["KeyId"], Message=b"release 1.0", MessageType="RAW",
+                     SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+public = custodian.get_public_key(KeyId=signing["KeyId"])
+loaded = serialization.load_der_public_key(public["PublicKey"])
+loaded.verify(signature, b"release 1.0", ec.ECDSA(hashes.SHA256()))
+check("Sign verifies with the DER public key", public["KeySpec"] == "ECC_NIST_P256")
+valid = app.verify(KeyId=signing["KeyId"], Message=b"release 1.0", Signature=signature, SigningAlgorithm="ECDSA_SHA_256")
+check("Verify", valid["SignatureValid"] is True)
+code = error_code(app.verify, KeyId=signing["KeyId"], Message=b"release 2.0", Signature=signature,
+                  SigningAlgorithm="ECDSA_SHA_256")
+check("Verify of another message", code == "KMSInvalidSignatureException", code)
+
+# Disabled keys refuse.
+custodian.disable_key(KeyId=key_id)
+check("DisableKey", custodian.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled")
+check("disabled key refuses", error_code(app.encrypt, KeyId=key_id, Plaintext=b"x") == "KMSInvalidStateException")
+custodian.enable_key(KeyId=key_id)
+check("EnableKey", app.encrypt(KeyId=key_id, Plaintext=b"x")["KeyId"] == arn)
+
+# Authentication failures are AWS's.
+forged = kms((APP[0], "A" * 40))
+check("wrong secret", error_code(forged.generate_random, NumberOfBytes=8) == "InvalidSignatureException")
+unknown = kms(("AKKS0000000000000000", APP[1]))
+check("unknown key id", error_code(unknown.generate_random, NumberOfBytes=8) == "UnrecognizedClientException")
+code = error_code(custodian.schedule_key_deletion, KeyId=key_id, PendingWindowInDays=7)
+check("unsupported operation", code == "UnsupportedOperationException", code)
+
+# The aws CLI.
+env = dict(os.environ, AWS_ACCESS_KEY_ID=APP[0], AWS_SECRET_ACCESS_KEY=APP[1], AWS_DEFAULT_REGION=REGION,
+           AWS_MAX_ATTEMPTS="1")
+with open("plain.txt", "wb") as f:
+    f.write(b"through the aws CLI")
+aws = [sys.executable, "-m", "awscli", "--endpoint-url", ENDPOINT, "--output", "json", "kms"]
+out = subprocess.run(aws + ["encrypt", "--key-id", "alias/orders", "--plaintext", "fileb://plain.txt"],
+                     env=env, capture_output=True, check=False)
+assert out.returncode == 0, out.stderr.decode()
+cli_blob = json.loads(out.stdout)["CiphertextBlob"]
+with open("blob.bin", "wb") as f:
+    f.write(base64.b64decode(cli_blob))
+out = subprocess.run(aws + ["decrypt", "--ciphertext-blob", "fileb://blob.bin"], env=env, capture_output=True, check=False)
+assert out.returncode == 0, out.stderr.decode()
+check("aws kms encrypt/decrypt", base64.b64decode(json.loads(out.stdout)["Plaintext"]) == b"through the aws CLI")
+
+# The AWS Encryption SDK: 1 MiB under a Keystead key; a tampered message fails.
+import aws_encryption_sdk  # noqa: E402
+import botocore.session  # noqa: E402
+from aws_encryption_sdk.identifiers import CommitmentPolicy  # noqa: E402
+
+os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = APP
+os.environ["AWS_ENDPOINT_URL_KMS"] = ENDPOINT
+client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[arn], botocore_session=botocore.session.Session())
+message = os.urandom(1024 * 1024)
+sealed, _ = client.encrypt(source=message, key_provider=provider, encryption_context={"app": "orders"})
+opened, header = client.decrypt(source=sealed, key_provider=provider)
+check("Encryption SDK round trip (1 MiB)", opened == message and header.encryption_context["app"] == "orders")
+broken = bytearray(sealed)
+broken[len(broken) // 2] ^= 1
+try:
+    client.decrypt(source=bytes(broken), key_provider=provider)
+except Exception as err:  # the SDK raises its own error types for a failed tag or signature
+    check("Encryption SDK refuses a tampered message", True, type(err).__name__)
+else:
+    raise AssertionError("a tampered message decrypted")
+print("ALL CHECKS PASSED")
