@@ -29,19 +29,10 @@ pub(crate) async fn create_key(call: &Call<'_>) -> Result<Value, AwsError> {
         return Err(AwsError::unsupported("Keystead keys are not multi-Region keys"));
     }
     let algorithm = names::algorithm_for(spec, usage)?;
-    let mut labels = std::collections::BTreeMap::new();
-    if let Some(tags) = call.body.get("Tags") {
-        let tags =
-            tags.as_array().ok_or_else(|| AwsError::new("SerializationException", "Tags must be a list"))?;
-        for tag in tags {
-            let (Some(key), Some(value)) =
-                (tag.get("TagKey").and_then(Value::as_str), tag.get("TagValue").and_then(Value::as_str))
-            else {
-                return Err(AwsError::validation("each tag needs a TagKey and a TagValue"));
-            };
-            labels.insert(key.to_owned(), value.to_owned());
-        }
-    }
+    let labels = match call.body.get("Tags") {
+        Some(_) => call.tags()?,
+        None => std::collections::BTreeMap::new(),
+    };
     // AWS keys have no name; Keystead's need one, unique in the tenant.
     let name = format!(
         "aws-{}",

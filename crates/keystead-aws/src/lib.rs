@@ -22,6 +22,7 @@ use serde_json::Value;
 mod crypto;
 mod error;
 mod keys;
+mod lifecycle;
 mod names;
 pub mod sigv4;
 
@@ -237,6 +238,17 @@ async fn dispatch(call: &Call<'_>, operation: &str) -> Result<Value, AwsError> {
         "DeleteAlias" => keys::delete_alias(call).await,
         "ListAliases" => keys::list_aliases(call).await,
         "GetPublicKey" => keys::get_public_key(call).await,
+        "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(call).await,
+        "CancelKeyDeletion" => lifecycle::cancel_key_deletion(call).await,
+        "UpdateKeyDescription" => lifecycle::update_key_description(call).await,
+        "TagResource" => lifecycle::tag_resource(call).await,
+        "UntagResource" => lifecycle::untag_resource(call).await,
+        "ListResourceTags" => lifecycle::list_resource_tags(call).await,
+        "EnableKeyRotation" => lifecycle::enable_key_rotation(call, true).await,
+        "DisableKeyRotation" => lifecycle::enable_key_rotation(call, false).await,
+        "GetKeyRotationStatus" => lifecycle::get_key_rotation_status(call).await,
+        "RotateKeyOnDemand" => lifecycle::rotate_key_on_demand(call).await,
+        "ListKeyRotations" => lifecycle::list_key_rotations(call).await,
         "Encrypt" => crypto::encrypt(call).await,
         "Decrypt" => crypto::decrypt(call).await,
         "ReEncrypt" => crypto::re_encrypt(call).await,
@@ -325,6 +337,25 @@ impl Call<'_> {
             }
         }
         Ok(context)
+    }
+
+    /// `Tags` (`[{"TagKey": .., "TagValue": ..}]`) as Keystead labels.
+    pub(crate) fn tags(&self) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+        let tags = self
+            .body
+            .get("Tags")
+            .and_then(Value::as_array)
+            .ok_or_else(|| AwsError::validation("Tags must be a list of {TagKey, TagValue}"))?;
+        let mut labels = std::collections::BTreeMap::new();
+        for tag in tags {
+            let (Some(key), Some(value)) =
+                (tag.get("TagKey").and_then(Value::as_str), tag.get("TagValue").and_then(Value::as_str))
+            else {
+                return Err(AwsError::validation("each tag needs a TagKey and a TagValue"));
+            };
+            labels.insert(key.to_owned(), value.to_owned());
+        }
+        Ok(labels)
     }
 
     /// The Keystead reference of the key named by field `name`.

@@ -335,9 +335,9 @@ async fn bad_signatures_unknown_or_disabled_keys_and_unsupported_operations_get_
     let (_, unknown) = endpoint.call(&unknown, "GenerateRandom", json!({"NumberOfBytes": 16})).await;
     assert_eq!(error_type(&unknown), "UnrecognizedClientException");
 
-    let (_, unsupported) = endpoint.call(&app, "ScheduleKeyDeletion", json!({"KeyId": "x"})).await;
+    let (_, unsupported) = endpoint.call(&app, "ImportKeyMaterial", json!({"KeyId": "x"})).await;
     assert_eq!(error_type(&unsupported), "UnsupportedOperationException");
-    assert!(unsupported["message"].as_str().unwrap_or("").contains("ScheduleKeyDeletion"));
+    assert!(unsupported["message"].as_str().unwrap_or("").contains("ImportKeyMaterial"));
     let (_, unknown_op) = endpoint.call(&app, "MakeCoffee", json!({})).await;
     assert_eq!(error_type(&unknown_op), "UnknownOperationException");
 

@@ -24,6 +24,8 @@ pub struct Target {
     pub bearer: Option<String>,
     /// The JSON body (empty for GET).
     pub body: Bytes,
+    /// Further headers, e.g. an AWS SigV4 signature; a `content-type` here replaces JSON's.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Target {
@@ -31,10 +33,15 @@ impl Target {
         let mut request = Request::builder()
             .method(self.method.clone())
             .uri(&self.path)
-            .header("host", self.addr.to_string())
-            .header("content-type", "application/json");
+            .header("host", self.addr.to_string());
+        if !self.headers.iter().any(|(name, _)| *name == "content-type") {
+            request = request.header("content-type", "application/json");
+        }
         if let Some(token) = &self.bearer {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
         }
         Ok(request.body(Full::new(self.body.clone()))?)
     }
@@ -208,7 +215,14 @@ mod tests {
         let addr = listener.local_addr()?;
         tokio::spawn(crate::bare::serve(listener));
         let body = Bytes::from(r#"{"plaintext":"aGVsbG8="}"#);
-        let encrypt = Target { addr, method: Method::POST, path: "/encrypt".into(), bearer: None, body };
+        let encrypt = Target {
+            addr,
+            method: Method::POST,
+            path: "/encrypt".into(),
+            bearer: None,
+            body,
+            headers: Vec::new(),
+        };
         let ciphertext: serde_json::Value = serde_json::from_slice(&once(&encrypt).await?)?;
         let decrypt = Target {
             path: "/decrypt".into(),

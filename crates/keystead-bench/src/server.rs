@@ -48,6 +48,8 @@ pub struct Server {
     pub root_token: String,
     /// The crypto-user's token, granted every key of [`KEYS`].
     pub app_token: String,
+    /// The crypto-user's AWS access key: id and secret (a benchmark principal's).
+    pub aws_access_key: (String, String),
     /// The fresh PostgreSQL database to drop afterwards: (server URL, database name).
     database: Option<(String, String)>,
     _dir: tempfile::TempDir,
@@ -88,7 +90,7 @@ impl Server {
                 let (base, _) = url.rsplit_once('/').context("a PostgreSQL URL names a database")?;
                 let config = format!(
                     "listen = \"{addr}\"\nenvironment = \"development\"\nnode = \"bench\"\n\n\
-                     [storage]\nurl = \"{base}/{name}\"\n\n[seal]\nkind = \"shamir\"\n"
+                     [storage]\nurl = \"{base}/{name}\"\n\n[seal]\nkind = \"shamir\"\n\n[aws]\nenabled = true\n"
                 );
                 let file = dir.path().join("keystead.toml");
                 std::fs::write(&file, config)?;
@@ -97,8 +99,15 @@ impl Server {
             }
         }
         let child = command.stdout(Stdio::null()).stderr(log).spawn().context("cannot start keystead")?;
-        let mut server =
-            Server { child, addr, root_token: String::new(), app_token: String::new(), database, _dir: dir };
+        let mut server = Server {
+            child,
+            addr,
+            root_token: String::new(),
+            app_token: String::new(),
+            aws_access_key: (String::new(), String::new()),
+            database,
+            _dir: dir,
+        };
         server.wait_until_listening().await?;
         server.root_token = match backend {
             Backend::Sqlite => {
@@ -106,7 +115,7 @@ impl Server {
             }
             Backend::Postgres(_) => server.initialize().await?,
         };
-        server.app_token = server.create_keys_and_user().await?;
+        (server.app_token, server.aws_access_key) = server.create_keys_and_user().await?;
         Ok(server)
     }
 
@@ -149,7 +158,7 @@ impl Server {
         Ok(init.root_token.expose_secret().to_owned())
     }
 
-    async fn create_keys_and_user(&self) -> Result<String> {
+    async fn create_keys_and_user(&self) -> Result<(String, (String, String))> {
         let client = reqwest::Client::new();
         for (name, purpose, algorithm) in KEYS {
             let body = CreateKey {
@@ -178,7 +187,11 @@ impl Server {
             };
             self.post(&client, "/v1/grants", &grant).await?;
         }
-        Ok(created.token.expose_secret().to_owned())
+        let access: keystead_api::principals::CreatedAccessKey = serde_json::from_slice(
+            &self.post(&client, "/v1/principals/bench-app/access-keys", &serde_json::json!({})).await?,
+        )?;
+        let aws = (access.access_key.access_key_id, access.secret_access_key.expose_secret().to_owned());
+        Ok((created.token.expose_secret().to_owned(), aws))
     }
 
     async fn post(
@@ -234,4 +247,49 @@ pub fn rss_mib(pid: u32) -> Result<f64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
     let kib: f64 = line.split_whitespace().nth(1).context("VmRSS value")?.parse()?;
     Ok(kib / 1024.0)
+}
+
+/// The headers of an AWS SigV4 request from the benchmark's access key, signed now.
+pub fn sigv4_headers(server: &Server, target: &str, body: &[u8]) -> Result<Vec<(&'static str, String)>> {
+    use keystead_aws::sigv4::{canonical_request, signature, string_to_sign, Authorization, SignedRequest};
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let amz_date = time::OffsetDateTime::now_utc().format(format)?;
+    let mut headers = vec![
+        ("host", server.addr.to_string()),
+        ("x-amz-date", amz_date.clone()),
+        ("content-type", "application/x-amz-json-1.1".to_owned()),
+        ("x-amz-target", target.to_owned()),
+    ];
+    let mut map = axum::http::HeaderMap::new();
+    for (name, value) in &headers {
+        map.insert(*name, value.parse()?);
+    }
+    let signed: Vec<String> =
+        ["content-type", "host", "x-amz-date", "x-amz-target"].map(str::to_owned).to_vec();
+    let (id, secret) = &server.aws_access_key;
+    let auth = Authorization {
+        access_key_id: id.clone(),
+        date: amz_date[..8].to_owned(),
+        region: "us-east-1".into(),
+        service: "kms".into(),
+        signed_headers: signed.clone(),
+        signature: String::new(),
+    };
+    let request = SignedRequest { method: "POST", path: "/", query: "", headers: &map, body };
+    let canonical = canonical_request(&request, &signed).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let sig = signature(
+        &keystead_crypto::SecretBytes::from_slice(secret.as_bytes()),
+        &auth,
+        &string_to_sign(&auth, &amz_date, &canonical),
+    );
+    headers.retain(|(name, _)| *name != "host");
+    headers.push((
+        "authorization",
+        format!(
+            "AWS4-HMAC-SHA256 Credential={id}/{}/us-east-1/kms/aws4_request, SignedHeaders={}, Signature={sig}",
+            &amz_date[..8],
+            signed.join(";")
+        ),
+    ));
+    Ok(headers)
 }

@@ -130,12 +130,51 @@ check("disabled key refuses", error_code(app.encrypt, KeyId=key_id, Plaintext=b"
 custodian.enable_key(KeyId=key_id)
 check("EnableKey", app.encrypt(KeyId=key_id, Plaintext=b"x")["KeyId"] == arn)
 
+# Description, tags (Keystead labels) and rotation (Keystead's rotation period and versions).
+custodian.update_key_description(KeyId=key_id, Description="orders v2")
+check("UpdateKeyDescription", custodian.describe_key(KeyId=key_id)["KeyMetadata"]["Description"] == "orders v2")
+custodian.tag_resource(KeyId=key_id, Tags=[{"TagKey": "team", "TagValue": "payments"}])
+tags = {t["TagKey"]: t["TagValue"] for t in custodian.list_resource_tags(KeyId=key_id)["Tags"]}
+check("TagResource", tags.get("team") == "payments", str(tags))
+custodian.untag_resource(KeyId=key_id, TagKeys=["team"])
+check("UntagResource", "team" not in {t["TagKey"] for t in custodian.list_resource_tags(KeyId=key_id)["Tags"]})
+custodian.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+status = custodian.get_key_rotation_status(KeyId=key_id)
+check("EnableKeyRotation", status["KeyRotationEnabled"] and status["RotationPeriodInDays"] == 90, str(status))
+custodian.rotate_key_on_demand(KeyId=key_id)
+check("RotateKeyOnDemand", len(custodian.list_key_rotations(KeyId=key_id)["Rotations"]) == 1)
+check("old ciphertext still decrypts", app.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"] == b"attack at dawn")
+custodian.disable_key_rotation(KeyId=key_id)
+check("DisableKeyRotation", custodian.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False)
+
+# Deletion goes through Keystead's destruction approval (two other key custodians by default).
+doomed = custodian.create_key(Description="doomed")["KeyMetadata"]["KeyId"]
+keystead("grant", "add", "--principal", "app", "--key", doomed, "--ops", "encrypt")
+check("before deletion", app.encrypt(KeyId=doomed, Plaintext=b"x")["KeyId"].endswith(doomed))
+scheduled = custodian.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
+requests = [a for a in json.loads(keystead("approval", "list", "--output", "json"))
+            if a["key_id"] == doomed and a["operation"] == "destroy-key"]
+check("ScheduleKeyDeletion awaits the quorum",
+      scheduled["KeyState"] == "Disabled" and [a["status"] for a in requests] == ["pending"], str((scheduled, requests)))
+approval = requests[0]["id"]
+code = error_code(app.encrypt, KeyId=doomed, Plaintext=b"x")
+check("a key pending deletion protects nothing", code == "KMSInvalidStateException", code)
+check("cancel before approval", error_code(custodian.cancel_key_deletion, KeyId=doomed) == "KMSInvalidStateException")
+for approver in ("approver1", "approver2"):
+    token = json.loads(keystead("principal", "create", approver, "--role", "key-custodian", "--output", "json"))["token"]
+    keystead("approval", "approve", approval, "--token", token)
+meta = custodian.describe_key(KeyId=doomed)["KeyMetadata"]
+check("approved: PendingDeletion with its date", meta["KeyState"] == "PendingDeletion" and "DeletionDate" in meta, str(meta))
+custodian.cancel_key_deletion(KeyId=doomed)
+check("CancelKeyDeletion", custodian.describe_key(KeyId=doomed)["KeyMetadata"]["KeyState"] == "Disabled")
+
 # Authentication failures are AWS's.
 forged = kms((APP[0], "A" * 40))
 check("wrong secret", error_code(forged.generate_random, NumberOfBytes=8) == "InvalidSignatureException")
 unknown = kms(("AKKS0000000000000000", APP[1]))
 check("unknown key id", error_code(unknown.generate_random, NumberOfBytes=8) == "UnrecognizedClientException")
-code = error_code(custodian.schedule_key_deletion, KeyId=key_id, PendingWindowInDays=7)
+code = error_code(custodian.get_parameters_for_import, KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                  WrappingKeySpec="RSA_3072")
 check("unsupported operation", code == "UnsupportedOperationException", code)
 
 # The aws CLI.

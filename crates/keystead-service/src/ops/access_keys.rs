@@ -56,7 +56,7 @@ pub struct NewAccessKeyView {
 }
 
 impl NewAccessKeyView {
-    /// The secret as text: base64 made by [`new_secret`], so always ASCII.
+    /// The secret as text: it is base64, so always ASCII.
     pub fn secret_text(&self) -> &str {
         std::str::from_utf8(self.secret.expose_secret()).unwrap_or_default()
     }
