@@ -176,12 +176,31 @@ async fn answer(
         headers,
         body,
     };
-    let pending = sigv4::PendingCheck::new(&request).map_err(|err| match err {
-        sigv4::SignatureError::Missing => {
-            AwsError::new("MissingAuthenticationTokenException", "Missing Authentication Token")
+    let pending = match sigv4::PendingCheck::new(&request) {
+        Ok(pending) => pending,
+        Err(err) => {
+            // Counted and audited like a request without a credential (aggregated per source),
+            // and refused as such while the source is rate limited.
+            let counted = aws
+                .service
+                .authenticate_request(
+                    keystead_service::Credential::Bearer(None),
+                    &source,
+                    target,
+                    Some(request_id),
+                )
+                .await;
+            if let Err(refused @ keystead_service::Error::RateLimited { .. }) = counted {
+                return Err(AwsError::from(refused));
+            }
+            return Err(match err {
+                sigv4::SignatureError::Missing => {
+                    AwsError::new("MissingAuthenticationTokenException", "Missing Authentication Token")
+                }
+                sigv4::SignatureError::Incomplete(why) => AwsError::new("IncompleteSignatureException", why),
+            });
         }
-        sigv4::SignatureError::Incomplete(why) => AwsError::new("IncompleteSignatureException", why),
-    })?;
+    };
     let now = aws.service.now();
     let region = aws.config.region.clone();
     let caller = aws

@@ -42,6 +42,20 @@ pub(crate) async fn schedule_key_deletion(call: &Call<'_>) -> Result<Value, AwsE
         ));
     }
     let service = call.service();
+    // Everything that would refuse the request is checked before a version is deactivated:
+    // a refused request must leave the key as it was.
+    if let Some(open) = service.pending_destruction(&call.caller, None, &id).await? {
+        return Err(AwsError::new(
+            "KMSInvalidStateException",
+            format!("destruction request {open} for this key awaits approval; approve or reject it first"),
+        ));
+    }
+    if !view.versions.iter().any(|v| v.state.has_material()) {
+        return Err(AwsError::new(
+            "KMSInvalidStateException",
+            "every version of this key is destroyed already",
+        ));
+    }
     for version in view.versions.iter().filter(|v| matches!(v.state, KeyState::Active | KeyState::Suspended))
     {
         service.deactivate_key(&call.caller, None, &id, Some(version.number.get())).await?;

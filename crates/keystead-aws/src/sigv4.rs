@@ -243,8 +243,14 @@ impl PendingCheck {
     pub fn new(request: &SignedRequest<'_>) -> Result<Self, SignatureError> {
         let auth = parse_authorization(request.headers)?;
         let (amz_date, signed_at) = request_time(request.headers)?;
-        if !auth.signed_headers.iter().any(|h| h == "host") {
-            return Err(SignatureError::Incomplete("the signed headers must include host".into()));
+        // The operation is chosen by X-Amz-Target: an unsigned header could turn a captured
+        // request into another operation. As AWS requires, host and every x-amz-* header sent
+        // must be signed.
+        let unsigned = std::iter::once("host")
+            .chain(request.headers.keys().map(|name| name.as_str()).filter(|name| name.starts_with("x-amz-")))
+            .find(|name| !auth.signed_headers.iter().any(|h| h == name));
+        if let Some(name) = unsigned {
+            return Err(SignatureError::Incomplete(format!("the signed headers must include {name}")));
         }
         let canonical = canonical_request(request, &auth.signed_headers)?;
         let string_to_sign = string_to_sign(&auth, &amz_date, &canonical);
@@ -384,6 +390,19 @@ mod tests {
         assert!(check(&map, body, at(date) - Duration::minutes(16)).unwrap_err().contains("expired"));
         let elsewhere = kms_request(body, date, SECRET, "eu-west-1");
         assert!(check(&elsewhere, body, now).unwrap_err().contains("region"));
+    }
+
+    #[test]
+    fn host_and_every_x_amz_header_must_be_signed() {
+        let date = "20261203T120000Z";
+        let mut map = kms_request(b"{}", date, SECRET, "us-east-1");
+        let value = map.get("authorization").unwrap().to_str().unwrap().replace(";x-amz-target", "");
+        map.insert("authorization", HeaderValue::from_str(&value).unwrap());
+        let request = SignedRequest { method: "POST", path: "/", query: "", headers: &map, body: b"{}" };
+        let Err(SignatureError::Incomplete(why)) = PendingCheck::new(&request) else {
+            panic!("a request with an unsigned X-Amz-Target was accepted for checking")
+        };
+        assert!(why.contains("x-amz-target"), "{why}");
     }
 
     #[test]

@@ -59,8 +59,23 @@ impl Endpoint {
     }
 
     async fn principal(&self, name: &str, role: &str) -> Credentials {
-        self.service.create_principal(&self.root, name, &[role.to_owned()], None).await.expect("principal");
-        let created = self.service.create_access_key(&self.root, name).await.expect("access key");
+        let principal = self
+            .service
+            .create_principal(&self.root, name, &[role.to_owned()], None)
+            .await
+            .expect("principal");
+        // An admin makes access keys for workloads (crypto-user only); others make their own.
+        let maker = if role == "crypto-user" {
+            self.root.clone()
+        } else {
+            let refused = self.service.create_access_key(&self.root, name).await;
+            assert!(refused.is_err(), "an admin cannot mint a {role}'s credential");
+            self.service
+                .authenticate(Some(principal.token.expose_secret()), "test")
+                .await
+                .expect("authenticates")
+        };
+        let created = self.service.create_access_key(&maker, name).await.expect("access key");
         let secret = String::from_utf8(created.secret.expose_secret().to_vec()).expect("text");
         assert_eq!(secret.len(), 40);
         assert!(created.key.id.starts_with("AKKS") && created.key.id.len() == 20);

@@ -42,11 +42,9 @@ pub async fn serve(
     aws: Option<keystead_aws::AwsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut router = routes::router(service.clone());
-    if let Some(config) = aws {
-        // `POST /` with `X-Amz-Target`: the AWS KMS endpoint on the same listener.
-        router = router.merge(keystead_aws::router(service, config));
-    }
+    // `POST /` with `X-Amz-Target`: the AWS KMS endpoint on the same listener.
+    let aws = aws.map(|config| keystead_aws::router(service.clone(), config));
+    let router = routes::router(service, aws);
     match tls {
         Some(config) => tls::serve_tls(listener, router, config, shutdown).await,
         None => {

@@ -444,7 +444,7 @@ pub struct ApprovalFilter {
 /// An AWS SigV4 access key: it authenticates as its principal.
 #[derive(Clone)]
 pub struct AccessKeyRecord {
-    /// The access key id (`AKKS` and 16 characters of A-Z and 2-7), as SDKs send it.
+    /// The access key id (`AKKS` and 16 upper-case hex digits), as SDKs send it.
     pub id: String,
     /// The principal it authenticates as.
     pub principal: String,

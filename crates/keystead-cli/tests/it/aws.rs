@@ -41,10 +41,16 @@ struct AccessKey {
 }
 
 fn access_key(server: &DevServer, principal: &str) -> AccessKey {
-    let created: Value = serde_json::from_str(
-        &server.ok(&["principal", "access-key", "create", principal, "--output", "json"], b""),
-    )
-    .unwrap();
+    access_key_as(server, principal, None)
+}
+
+/// Creates an access key as root, or as the principal itself when `token` is given.
+fn access_key_as(server: &DevServer, principal: &str, token: Option<&str>) -> AccessKey {
+    let mut args = vec!["principal", "access-key", "create", principal, "--output", "json"];
+    if let Some(token) = token {
+        args.extend(["--token", token]);
+    }
+    let created: Value = serde_json::from_str(&server.ok(&args, b"")).unwrap();
     AccessKey {
         id: created["access_key_id"].as_str().unwrap().to_owned(),
         secret: created["secret_access_key"].as_str().unwrap().to_owned(),
@@ -89,9 +95,16 @@ fn boto3_the_aws_cli_and_the_encryption_sdk_work_against_keystead() {
     let Some(python) = python_with_aws_clients() else { return };
     let dir = tempfile::tempdir().unwrap();
     let server = DevServer::start(dir.path());
-    server.ok(&["principal", "create", "custodian", "--role", "key-custodian"], b"");
+    let created: Value = serde_json::from_str(
+        &server.ok(&["principal", "create", "custodian", "--role", "key-custodian", "--output", "json"], b""),
+    )
+    .unwrap();
     server.ok(&["principal", "create", "app", "--role", "crypto-user"], b"");
-    let custodian = access_key(&server, "custodian");
+    // An admin cannot mint a key custodian's credential; the custodian makes its own.
+    let refused = server.cli(&["principal", "access-key", "create", "custodian"], b"");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("creates its own access key"));
+    let custodian = access_key_as(&server, "custodian", created["token"].as_str());
     let app = access_key(&server, "app");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws/clients.py");
     let work = dir.path().join("work");

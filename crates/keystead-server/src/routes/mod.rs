@@ -48,7 +48,9 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// Builds the router and the OpenAPI document from the same handler list, so the document
 /// cannot miss a route.
-pub fn router(service: Arc<Service>) -> Router {
+/// Another protocol's routes (the AWS endpoint), if any, are merged in before the
+/// listener-wide layers, so they share the body and concurrency limits and request ids.
+pub fn router(service: Arc<Service>, extra: Option<Router>) -> Router {
     let metrics = Arc::new(Metrics::new(service.clone()));
     let (api, openapi) = api_routes().split_for_parts();
     let openapi = Arc::new(openapi);
@@ -56,10 +58,14 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .with_state(metrics.clone())
         .route("/v1/openapi.json", get(move || std::future::ready(Json(openapi.clone()))));
-    api.route_layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
+    let mut app = api
+        .route_layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
         .with_state(service)
-        .merge(documents)
-        .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .merge(documents);
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    app.layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::MAX_CONCURRENT_REQUESTS))
         .layer(axum::middleware::from_fn(crate::request_id::layer))
 }

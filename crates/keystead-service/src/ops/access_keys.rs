@@ -99,8 +99,13 @@ fn new_secret() -> Result<SecretBytes, Error> {
 }
 
 impl Service {
-    /// Creates an access key for `principal` and returns its secret once. Admins only; an
-    /// admin confined to a tenant reaches the principals of that tenant only.
+    /// Creates an access key for `principal` and returns its secret once.
+    ///
+    /// An access key authenticates as its principal, so making one for someone else is
+    /// acting as them: a principal makes its own; an admin (confined to its tenant, if it is)
+    /// makes them only for workload principals, whose one role is `crypto-user`. An admin who
+    /// could mint a key custodian's or another admin's credential would get round the
+    /// separation of duties that approvals rely on.
     pub async fn create_access_key(
         &self,
         caller: &Caller,
@@ -109,13 +114,25 @@ impl Service {
         let (_, mut event) = self.attempt_in_tenant(caller, None, AuditAction::AccessKeyCreate).await?;
         event.details.insert("principal".into(), principal.chars().take(128).collect());
         let result = async {
-            self.authorize(caller, Action::ManagePrincipals, None)?;
+            let own = caller.principal == principal;
+            if !own {
+                self.authorize(caller, Action::ManagePrincipals, None)?;
+            }
             let target = self.principal_in_reach(caller, principal).await?;
             if target.roles.iter().any(|r| r == crate::access::ROOT_ROLE) {
                 return Err(crate::error::invalid(
                     "principal",
                     "the root principal gets no access key: create one for a principal with the roles the workload needs",
                 ));
+            }
+            if !own && target.roles.iter().any(|r| r != keystead_core::Role::CryptoUser.as_str()) {
+                return Err(Error::PermissionDenied {
+                    reason: format!(
+                        "{principal} holds roles beyond crypto-user ({}): it creates its own access key \
+                         (keystead principal access-key create {principal}, with its own token)",
+                        target.roles.join(",")
+                    ),
+                });
             }
             let id = new_access_key_id()?;
             event.details.insert("access_key_id".into(), id.clone());
@@ -142,7 +159,10 @@ impl Service {
         caller: &Caller,
         principal: Option<&str>,
     ) -> Result<Vec<AccessKeyView>, Error> {
-        self.guard(caller, AuditAction::PrincipalRead, Action::ManagePrincipals).await?;
+        // A principal lists its own without being an admin.
+        if principal != Some(caller.principal.as_str()) {
+            self.guard(caller, AuditAction::PrincipalRead, Action::ManagePrincipals).await?;
+        }
         if let Some(name) = principal {
             self.principal_in_reach(caller, name).await?;
         }
@@ -204,12 +224,16 @@ impl Service {
         self.finish(event, result).await
     }
 
+    /// An access key the caller may disable, enable or delete: its own, or (admins) one of a
+    /// principal in reach.
     async fn access_key_in_reach(&self, caller: &Caller, id: &str) -> Result<AccessKeyRecord, Error> {
+        let found = self.store.access_key(id).await?;
+        if let Some(record) = found.as_ref().filter(|r| r.principal == caller.principal) {
+            return Ok(record.clone());
+        }
         self.authorize(caller, Action::ManagePrincipals, None)?;
-        let record =
-            self.store.access_key(id).await?.ok_or_else(|| {
-                crate::error::invalid("access key", format!("no access key has the id {id}"))
-            })?;
+        let record = found
+            .ok_or_else(|| crate::error::invalid("access key", format!("no access key has the id {id}")))?;
         self.principal_in_reach(caller, &record.principal).await?;
         Ok(record)
     }

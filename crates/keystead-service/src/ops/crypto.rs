@@ -242,6 +242,7 @@ impl Service {
             Ok(keystead_crypto::random_secret(bytes)?)
         }
         .await;
-        self.finish(event, result).await
+        // Answered only once its event is durable, like every use.
+        self.finish_use(event, result).await
     }
 }

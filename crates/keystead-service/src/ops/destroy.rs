@@ -92,6 +92,29 @@ impl Service {
         .await
     }
 
+    /// The id of an undecided destruction request for `key`, if there is one: what an adapter
+    /// checks before it changes anything on the way to a new request (AWS ScheduleKeyDeletion).
+    pub async fn pending_destruction(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<Option<String>, Error> {
+        self.guard(caller, AuditAction::ApprovalRead, Action::ManageKeyLifecycle).await?;
+        let tenant = caller.resolve_tenant(super::resolve::parse_tenant(tenant)?.as_ref())?;
+        let stored = self.stored_key(&tenant, key).await?;
+        let pending = self
+            .store
+            .approvals(&ApprovalFilter {
+                status: Some(keystead_core::approval::ApprovalStatus::Pending),
+                key_id: Some(stored.attributes.id),
+                operation: Some(ApprovalOperation::DestroyKey),
+                ..ApprovalFilter::default()
+            })
+            .await?;
+        Ok(pending.into_iter().find(|r| self.now() < r.expires_at).map(|r| r.id))
+    }
+
     /// Calls off scheduled destructions that have not run yet.
     pub async fn cancel_destruction(
         &self,
