@@ -126,6 +126,9 @@ pub fn check_state(
         (KeyState::Destroyed | KeyState::DestroyedCompromised, _) => {
             refuse("; its material has been destroyed")
         }
+        (KeyState::PendingImport, _) => {
+            refuse("; it holds no material until its owner imports it (keystead key import-params, then key import)")
+        }
     }
 }
 
@@ -191,7 +194,7 @@ mod tests {
                         (&responder, !protect),
                         (&responder_without_reason, false),
                     ],
-                    KeyState::Destroyed | KeyState::DestroyedCompromised => {
+                    KeyState::Destroyed | KeyState::DestroyedCompromised | KeyState::PendingImport => {
                         vec![(&plain, false), (&responder, false), (&exception, false)]
                     }
                 };

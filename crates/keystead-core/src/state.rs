@@ -19,6 +19,9 @@ pub enum KeyState {
     Destroyed,
     /// Material destroyed after a compromise; metadata kept.
     DestroyedCompromised,
+    /// Imported material is expected: none was imported yet, or Keystead's copy was deleted
+    /// (the owner holds the material and may import the same again).
+    PendingImport,
 }
 
 named_enum!(KeyState, "state", [
@@ -29,6 +32,7 @@ named_enum!(KeyState, "state", [
     Compromised => "compromised",
     Destroyed => "destroyed",
     DestroyedCompromised => "destroyed-compromised",
+    PendingImport => "pending-import",
 ]);
 
 impl KeyState {
@@ -44,12 +48,15 @@ impl KeyState {
                 | (PreActive | Active | Suspended | Deactivated, Compromised)
                 | (PreActive | Deactivated, Destroyed)
                 | (Compromised | Destroyed, DestroyedCompromised)
+                | (PendingImport, Active | Destroyed)
+                | (PreActive | Active | Suspended | Deactivated, PendingImport)
         )
     }
 
-    /// Whether the version still has material (it has not been destroyed).
+    /// Whether the version holds material (it has not been destroyed, and it is not waiting
+    /// for imported material).
     pub fn has_material(self) -> bool {
-        !matches!(self, KeyState::Destroyed | KeyState::DestroyedCompromised)
+        !matches!(self, KeyState::Destroyed | KeyState::DestroyedCompromised | KeyState::PendingImport)
     }
 }
 
@@ -75,6 +82,12 @@ mod tests {
             (Deactivated, Destroyed),
             (Compromised, DestroyedCompromised),
             (Destroyed, DestroyedCompromised),
+            (PendingImport, Active),
+            (PendingImport, Destroyed),
+            (PreActive, PendingImport),
+            (Active, PendingImport),
+            (Suspended, PendingImport),
+            (Deactivated, PendingImport),
         ];
         for from in KeyState::ALL {
             for to in KeyState::ALL {

@@ -48,6 +48,20 @@ pub enum Error {
         /// Which test.
         test: &'static str,
     },
+    /// Wrapped import material could not be recovered with the import token's key.
+    #[error("{reason}")]
+    ImportUnwrap {
+        /// Why (never the material).
+        reason: String,
+    },
+    /// Imported material is not a key of the declared algorithm.
+    #[error("imported material does not fit {algorithm}: {reason}")]
+    ImportedMaterial {
+        /// The key's algorithm.
+        algorithm: Algorithm,
+        /// What was received instead (sizes, never bytes).
+        reason: String,
+    },
     /// Secret sharing was asked something impossible.
     #[error("secret sharing: {reason}")]
     Sharing {

@@ -7,6 +7,7 @@
 
 mod error;
 mod generate;
+mod import;
 mod loaded;
 mod provenance;
 mod seal;
@@ -18,8 +19,9 @@ mod webhook;
 
 pub use error::Error;
 pub use generate::{generate, random_secret, GeneratedKey};
+pub use import::{generate_wrapping_key, import_material, unwrap_imported, WrappingKey};
 pub use loaded::LoadedKey;
-pub use provenance::{fips_mode, generation_provenance, library_description};
+pub use provenance::{external_provenance, fips_mode, generation_provenance, library_description};
 pub use seal::{RootKey, UnsealKey};
 pub use secret::SecretBytes;
 pub use token::{ct_eq_str, hmac_sha256, random_array, sha256, AccessToken, Sha256Stream, TokenHash};

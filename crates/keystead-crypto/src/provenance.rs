@@ -51,6 +51,36 @@ pub fn generation_provenance(
         node: node.to_owned(),
         origin,
         recovered: None,
+        imported: None,
+    }
+}
+
+/// The provenance of an external key's version: nothing about how the material was generated
+/// is known, and the record says so rather than naming a library. `imported` is `None` while
+/// the version waits for its first import.
+pub fn external_provenance(
+    algorithm: Algorithm,
+    environment: Environment,
+    node: &str,
+    at: OffsetDateTime,
+    imported: Option<keystead_core::key::ImportMark>,
+) -> Provenance {
+    let unknown = keystead_core::import::NOT_ATTESTED.to_owned();
+    Provenance {
+        library: "external".to_owned(),
+        library_version: "unknown".to_owned(),
+        backend: unknown.clone(),
+        fips: false,
+        rng: unknown.clone(),
+        entropy_source: unknown,
+        algorithm,
+        security_strength_bits: algorithm.security_strength_bits(),
+        generated_at: at,
+        environment,
+        node: node.to_owned(),
+        origin: keystead_core::key::Origin::External,
+        recovered: None,
+        imported,
     }
 }
 

@@ -286,6 +286,27 @@ pub enum Error {
         /// Which operations were not granted, if some were named.
         detail: String,
     },
+    /// An import token that cannot be used for this import.
+    #[error("import token refused: {reason}")]
+    ImportToken {
+        /// Why, in the terms AWS distinguishes.
+        problem: ImportTokenProblem,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A re-import of different material into a key whose material was deleted: only the same
+    /// material may come back (the data it protected depends on it).
+    #[error(
+        "key {key} held material with KCV {expected_kcv}; the imported material has KCV {kcv}: import the same          material, or import the new material into a new key"
+    )]
+    ImportedMaterialDiffers {
+        /// The key.
+        key: String,
+        /// The KCV of the material it held.
+        expected_kcv: String,
+        /// The KCV of what was sent.
+        kcv: String,
+    },
     /// A vote that cannot count.
     #[error(transparent)]
     Vote(#[from] keystead_core::approval::VoteError),
@@ -315,6 +336,7 @@ impl Error {
             | Error::GrantNotFound { .. } => ErrorKind::NotFound,
             Error::WrongState { .. } => ErrorKind::InvalidState,
             Error::RolesTogether { .. } => ErrorKind::PolicyViolation,
+            Error::ImportToken { .. } | Error::ImportedMaterialDiffers { .. } => ErrorKind::InvalidArgument,
             Error::AliasTaken { .. } => ErrorKind::AlreadyExists,
             Error::ApprovalClosed { .. } | Error::NotDestroyable { .. } => ErrorKind::InvalidState,
             Error::AuditTampered { .. } | Error::Bundle { .. } => ErrorKind::IntegrityFailure,
@@ -347,6 +369,8 @@ impl Error {
                     ErrorKind::InvalidArgument
                 }
                 Crypto::Unseal | Crypto::InvalidMaterial { .. } => ErrorKind::IntegrityFailure,
+                Crypto::ImportUnwrap { .. } => ErrorKind::DecryptionFailed,
+                Crypto::ImportedMaterial { .. } => ErrorKind::InvalidArgument,
                 Crypto::Generation { .. } | Crypto::Random | Crypto::SelfTest { .. } => ErrorKind::Internal,
             },
             Error::UseNotAudited { unavailable: true } => ErrorKind::StorageUnavailable,
@@ -362,6 +386,15 @@ impl Error {
             },
         }
     }
+}
+
+/// Why an import token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportTokenProblem {
+    /// Malformed, unknown, used already, or issued for another key or tenant.
+    Invalid,
+    /// Older than its 24 hours.
+    Expired,
 }
 
 /// Builds an invalid-argument error.

@@ -36,7 +36,7 @@ pub use backup::{
 };
 pub use cache::KeyCacheStats;
 pub use caller::{Caller, Justification};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, ImportTokenProblem};
 pub use keystead_crypto::SecretBytes;
 pub use keystead_store::archive::ArchiveRange;
 pub use keystead_store::export::ExportLine;
@@ -52,6 +52,7 @@ pub use ops::archive::{ArchiveDone, ArchivePlan};
 pub use ops::compromise::CompromiseReport;
 pub use ops::destroy::DestroyRequest;
 pub use ops::exception::ExceptionRequest;
+pub use ops::import::{ImportKeyRequest, ImportParamsRequest, ImportParamsView};
 pub use ops::inventory::{InventoryItem, InventoryRequest, InventoryView};
 pub use ops::principals::{NewPrincipalView, PrincipalUpdate};
 pub use ops::recovery::{KeyAssessment, RecoveryAssessment};

@@ -18,7 +18,7 @@ pub use chain::{ChainReport, ChainStatus, SignatureCheck};
 pub use error::Error;
 pub use model::{
     AccessKeyRecord, AliasRecord, ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead,
-    Change, Delivery, DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, KeyFilter, NewPrincipal,
+    Change, Delivery, DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, ImportTokenRecord, KeyFilter, NewPrincipal,
     Notification, StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
@@ -130,6 +130,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The access key with this id, disabled or not.
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, Error>;
+
+    /// The import token with this id, used or not.
+    async fn import_token(&self, id: &str) -> Result<Option<ImportTokenRecord>, Error>;
 
     /// Access keys of one principal, or of all, by principal and creation time.
     async fn access_keys(&self, principal: Option<&str>) -> Result<Vec<AccessKeyRecord>, Error>;

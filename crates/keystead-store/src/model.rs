@@ -303,6 +303,25 @@ pub enum Change {
         /// Its id.
         id: String,
     },
+    /// A new import token (bring your own key).
+    CreateImportToken(ImportTokenRecord),
+    /// An import token is spent: refused with [`Error::Conflict`](crate::Error::Conflict) if
+    /// it was used already or has expired by `at`. Its sealed private key is deleted.
+    UseImportToken {
+        /// Its id.
+        id: String,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Imported material lands in a version waiting for it (state `pending-import`): the
+    /// version takes `version`'s state, KCV, public key, provenance, sealed material and times,
+    /// only if it is still pending (compare-and-set).
+    ImportMaterial {
+        /// The key.
+        key_id: KeyId,
+        /// The version as it is once imported.
+        version: StoredVersion,
+    },
     /// First initialization of a sealed store: its seal settings and the root principal,
     /// stored together or not at all. Fails with [`Error::Conflict`](crate::Error::Conflict)
     /// if any of the settings exists already (another node initialized the store first).
@@ -336,6 +355,9 @@ impl Change {
             }
             Change::RestoreKey { key, .. } => vec![(FeedKind::Key, key.id.to_string())],
             Change::DisablePrincipal { name } => vec![(FeedKind::Principal, name.clone())],
+            Change::ImportMaterial { key_id, .. } => vec![(FeedKind::Key, key_id.to_string())],
+            // Import tokens are read from the store on each use.
+            Change::CreateImportToken(_) | Change::UseImportToken { .. } => Vec::new(),
             // Access keys are read from the store on each request: nothing to refresh.
             Change::CreateAccessKey(_)
             | Change::SetAccessKeyDisabled { .. }
@@ -439,6 +461,49 @@ pub struct ApprovalFilter {
     pub requester: Option<String>,
     /// Only those expiring at or before this time.
     pub expires_before: Option<OffsetDateTime>,
+}
+
+/// An import token: a wrapping key pair for one import into one key within its lifetime.
+#[derive(Clone)]
+pub struct ImportTokenRecord {
+    /// 32 lower-case hex digits (128 random bits): what the token the owner holds names.
+    pub id: String,
+    /// The tenant of the key.
+    pub tenant: Tenant,
+    /// The existing key it imports into, or `None` for a new key named `key_name`.
+    pub key_id: Option<KeyId>,
+    /// The key's name (a new key's name, or the existing key's name when issued).
+    pub key_name: String,
+    /// How the material must be wrapped.
+    pub wrapping_algorithm: keystead_core::WrappingAlgorithm,
+    /// The wrapping key's size.
+    pub wrapping_key_spec: keystead_core::WrappingKeySpec,
+    /// DER SubjectPublicKeyInfo of the wrapping key.
+    pub public_key_der: Vec<u8>,
+    /// The PKCS#8 private key, sealed under the root key bound to `id`; gone once used.
+    pub sealed_private_key: Option<Vec<u8>>,
+    /// When it was issued.
+    pub created_at: OffsetDateTime,
+    /// Who asked for it.
+    pub created_by: String,
+    /// When it stops being accepted.
+    pub expires_at: OffsetDateTime,
+    /// When it was used, if it was.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for ImportTokenRecord {
+    /// Everything but the sealed private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportTokenRecord")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("key_id", &self.key_id)
+            .field("key_name", &self.key_name)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An AWS SigV4 access key: it authenticates as its principal.

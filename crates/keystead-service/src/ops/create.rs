@@ -38,6 +38,39 @@ impl Service {
         event: &mut keystead_core::AuditEvent,
     ) -> Result<KeyView, Error> {
         self.authorize(caller, keystead_core::Action::CreateKey, None)?;
+        let origin: Origin = request.origin.as_deref().unwrap_or("generated").parse()?;
+        let attributes = self.new_key_attributes(caller, tenant, &request, origin).await?;
+        let (algorithm, environment) = (attributes.algorithm, attributes.environment);
+        let number = VersionNumber::FIRST;
+        let (state, version) = match origin {
+            Origin::Generated => {
+                let state = if request.pre_active { KeyState::PreActive } else { KeyState::Active };
+                (state, self.generate_version(&attributes, number, state).await?)
+            }
+            Origin::External => (KeyState::PendingImport, self.pending_import_version(&attributes, number)?),
+        };
+        event.details.insert("origin".into(), origin.to_string());
+        crate::audit::describe_key(event, &attributes);
+        event.version = Some(number.get());
+        event.details.insert("kcv".into(), version.info.kcv.clone());
+        event.details.insert("state".into(), state.to_string());
+        event.details.insert("security_strength_bits".into(), algorithm.security_strength_bits().to_string());
+        event.details.insert("environment".into(), environment.to_string());
+        let stored =
+            keystead_store::StoredKey { attributes: attributes.clone(), versions: vec![version.clone()] };
+        self.store.commit(Change::CreateKey { key: attributes, version }, event.clone()).await?;
+        Ok(KeyView::from(&stored))
+    }
+
+    /// Validates a new key's attributes (everything but its material) and checks that its
+    /// name is free: shared by `key create` and the import of material into a new key.
+    pub(crate) async fn new_key_attributes(
+        &self,
+        caller: &Caller,
+        tenant: keystead_core::Tenant,
+        request: &CreateKeyRequest,
+        origin: Origin,
+    ) -> Result<KeyAttributes, Error> {
         let name = KeyName::new(request.name.as_str())?;
         let purpose: Purpose = request.purpose.parse()?;
         let algorithm: Algorithm = request.algorithm.parse()?;
@@ -59,14 +92,14 @@ impl Service {
         {
             return Err(Error::ReservedKey { key: name.to_string() });
         }
-        let owner = request.owner.unwrap_or_else(|| caller.principal.clone());
+        let owner = request.owner.clone().unwrap_or_else(|| caller.principal.clone());
         if owner.is_empty() || owner.len() > 128 || owner.chars().any(char::is_control) {
             return Err(invalid("owner", "must be 1 to 128 printable characters"));
         }
         let classification: Classification =
             request.classification.as_deref().unwrap_or("confidential").parse()?;
         let criticality: Criticality = request.criticality.as_deref().unwrap_or("medium").parse()?;
-        let labels = Labels::new(request.labels)?;
+        let labels = Labels::new(request.labels.clone())?;
         let rotation_period_seconds =
             request.rotation_period.as_deref().map(parse_duration_seconds).transpose()?;
         let protect_period_seconds =
@@ -79,6 +112,18 @@ impl Service {
                 ));
             }
         }
+        if origin == Origin::External {
+            if rotation_period_seconds.is_some() {
+                return Err(invalid(
+                    "rotation-period",
+                    "an external key is never rotated by Keystead (rotation would generate material here): \
+                     import new material into a new key and move the alias instead",
+                ));
+            }
+            if request.pre_active {
+                return Err(invalid("pre-active", "an external key waits for its material in state pending-import"));
+            }
+        }
         if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {
             return Err(keystead_store::Error::NameTaken {
                 tenant: tenant.to_string(),
@@ -86,9 +131,8 @@ impl Service {
             }
             .into());
         }
-
         let now = self.now();
-        let attributes = KeyAttributes {
+        Ok(KeyAttributes {
             id: KeyId::from_random_bytes(keystead_crypto::random_array()?),
             tenant,
             name,
@@ -100,26 +144,13 @@ impl Service {
             environment,
             classification,
             labels,
-            origin: Origin::Generated,
+            origin,
             rotation_period_seconds,
             protect_period_seconds,
             recoverable: request.recoverable.unwrap_or_else(|| super::recovery::default_recoverable(purpose)),
             criticality,
             created_at: now,
             updated_at: now,
-        };
-        let number = VersionNumber::FIRST;
-        let state = if request.pre_active { KeyState::PreActive } else { KeyState::Active };
-        let version = self.generate_version(&attributes, number, state).await?;
-        crate::audit::describe_key(event, &attributes);
-        event.version = Some(number.get());
-        event.details.insert("kcv".into(), version.info.kcv.clone());
-        event.details.insert("state".into(), state.to_string());
-        event.details.insert("security_strength_bits".into(), algorithm.security_strength_bits().to_string());
-        event.details.insert("environment".into(), environment.to_string());
-        let stored =
-            keystead_store::StoredKey { attributes: attributes.clone(), versions: vec![version.clone()] };
-        self.store.commit(Change::CreateKey { key: attributes, version }, event.clone()).await?;
-        Ok(KeyView::from(&stored))
+        })
     }
 }

@@ -200,6 +200,15 @@ impl Service {
         event: &mut AuditEvent,
     ) -> Result<KeyView, Error> {
         let attributes = stored.attributes.clone();
+        if attributes.origin == keystead_core::key::Origin::External {
+            return Err(Error::WrongState {
+                reason: format!(
+                    "key {} holds imported material (origin external): rotating would generate material here; \
+                     create a new external key, import the new material into it and point the alias at it",
+                    attributes.name
+                ),
+            });
+        }
         attributes.algorithm.check_for(attributes.purpose, self.config.minimum_strength_bits)?;
         let number =
             stored.versions.last().and_then(|v| v.info.number.next()).unwrap_or(VersionNumber::FIRST);
@@ -270,7 +279,7 @@ pub(crate) fn moved(info: &VersionInfo, to: KeyState, now: OffsetDateTime) -> Ve
             info.destroyed_at.get_or_insert(now);
             info.destroy_at = None;
         }
-        KeyState::PreActive | KeyState::Compromised => {}
+        KeyState::PreActive | KeyState::Compromised | KeyState::PendingImport => {}
     }
     info
 }

@@ -8,6 +8,7 @@ pub(crate) mod checkpoint;
 pub mod compromise;
 mod create;
 mod crypto;
+pub mod import;
 pub mod destroy;
 pub mod exception;
 pub mod inventory;

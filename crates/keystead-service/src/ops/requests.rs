@@ -36,6 +36,9 @@ pub struct CreateKeyRequest {
     pub criticality: Option<String>,
     /// Create version 1 in pre-active state.
     pub pre_active: bool,
+    /// `generated` (the default) or `external`: an external key is created without material,
+    /// in state `pending-import`, and takes the owner's material by `key import`.
+    pub origin: Option<String>,
 }
 
 /// `key list` filters.

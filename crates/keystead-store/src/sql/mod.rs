@@ -21,6 +21,7 @@ mod approvals;
 mod archive;
 mod audit;
 mod audit_write;
+mod import_tokens;
 mod inventory;
 mod query;
 mod shares;
@@ -531,6 +532,11 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
         }
         Change::EnablePrincipal { name } => admin::enable_principal(tx, &name).await?,
         Change::CreateAccessKey(record) => access_keys::insert(tx, &record).await?,
+        Change::CreateImportToken(record) => import_tokens::insert(tx, &record).await?,
+        Change::UseImportToken { id, at } => import_tokens::spend(tx, &id, at).await?,
+        Change::ImportMaterial { key_id, version } => {
+            import_tokens::import_material(tx, &key_id.to_string(), &version).await?
+        }
         Change::SetAccessKeyDisabled { id, disabled } => access_keys::set_disabled(tx, &id, disabled).await?,
         Change::DeleteAccessKey { id } => access_keys::delete(tx, &id).await?,
         Change::UpdateKey { key, from_updated_at } => aliases::update_key(tx, &key, from_updated_at).await?,
@@ -888,6 +894,10 @@ impl Store for SqlStore {
             principal_from_row(name, roles, tenant, disabled, expires)
         })
         .transpose()
+    }
+
+    async fn import_token(&self, id: &str) -> Result<Option<crate::ImportTokenRecord>, Error> {
+        import_tokens::by_id(&self.pool, id).await
     }
 
     async fn access_key(&self, id: &str) -> Result<Option<crate::AccessKeyRecord>, Error> {
