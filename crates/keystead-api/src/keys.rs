@@ -45,6 +45,93 @@ pub struct CreateKey {
     pub pre_active: bool,
     /// The tenant (the caller's own by default).
     pub tenant: Option<String>,
+    /// `generated` (default) or `external`: an external key is created without material, in
+    /// state `pending-import`, and takes the owner's material through `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// `POST /v1/keys/{key}/import-params`: a wrapping public key and a single-use import token
+/// for an external key waiting for material, or for a new key of that name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParamsRequest {
+    /// `rsa-oaep-sha256` (default) or `rsa-aes-kw-sha256` (needed for RSA private keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapping_algorithm: Option<String>,
+    /// `rsa-3072` (default) or `rsa-4096`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapping_key_spec: Option<String>,
+    /// The tenant (the caller's own by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// What the owner needs to wrap material for import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportParams {
+    /// The key's name.
+    pub key: String,
+    /// The key's id, when the key exists already (an external key waiting for material).
+    pub key_id: Option<String>,
+    /// The tenant.
+    pub tenant: String,
+    /// The import token: `ksit_` and 32 hex digits. It imports once, into this key only.
+    pub token: String,
+    /// The wrapping public key (SubjectPublicKeyInfo), PEM.
+    pub public_key_pem: String,
+    /// How to wrap: `rsa-oaep-sha256` or `rsa-aes-kw-sha256`.
+    pub wrapping_algorithm: String,
+    /// `rsa-3072` or `rsa-4096`.
+    pub wrapping_key_spec: String,
+    /// When the token stops being accepted (24 hours after it was issued).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/keys/{key}/import`: wrapped material and its token. For a new key, `purpose`
+/// and `algorithm` are required and the other attributes are as in `CreateKey`; for an
+/// existing external key, only its own purpose and algorithm may be restated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKey {
+    /// The import token from `import-params`.
+    pub token: String,
+    /// Base64 of the wrapped material.
+    pub wrapped: String,
+    /// The purpose (required for a new key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// The algorithm (required for a new key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// A new key's usage context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_context: Option<String>,
+    /// A new key's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// A new key's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A new key's classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    /// A new key's labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// A new key's originator-usage period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect_period: Option<String>,
+    /// Whether backups include a new key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recoverable: Option<bool>,
+    /// A new key's criticality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
+    /// The tenant (the caller's own by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// `PATCH /v1/keys/{key}`: the attributes that may change. Purpose, algorithm and
@@ -157,7 +244,7 @@ pub struct Key {
     pub classification: String,
     /// Free-form labels.
     pub labels: BTreeMap<String, String>,
-    /// `generated` or `imported`.
+    /// `generated` or `external`.
     pub origin: String,
     /// Rotate after this many seconds, if set.
     pub rotation_period_seconds: Option<i64>,
@@ -271,11 +358,32 @@ pub struct Provenance {
     pub environment: String,
     /// The node that generated it.
     pub node: String,
-    /// `generated` or `imported`.
+    /// `generated` or `external`.
     pub origin: String,
     /// Set when the version was restored from a backup (CEK-20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<RecoveryMark>,
+    /// Set when the material was imported (origin `external`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportMark>,
+}
+
+/// How imported material came in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportMark {
+    /// Who imported it.
+    pub imported_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub imported_at: OffsetDateTime,
+    /// `rsa-oaep-sha256` or `rsa-aes-kw-sha256`.
+    pub wrapping_algorithm: String,
+    /// `rsa-3072` or `rsa-4096`.
+    pub wrapping_key_spec: String,
+    /// The import token it came with.
+    pub import_token_id: String,
+    /// "generated outside Keystead: not attested".
+    pub attestation: String,
 }
 
 /// How a version came back from a backup.

@@ -104,6 +104,7 @@ fn key(i: usize) -> (KeyAttributes, StoredVersion) {
         node: "bench".into(),
         origin: Origin::Generated,
         recovered: None,
+        imported: None,
     };
     let state = if i % 200 == 7 { KeyState::Compromised } else { KeyState::Active };
     let version = StoredVersion {

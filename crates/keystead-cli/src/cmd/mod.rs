@@ -10,6 +10,7 @@ pub mod backup;
 pub mod compliance;
 pub mod crypto;
 pub mod grants;
+pub mod import;
 pub mod inventory;
 pub mod keys;
 pub mod operator;

@@ -76,6 +76,14 @@ impl IntoWire for Provenance {
             node: self.node,
             origin: self.origin.to_string(),
             recovered: self.recovered.into_wire(),
+            imported: self.imported.map(|mark| api::keys::ImportMark {
+                imported_by: mark.imported_by,
+                imported_at: mark.imported_at,
+                wrapping_algorithm: mark.wrapping_algorithm.to_string(),
+                wrapping_key_spec: mark.wrapping_key_spec.to_string(),
+                import_token_id: mark.import_token_id,
+                attestation: mark.attestation,
+            }),
         }
     }
 }

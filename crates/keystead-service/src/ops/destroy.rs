@@ -15,8 +15,15 @@ use super::lifecycle::{moved, target_state};
 use crate::error::invalid;
 use crate::{Caller, Error, KeyView, Service};
 
-/// States a version can be destroyed from.
-const DESTROYABLE: &[KeyState] = &[KeyState::PreActive, KeyState::Deactivated, KeyState::Compromised];
+/// States a version can be destroyed from (a pending-import version holds no material, but its
+/// key is retired for good by destroying it, as AWS deletes a key pending import).
+const DESTROYABLE: &[KeyState] =
+    &[KeyState::PreActive, KeyState::Deactivated, KeyState::Compromised, KeyState::PendingImport];
+
+/// Whether a version is not destroyed yet: it holds material, or waits for imported material.
+fn not_destroyed(state: KeyState) -> bool {
+    state.has_material() || state == KeyState::PendingImport
+}
 
 /// The waiting period when the request names none.
 const DEFAULT_WAIT: &str = "7d";
@@ -202,7 +209,7 @@ impl Service {
         let due: Vec<VersionUpdate> = stored
             .versions
             .iter()
-            .filter(|v| v.info.destroy_at.is_some_and(|at| at <= now) && v.info.state.has_material())
+            .filter(|v| v.info.destroy_at.is_some_and(|at| at <= now) && not_destroyed(v.info.state))
             .filter(|v| DESTROYABLE.contains(&v.info.state))
             .map(|v| {
                 let info = moved(&v.info, target_state(v.info.state, KeyState::Destroyed), now);
@@ -231,7 +238,7 @@ fn destroyable(stored: &StoredKey, version: Option<u32>) -> Result<Vec<VersionNu
                 .version(number)
                 .ok_or_else(|| Error::VersionNotFound { key: name.clone(), version: number.get() })?]
         }
-        None => stored.versions.iter().filter(|v| v.info.state.has_material()).collect(),
+        None => stored.versions.iter().filter(|v| not_destroyed(v.info.state)).collect(),
     };
     if live.is_empty() {
         return Err(invalid("key", "every version is destroyed already"));

@@ -43,6 +43,8 @@ pub struct ImportParamsView {
     pub wrapping_key_spec: WrappingKeySpec,
     /// DER SubjectPublicKeyInfo of the wrapping key.
     pub public_key_der: Vec<u8>,
+    /// The same, PEM.
+    pub public_key_pem: String,
     /// When the token stops being accepted.
     pub expires_at: OffsetDateTime,
 }
@@ -206,6 +208,7 @@ impl Service {
             tenant,
             wrapping_algorithm,
             wrapping_key_spec,
+            public_key_pem: pem::encode(&pem::Pem::new("PUBLIC KEY", wrapping.public_key_der.clone())),
             public_key_der: wrapping.public_key_der,
             expires_at,
         })

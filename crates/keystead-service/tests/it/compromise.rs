@@ -38,9 +38,12 @@ async fn key_in(h: &Harness, name: &str, state: KeyState, custodians: &[Caller; 
     let root = &h.caller;
     let mut request = crate::harness::request(name, "encrypt", "aes-256-gcm");
     request.pre_active = state == KeyState::PreActive;
+    if state == KeyState::PendingImport {
+        request.origin = Some("external".into());
+    }
     s.create_key(root, request).await.unwrap();
     match state {
-        KeyState::PreActive | KeyState::Active => {}
+        KeyState::PreActive | KeyState::Active | KeyState::PendingImport => {}
         KeyState::Suspended => drop(s.suspend_key(root, None, name, None).await.unwrap()),
         KeyState::Deactivated => drop(s.deactivate_key(root, None, name, None).await.unwrap()),
         KeyState::Compromised => {
@@ -124,7 +127,7 @@ async fn every_transition_and_every_illegal_one() {
             (Active | Suspended, Command::Deactivate) => Some(Deactivated),
             (PreActive | Active | Suspended | Deactivated, Command::Compromise) => Some(Compromised),
             (Destroyed, Command::Compromise) => Some(DestroyedCompromised),
-            (PreActive | Deactivated | Compromised, Command::Destroy) => Some(from),
+            (PreActive | Deactivated | Compromised | PendingImport, Command::Destroy) => Some(from),
             _ => None,
         }
     };

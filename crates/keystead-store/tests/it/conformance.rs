@@ -54,6 +54,7 @@ pub(crate) fn version(number: u32) -> StoredVersion {
         node: "n1".into(),
         origin: Origin::Generated,
         recovered: None,
+        imported: None,
     };
     let provenance_json = serde_json::to_string(&provenance).unwrap();
     StoredVersion {
