@@ -112,6 +112,42 @@ fn undecryptable(algorithm: WrappingAlgorithm) -> Error {
     ))
 }
 
+/// The owner's side of an import: wraps `material` under an import token's public key. Keystead
+/// itself never calls it on the server path; tests and tools that prepare imports do (any
+/// RSA-OAEP-SHA-256 and RFC 5649 implementation gives the same format: `openssl pkeyutl`,
+/// Python's `cryptography`, AWS's own instructions).
+pub fn wrap_for_import(
+    algorithm: WrappingAlgorithm,
+    public_key_der: &[u8],
+    material: &SecretBytes,
+) -> Result<Vec<u8>, Error> {
+    use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey};
+    fn failed<E>(_: E) -> Error {
+        refused("the wrapping public key is not an RSA public key, or the material is too large for it")
+    }
+    let public = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_key_der).map_err(failed)?)
+        .map_err(failed)?;
+    let oaep = |plaintext: &[u8]| -> Result<Vec<u8>, Error> {
+        let mut out = vec![0; public.ciphertext_size()];
+        let len = public.encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, None).map_err(failed)?.len();
+        out.truncate(len);
+        Ok(out)
+    };
+    match algorithm {
+        WrappingAlgorithm::RsaOaepSha256 => oaep(material.expose_secret()),
+        WrappingAlgorithm::RsaAesKeyWrapSha256 => {
+            let aes_key = crate::random_secret(EPHEMERAL_AES_KEY_LEN)?;
+            let mut wrapped = oaep(aes_key.expose_secret())?;
+            let mut out = vec![0; material.len() + 16];
+            let len = AesKek::new(&AES_256, aes_key.expose_secret())
+                .and_then(|kek| kek.wrap_with_padding(material.expose_secret(), &mut out).map(|o| o.len()))
+                .map_err(failed)?;
+            wrapped.extend_from_slice(&out[..len]);
+            Ok(wrapped)
+        }
+    }
+}
+
 /// Checks that `material` is a key of `algorithm` (its length, or its PKCS#8 structure, curve
 /// and modulus size) and computes its key check value and public key, as for generated keys.
 pub fn import_material(algorithm: Algorithm, material: SecretBytes) -> Result<GeneratedKey, Error> {
@@ -145,26 +181,14 @@ pub fn import_material(algorithm: Algorithm, material: SecretBytes) -> Result<Ge
 
 #[cfg(test)]
 mod tests {
-    use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey};
-
     use super::*;
 
-    /// What the owner does: RSA-OAEP-SHA-256 under the token's public key.
     fn oaep_wrap(public_der: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let public = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_der).unwrap()).unwrap();
-        let mut out = vec![0; public.ciphertext_size()];
-        let len = public.encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, None).unwrap().len();
-        out.truncate(len);
-        out
+        wrap_for_import(WrappingAlgorithm::RsaOaepSha256, public_der, &SecretBytes::from_slice(plaintext)).unwrap()
     }
 
     fn kw_wrap(public_der: &[u8], material: &[u8]) -> Vec<u8> {
-        let aes_key = [7u8; 32];
-        let mut wrapped = oaep_wrap(public_der, &aes_key);
-        let mut out = vec![0; material.len() + 16];
-        let len = AesKek::new(&AES_256, &aes_key).unwrap().wrap_with_padding(material, &mut out).unwrap().len();
-        wrapped.extend_from_slice(&out[..len]);
-        wrapped
+        wrap_for_import(WrappingAlgorithm::RsaAesKeyWrapSha256, public_der, &SecretBytes::from_slice(material)).unwrap()
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod webhook;
 
 pub use error::Error;
 pub use generate::{generate, random_secret, GeneratedKey};
-pub use import::{generate_wrapping_key, import_material, unwrap_imported, WrappingKey};
+pub use import::{generate_wrapping_key, import_material, unwrap_imported, wrap_for_import, WrappingKey};
 pub use loaded::LoadedKey;
 pub use provenance::{external_provenance, fips_mode, generation_provenance, library_description};
 pub use seal::{RootKey, UnsealKey};

@@ -10,6 +10,7 @@ mod compliance;
 mod compromise;
 mod generation;
 mod harness;
+mod import;
 mod inventory;
 mod lifecycle;
 mod purpose;
