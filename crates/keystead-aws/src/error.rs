@@ -38,6 +38,9 @@ impl AwsError {
 impl From<Error> for AwsError {
     fn from(err: Error) -> Self {
         let message = err.to_string();
+        if let Some(kind) = import_error(&err) {
+            return Self::new(kind, message);
+        }
         let (kind, status) = match err.kind() {
             ErrorKind::Unauthenticated => ("UnrecognizedClientException", StatusCode::BAD_REQUEST),
             ErrorKind::PermissionDenied => ("AccessDeniedException", StatusCode::BAD_REQUEST),
@@ -67,6 +70,21 @@ impl From<Error> for AwsError {
             _ => None,
         };
         Self { kind, message, status, retry_after_seconds }
+    }
+}
+
+/// The exceptions AWS names for refused imports, which Keystead's kinds do not tell apart.
+fn import_error(err: &Error) -> Option<&'static str> {
+    use keystead_crypto::Error as Crypto;
+    use keystead_service::ImportTokenProblem;
+    match err {
+        Error::ImportToken { problem: ImportTokenProblem::Invalid, .. } => Some("InvalidImportTokenException"),
+        Error::ImportToken { problem: ImportTokenProblem::Expired, .. } => Some("ExpiredImportTokenException"),
+        Error::ImportedMaterialDiffers { .. } | Error::Crypto(Crypto::ImportedMaterial { .. }) => {
+            Some("IncorrectKeyMaterialException")
+        }
+        Error::Crypto(Crypto::ImportUnwrap { .. }) => Some("InvalidCiphertextException"),
+        _ => None,
     }
 }
 

@@ -16,15 +16,11 @@ pub(crate) async fn create_key(call: &Call<'_>) -> Result<Value, AwsError> {
         (None, None) => "SYMMETRIC_DEFAULT",
     };
     let usage = call.text("KeyUsage")?.unwrap_or("ENCRYPT_DECRYPT");
-    match call.text("Origin")?.unwrap_or("AWS_KMS") {
-        "AWS_KMS" => {}
-        "EXTERNAL" => {
-            return Err(AwsError::unsupported(
-                "Origin EXTERNAL (bring your own key) is not supported through the AWS endpoint yet",
-            ))
-        }
+    let origin = match call.text("Origin")?.unwrap_or("AWS_KMS") {
+        "AWS_KMS" => None,
+        "EXTERNAL" => Some("external".to_owned()),
         other => return Err(AwsError::unsupported(format!("Keystead does not support Origin {other}"))),
-    }
+    };
     if call.body.get("MultiRegion").and_then(Value::as_bool) == Some(true) {
         return Err(AwsError::unsupported("Keystead keys are not multi-Region keys"));
     }
@@ -44,6 +40,7 @@ pub(crate) async fn create_key(call: &Call<'_>) -> Result<Value, AwsError> {
         algorithm: algorithm.as_str().to_owned(),
         description: call.text("Description")?.map(str::to_owned),
         labels,
+        origin,
         ..CreateKeyRequest::default()
     };
     let view = call.service().create_key(&call.caller, request).await?;

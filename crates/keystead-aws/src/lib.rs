@@ -21,6 +21,7 @@ use serde_json::Value;
 
 mod crypto;
 mod error;
+mod import;
 mod keys;
 mod lifecycle;
 mod names;
@@ -257,6 +258,9 @@ async fn dispatch(call: &Call<'_>, operation: &str) -> Result<Value, AwsError> {
         "DeleteAlias" => keys::delete_alias(call).await,
         "ListAliases" => keys::list_aliases(call).await,
         "GetPublicKey" => keys::get_public_key(call).await,
+        "GetParametersForImport" => import::get_parameters_for_import(call).await,
+        "ImportKeyMaterial" => import::import_key_material(call).await,
+        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(call).await,
         "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(call).await,
         "CancelKeyDeletion" => lifecycle::cancel_key_deletion(call).await,
         "UpdateKeyDescription" => lifecycle::update_key_description(call).await,

@@ -133,15 +133,19 @@ pub(crate) fn mac_algorithm(algorithm: Algorithm) -> Option<&'static str> {
     }
 }
 
-/// The AWS key state of a Keystead key: `Enabled` while a version is active, `PendingDeletion`
-/// while a destruction is scheduled, else `Disabled` (pre-active, suspended, deactivated,
-/// compromised or destroyed versions only).
+/// The AWS key state of a Keystead key: `PendingDeletion` while a destruction is scheduled,
+/// `Enabled` while a version is active, `PendingImport` while an external key waits for its
+/// material, else `Disabled` (pre-active, suspended, deactivated, compromised or destroyed
+/// versions only).
 pub(crate) fn key_state(view: &KeyView) -> &'static str {
     if view.versions.iter().any(|v| v.destroy_at.is_some() && v.destroyed_at.is_none()) {
         return "PendingDeletion";
     }
     if view.versions.iter().any(|v| v.state == KeyState::Active) {
         return "Enabled";
+    }
+    if view.versions.iter().any(|v| v.state == KeyState::PendingImport) {
+        return "PendingImport";
     }
     "Disabled"
 }
@@ -159,7 +163,7 @@ pub(crate) fn key_metadata(config: &AwsConfig, view: &KeyView) -> Value {
         "Description": attributes.description,
         "KeyUsage": key_usage(attributes.purpose),
         "KeyState": state,
-        "Origin": "AWS_KMS",
+        "Origin": if attributes.origin == keystead_core::key::Origin::External { "EXTERNAL" } else { "AWS_KMS" },
         "KeyManager": "CUSTOMER",
         "CustomerMasterKeySpec": key_spec(attributes.algorithm),
         "KeySpec": key_spec(attributes.algorithm),
@@ -174,6 +178,9 @@ pub(crate) fn key_metadata(config: &AwsConfig, view: &KeyView) -> Value {
     };
     if let (Some((field, algorithm)), Some(object)) = (algorithms, metadata.as_object_mut()) {
         object.insert(field.to_owned(), json!([algorithm]));
+    }
+    if let (keystead_core::key::Origin::External, Some(object)) = (attributes.origin, metadata.as_object_mut()) {
+        object.insert("ExpirationModel".to_owned(), json!("KEY_MATERIAL_DOES_NOT_EXPIRE"));
     }
     if let (Some(at), Some(object)) =
         (view.versions.iter().filter_map(|v| v.destroy_at).min(), metadata.as_object_mut())

@@ -116,3 +116,40 @@ pub enum Command {
     #[command(subcommand)]
     Backup(backup::BackupCommand),
 }
+
+/// `keystead key import NAME --wrapped FILE --token FILE` is the contract's spelling, but
+/// `--token` is also the global bearer-token flag. In `key import` (and only there), `--token`
+/// names the import token file: it is passed on as `--import-token`, and the command
+/// authenticates with `KEYSTEAD_TOKEN` (or a development server's root token file).
+pub fn key_import_token_flag(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let is_key_import = args.windows(2).any(|pair| pair[0] == "key" && pair[1] == "import");
+    if is_key_import {
+        for arg in &mut args {
+            if arg == "--token" {
+                *arg = "--import-token".into();
+            } else if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("--token=")) {
+                *arg = format!("--import-token={value}").into();
+            }
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_import_takes_its_token_file_as_token() {
+        let args = |list: &[&str]| list.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let rewritten =
+            key_import_token_flag(args(&["keystead", "key", "import", "k", "--wrapped", "w", "--token", "t"]));
+        assert_eq!(rewritten, args(&["keystead", "key", "import", "k", "--wrapped", "w", "--import-token", "t"]));
+        let cli = Cli::try_parse_from(rewritten).unwrap();
+        assert!(cli.token.is_none(), "the import token is not the bearer token");
+        let other = args(&["keystead", "key", "import-params", "k", "--token", "kst_x"]);
+        assert_eq!(key_import_token_flag(other.clone()), other);
+    }
+}
+

@@ -94,7 +94,7 @@ fn run_client(cli: Cli) -> anyhow::Result<i32> {
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::key_import_token_flag(std::env::args_os()));
     let result = match cli.command {
         Command::Server(args) => {
             let format = args

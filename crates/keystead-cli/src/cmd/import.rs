@@ -44,8 +44,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub wrapped: PathBuf,
     /// The import token file from `key import-params` (the token text, or base64 of it).
-    #[arg(long, value_name = "FILE")]
-    pub token: PathBuf,
+    /// Spelled `--token FILE` on the command line (see `cli::key_import_token_flag`): this
+    /// command authenticates with KEYSTEAD_TOKEN.
+    #[arg(long = "import-token", value_name = "FILE")]
+    pub import_token: PathBuf,
     /// The purpose (required for a new key; must be the key's for an existing one).
     #[arg(long)]
     pub purpose: Option<String>,
@@ -117,8 +119,9 @@ pub fn run_params(client: &Client, args: ImportParamsArgs, json_out: bool) -> Re
 
 /// Runs `key import`.
 pub fn run_import(client: &Client, args: ImportArgs) -> Result<Key> {
-    let token = std::fs::read(&args.token).with_context(|| format!("cannot read {}", args.token.display()))?;
-    let token = String::from_utf8(token).map_err(|_| anyhow!("{}: not an import token", args.token.display()))?;
+    let path = &args.import_token;
+    let token = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let token = String::from_utf8(token).map_err(|_| anyhow!("{}: not an import token", path.display()))?;
     let wrapped = std::fs::read(&args.wrapped).with_context(|| format!("cannot read {}", args.wrapped.display()))?;
     let body = ImportKey {
         token: token.trim().to_owned(),

@@ -7,6 +7,7 @@ mod admin;
 mod archive;
 mod audit_export;
 mod aws;
+mod byok;
 mod cluster;
 mod compromise;
 mod flood;
