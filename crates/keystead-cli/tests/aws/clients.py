@@ -15,7 +15,8 @@ import boto3
 import botocore.config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 ENDPOINT = os.environ["KEYSTEAD_AWS_ENDPOINT"]
 REGION = "us-east-1"
@@ -173,9 +174,72 @@ forged = kms((APP[0], "A" * 40))
 check("wrong secret", error_code(forged.generate_random, NumberOfBytes=8) == "InvalidSignatureException")
 unknown = kms(("AKKS0000000000000000", APP[1]))
 check("unknown key id", error_code(unknown.generate_random, NumberOfBytes=8) == "UnrecognizedClientException")
+code = error_code(custodian.create_grant, KeyId=key_id, GranteePrincipal="app", Operations=["Encrypt"])
+check("unsupported operation", code == "UnsupportedOperationException", code)
+
+# Bring your own key: an EXTERNAL key waits for material wrapped under the import parameters.
 code = error_code(custodian.get_parameters_for_import, KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
                   WrappingKeySpec="RSA_3072")
-check("unsupported operation", code == "UnsupportedOperationException", code)
+check("no import into an AWS_KMS key", code == "UnsupportedOperationException", code)
+ext = custodian.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]
+check("CreateKey Origin EXTERNAL", ext["KeyState"] == "PendingImport" and ext["Origin"] == "EXTERNAL", str(ext))
+keystead("grant", "add", "--principal", "app", "--key", ext["KeyId"], "--ops", "encrypt,decrypt")
+check("no material, no use", error_code(app.encrypt, KeyId=ext["KeyId"], Plaintext=b"x") == "KMSInvalidStateException")
+OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+def import_parameters(key, algorithm="RSAES_OAEP_SHA_256"):
+    params = custodian.get_parameters_for_import(KeyId=key, WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_3072")
+    return params["ImportToken"], serialization.load_der_public_key(params["PublicKey"])
+
+
+def import_material(key, token, wrapped):
+    return custodian.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped,
+                                         ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
+material = os.urandom(32)
+token, wrapping = import_parameters(ext["KeyId"])
+other_token, other_wrapping = import_parameters(ext["KeyId"])
+refusals = [
+    ("unknown token", b"ksit_" + b"0" * 32, wrapping.encrypt(material, OAEP), "InvalidImportTokenException"),
+    ("wrapped for another token", token, other_wrapping.encrypt(material, OAEP), "InvalidCiphertextException"),
+    ("wrong-size material", token, wrapping.encrypt(material[:16], OAEP), "IncorrectKeyMaterialException"),
+]
+for name, bad_token, wrapped, expected in refusals:
+    code = error_code(import_material, ext["KeyId"], bad_token, wrapped)
+    check(f"import refused: {name}", code == expected, code)
+check("refusals changed nothing", custodian.describe_key(KeyId=ext["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport")
+import_material(ext["KeyId"], token, wrapping.encrypt(material, OAEP))
+check("ImportKeyMaterial", custodian.describe_key(KeyId=ext["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled")
+code = error_code(import_material, ext["KeyId"], token, wrapping.encrypt(material, OAEP))
+check("a token imports once", code == "InvalidImportTokenException", code)
+byok_blob = app.encrypt(KeyId=ext["KeyId"], Plaintext=b"own key")["CiphertextBlob"]
+shown = json.loads(keystead("key", "show", ext["KeyId"], "--output", "json"))
+provenance = shown["versions"][0]["provenance"]
+check("provenance says external, not attested",
+      provenance["origin"] == "external" and provenance["imported"]["attestation"].endswith("not attested"), str(provenance))
+custodian.delete_imported_key_material(KeyId=ext["KeyId"])
+check("DeleteImportedKeyMaterial", custodian.describe_key(KeyId=ext["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport")
+check("deleted material decrypts nothing",
+      error_code(app.decrypt, CiphertextBlob=byok_blob) == "KMSInvalidStateException")
+token, wrapping = import_parameters(ext["KeyId"])
+code = error_code(import_material, ext["KeyId"], token, wrapping.encrypt(os.urandom(32), OAEP))
+check("re-import of other material refused", code == "IncorrectKeyMaterialException", code)
+import_material(ext["KeyId"], token, wrapping.encrypt(material, OAEP))
+check("re-import of the same material", app.decrypt(CiphertextBlob=byok_blob)["Plaintext"] == b"own key")
+
+# An EC signing key of one's own, wrapped with RSA_AES_KEY_WRAP_SHA_256 (RFC 5649 under a fresh AES key).
+ec_ext = custodian.create_key(Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+own = ec.generate_private_key(ec.SECP256R1())
+pkcs8 = own.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+token, wrapping = import_parameters(ec_ext["KeyId"], "RSA_AES_KEY_WRAP_SHA_256")
+aes_key = os.urandom(32)
+import_material(ec_ext["KeyId"], token, wrapping.encrypt(aes_key, OAEP) + aes_key_wrap_with_padding(aes_key, pkcs8))
+keystead("grant", "add", "--principal", "app", "--key", ec_ext["KeyId"], "--ops", "sign")
+signature = app.sign(KeyId=ec_ext["KeyId"], Message=b"mine", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+own.public_key().verify(signature, b"mine", ec.ECDSA(hashes.SHA256()))
+check("imported EC key signs; its own public key verifies", True)
 
 # The aws CLI.
 env = dict(os.environ, AWS_ACCESS_KEY_ID=APP[0], AWS_SECRET_ACCESS_KEY=APP[1], AWS_DEFAULT_REGION=REGION,
