@@ -57,6 +57,9 @@ fn exclusion(stored: &StoredKey) -> Option<String> {
         ));
     }
     if stored.versions.iter().all(|v| v.sealed_material.is_none()) {
+        if stored.versions.iter().any(|v| v.info.state == KeyState::PendingImport) {
+            return Some("external key without imported material: its owner holds the material".into());
+        }
         return Some("every version is destroyed: no material left to recover".into());
     }
     None
@@ -375,7 +378,7 @@ fn key_record(root: &RootKey, stored: &StoredKey, backup_id: &str) -> Result<Key
             let vector = loaded.test_vector(&message)?;
             (Some(Zeroizing::new(STANDARD.encode(material.expose_secret()))), Some(STANDARD.encode(vector)))
         } else {
-            debug_assert!(matches!(version.info.state, KeyState::Destroyed | KeyState::DestroyedCompromised));
+            debug_assert!(!version.info.state.has_material());
             (None, None)
         };
         versions.push(VersionRecord {

@@ -192,7 +192,13 @@ impl Service {
         keys: &[StoredKey],
         since: time::OffsetDateTime,
     ) -> Result<ControlAssessment, Error> {
-        let versions: Vec<_> = keys.iter().flat_map(|k| k.versions.iter().map(move |v| (k, v))).collect();
+        let all: Vec<_> = keys.iter().flat_map(|k| k.versions.iter().map(move |v| (k, v))).collect();
+        // Imported material (bring your own key) was generated outside Keystead: it is counted
+        // on its own and never credited to AWS-LC.
+        let (imported, versions): (Vec<_>, Vec<_>) =
+            all.iter().partition(|(_, v)| v.info.provenance.origin == keystead_core::key::Origin::External);
+        let imported_with_material = imported.iter().filter(|(_, v)| v.info.provenance.imported.is_some()).count() as u64;
+        let waiting = imported.len() as u64 - imported_with_material;
         let total = versions.len() as u64;
         let complete = versions
             .iter()
@@ -205,7 +211,7 @@ impl Service {
                     && p.security_strength_bits > 0
             })
             .count() as u64;
-        let weak = versions
+        let weak = all
             .iter()
             .filter(|(k, _)| {
                 k.attributes.algorithm.security_strength_bits() < self.config.minimum_strength_bits
@@ -224,8 +230,17 @@ impl Service {
             .map(|(_, v)| format!("{} {}", v.info.provenance.library, v.info.provenance.library_version))
             .collect();
         let status = self.status();
+        let imported_note = if imported.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} version(s) hold imported material (origin external: generated outside Keystead, not attested) \
+                 and {waiting} wait for their import, counted separately",
+                imported_with_material
+            )
+        };
         let (state, reason) = if complete == total && weak == 0 && !status.self_tests.is_empty() {
-            (Status::Met, "every version has complete generation provenance from aws-lc-rs, none is below the minimum strength, and the known-answer self-tests passed at start".to_owned())
+            (Status::Met, format!("every generated version has complete generation provenance from aws-lc-rs, none is below the minimum strength, and the known-answer self-tests passed at start{imported_note}"))
         } else if weak > 0 {
             (
                 Status::NotMet,
@@ -259,7 +274,9 @@ impl Service {
             status: state,
             reason,
             evidence: vec![
-                evidence("versions with complete provenance", share(complete, total), "inventory: every version's provenance (library, RNG, entropy source, node, strength)"),
+                evidence("generated versions with complete provenance", share(complete, total), "inventory: every version's provenance (library, RNG, entropy source, node, strength)"),
+                evidence("versions with imported material (origin external, not attested)", imported_with_material, "inventory: provenance origin external, with who imported it, when and how it was wrapped"),
+                evidence("external key versions waiting for material", waiting, "inventory: versions in state pending-import"),
                 evidence("versions below the minimum strength", weak, "inventory: algorithm strength against the server's minimum"),
                 evidence("minimum strength (bits)", self.config.minimum_strength_bits, "server configuration"),
                 evidence("generating libraries", libraries.into_iter().collect::<Vec<_>>().join(", "), "inventory: provenance library and version"),

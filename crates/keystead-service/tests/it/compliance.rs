@@ -91,7 +91,7 @@ async fn figures_match_a_seeded_store() {
 
     // Three keys and the audit signing key, one version each.
     let generation = control(&report, "CEK-10");
-    assert_eq!(figure(generation, "versions with complete provenance"), "100.0% (4 of 4)");
+    assert_eq!(figure(generation, "generated versions with complete provenance"), "100.0% (4 of 4)");
     assert_eq!(figure(generation, "versions below the minimum strength"), 0);
     assert_eq!(figure(generation, "key generations refused"), 0);
     assert_eq!(generation.status, Status::Met, "{}", generation.reason);
@@ -180,4 +180,41 @@ async fn the_status_turns_with_the_evidence() {
     let inventory = control(&report, "CEK-21");
     assert_eq!(inventory.status, Status::NotMet);
     assert!(inventory.reason.contains("broken"), "{}", inventory.reason);
+}
+
+/// Imported material is counted on its own under CEK-10 and never credited to AWS-LC.
+#[tokio::test]
+async fn imported_keys_are_counted_apart_under_key_generation() {
+    use keystead_service::{ImportKeyRequest, ImportParamsRequest};
+    let h = Harness::dev().await;
+    h.create("generated", "encrypt", "aes-256-gcm").await;
+    let mut pending = crate::harness::request("waiting", "encrypt", "aes-256-gcm");
+    pending.origin = Some("external".into());
+    h.service.create_key(&h.caller, pending).await.unwrap();
+    let params = h
+        .service
+        .import_params(&h.caller, ImportParamsRequest { key: "own".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let wrapped = keystead_crypto::wrap_for_import(
+        params.wrapping_algorithm,
+        &params.public_key_der,
+        &keystead_crypto::SecretBytes::from_slice(&[3; 32]),
+    )
+    .unwrap();
+    let key = crate::harness::request("own", "encrypt", "aes-256-gcm");
+    let request = ImportKeyRequest { token: params.token.into_bytes(), wrapped, key };
+    h.service.import_key(&h.caller, request).await.unwrap();
+
+    let auditor = h.principal("auditor", &["auditor"]).await;
+    let report = h.service.compliance_report(&auditor, "json").await.unwrap();
+    let generation = control(&report, "CEK-10");
+    // The generated key alone (no checkpoint has made the audit signing key yet).
+    assert_eq!(figure(generation, "generated versions with complete provenance"), "100.0% (1 of 1)");
+    assert_eq!(figure(generation, "versions with imported material"), 1);
+    assert_eq!(figure(generation, "external key versions waiting"), 1);
+    assert_eq!(generation.status, Status::Met, "{}", generation.reason);
+    assert!(generation.reason.contains("not attested"), "{}", generation.reason);
+    let libraries = figure(generation, "generating libraries");
+    assert!(!libraries.to_string().contains("external"), "{libraries}");
 }
