@@ -78,8 +78,12 @@ fn import_error(err: &Error) -> Option<&'static str> {
     use keystead_crypto::Error as Crypto;
     use keystead_service::ImportTokenProblem;
     match err {
-        Error::ImportToken { problem: ImportTokenProblem::Invalid, .. } => Some("InvalidImportTokenException"),
-        Error::ImportToken { problem: ImportTokenProblem::Expired, .. } => Some("ExpiredImportTokenException"),
+        Error::ImportToken { problem: ImportTokenProblem::Invalid, .. } => {
+            Some("InvalidImportTokenException")
+        }
+        Error::ImportToken { problem: ImportTokenProblem::Expired, .. } => {
+            Some("ExpiredImportTokenException")
+        }
         Error::ImportedMaterialDiffers { .. } | Error::Crypto(Crypto::ImportedMaterial { .. }) => {
             Some("IncorrectKeyMaterialException")
         }

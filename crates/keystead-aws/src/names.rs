@@ -179,7 +179,9 @@ pub(crate) fn key_metadata(config: &AwsConfig, view: &KeyView) -> Value {
     if let (Some((field, algorithm)), Some(object)) = (algorithms, metadata.as_object_mut()) {
         object.insert(field.to_owned(), json!([algorithm]));
     }
-    if let (keystead_core::key::Origin::External, Some(object)) = (attributes.origin, metadata.as_object_mut()) {
+    if let (keystead_core::key::Origin::External, Some(object)) =
+        (attributes.origin, metadata.as_object_mut())
+    {
         object.insert("ExpirationModel".to_owned(), json!("KEY_MATERIAL_DOES_NOT_EXPIRE"));
     }
     if let (Some(at), Some(object)) =

@@ -143,13 +143,23 @@ mod tests {
     #[test]
     fn key_import_takes_its_token_file_as_token() {
         let args = |list: &[&str]| list.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
-        let rewritten =
-            key_import_token_flag(args(&["keystead", "key", "import", "k", "--wrapped", "w", "--token", "t"]));
-        assert_eq!(rewritten, args(&["keystead", "key", "import", "k", "--wrapped", "w", "--import-token", "t"]));
+        let rewritten = key_import_token_flag(args(&[
+            "keystead",
+            "key",
+            "import",
+            "k",
+            "--wrapped",
+            "w",
+            "--token",
+            "t",
+        ]));
+        assert_eq!(
+            rewritten,
+            args(&["keystead", "key", "import", "k", "--wrapped", "w", "--import-token", "t"])
+        );
         let cli = Cli::try_parse_from(rewritten).unwrap();
         assert!(cli.token.is_none(), "the import token is not the bearer token");
         let other = args(&["keystead", "key", "import-params", "k", "--token", "kst_x"]);
         assert_eq!(key_import_token_flag(other.clone()), other);
     }
 }
-

@@ -126,9 +126,9 @@ pub fn check_state(
         (KeyState::Destroyed | KeyState::DestroyedCompromised, _) => {
             refuse("; its material has been destroyed")
         }
-        (KeyState::PendingImport, _) => {
-            refuse("; it holds no material until its owner imports it (keystead key import-params, then key import)")
-        }
+        (KeyState::PendingImport, _) => refuse(
+            "; it holds no material until its owner imports it (keystead key import-params, then key import)",
+        ),
     }
 }
 

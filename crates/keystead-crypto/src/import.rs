@@ -54,7 +54,8 @@ pub fn unwrap_imported(
     wrapped: &[u8],
 ) -> Result<SecretBytes, Error> {
     let modulus = spec.modulus_bytes();
-    let private = PrivateDecryptingKey::from_pkcs8(private_pkcs8.expose_secret()).map_err(|_| Error::Unseal)?;
+    let private =
+        PrivateDecryptingKey::from_pkcs8(private_pkcs8.expose_secret()).map_err(|_| Error::Unseal)?;
     let private = OaepPrivateDecryptingKey::new(private).map_err(|_| Error::Unseal)?;
     let rsa_decrypt = |ciphertext: &[u8]| -> Result<SecretBytes, Error> {
         let mut out = SecretBytes::new(vec![0; private.min_output_size()]);
@@ -76,8 +77,12 @@ pub fn unwrap_imported(
             rsa_decrypt(wrapped)
         }
         WrappingAlgorithm::RsaAesKeyWrapSha256 => {
-            let rest = wrapped.len().checked_sub(modulus).unwrap_or(0);
-            if wrapped.len() <= modulus || rest < 16 || !rest.is_multiple_of(8) || rest > MAX_MATERIAL_LEN + 16 {
+            let rest = wrapped.len().saturating_sub(modulus);
+            if wrapped.len() <= modulus
+                || rest < 16
+                || !rest.is_multiple_of(8)
+                || rest > MAX_MATERIAL_LEN + 16
+            {
                 return Err(refused(format!(
                     "wrapped material is {} bytes; RSA_AES_KEY_WRAP_SHA_256 under an {spec} wrapping key gives the \
                      {modulus}-byte RSA-OAEP-wrapped AES-256 key followed by the RFC 5649 wrapped material (a \
@@ -184,11 +189,17 @@ mod tests {
     use super::*;
 
     fn oaep_wrap(public_der: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        wrap_for_import(WrappingAlgorithm::RsaOaepSha256, public_der, &SecretBytes::from_slice(plaintext)).unwrap()
+        wrap_for_import(WrappingAlgorithm::RsaOaepSha256, public_der, &SecretBytes::from_slice(plaintext))
+            .unwrap()
     }
 
     fn kw_wrap(public_der: &[u8], material: &[u8]) -> Vec<u8> {
-        wrap_for_import(WrappingAlgorithm::RsaAesKeyWrapSha256, public_der, &SecretBytes::from_slice(material)).unwrap()
+        wrap_for_import(
+            WrappingAlgorithm::RsaAesKeyWrapSha256,
+            public_der,
+            &SecretBytes::from_slice(material),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -199,24 +210,43 @@ mod tests {
         let rsa = crate::generate(Algorithm::Rsa2048Pss).unwrap();
 
         let wrapped = oaep_wrap(&token.public_key_der, &aes);
-        let got = unwrap_imported(WrappingKeySpec::Rsa3072, WrappingAlgorithm::RsaOaepSha256, &token.private_pkcs8, &wrapped)
-            .unwrap();
+        let got = unwrap_imported(
+            WrappingKeySpec::Rsa3072,
+            WrappingAlgorithm::RsaOaepSha256,
+            &token.private_pkcs8,
+            &wrapped,
+        )
+        .unwrap();
         assert_eq!(got.expose_secret(), aes);
 
         let wrapped = kw_wrap(&token.public_key_der, rsa.material.expose_secret());
-        let got =
-            unwrap_imported(WrappingKeySpec::Rsa3072, WrappingAlgorithm::RsaAesKeyWrapSha256, &token.private_pkcs8, &wrapped)
-                .unwrap();
+        let got = unwrap_imported(
+            WrappingKeySpec::Rsa3072,
+            WrappingAlgorithm::RsaAesKeyWrapSha256,
+            &token.private_pkcs8,
+            &wrapped,
+        )
+        .unwrap();
         assert!(got.ct_eq(&rsa.material));
         let imported = import_material(Algorithm::Rsa2048Pss, got).unwrap();
         assert_eq!(imported.kcv, rsa.kcv);
 
         let for_other = oaep_wrap(&other.public_key_der, &aes);
-        let err = unwrap_imported(WrappingKeySpec::Rsa3072, WrappingAlgorithm::RsaOaepSha256, &token.private_pkcs8, &for_other)
-            .unwrap_err();
+        let err = unwrap_imported(
+            WrappingKeySpec::Rsa3072,
+            WrappingAlgorithm::RsaOaepSha256,
+            &token.private_pkcs8,
+            &for_other,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("does not decrypt"), "{err}");
-        let err = unwrap_imported(WrappingKeySpec::Rsa4096, WrappingAlgorithm::RsaOaepSha256, &token.private_pkcs8, &wrapped)
-            .unwrap_err();
+        let err = unwrap_imported(
+            WrappingKeySpec::Rsa4096,
+            WrappingAlgorithm::RsaOaepSha256,
+            &token.private_pkcs8,
+            &wrapped,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("exactly 512"), "{err}");
     }
 
@@ -227,6 +257,9 @@ mod tests {
         let p384 = crate::generate(Algorithm::EcdsaP384).unwrap();
         assert!(import_material(Algorithm::EcdsaP256, p384.material).is_err());
         let aes = import_material(Algorithm::Aes256Gcm, SecretBytes::from_slice(&[1; 32])).unwrap();
-        assert_eq!(aes.kcv, LoadedKey::load(Algorithm::Aes256Gcm, &SecretBytes::from_slice(&[1; 32])).unwrap().kcv().unwrap());
+        assert_eq!(
+            aes.kcv,
+            LoadedKey::load(Algorithm::Aes256Gcm, &SecretBytes::from_slice(&[1; 32])).unwrap().kcv().unwrap()
+        );
     }
 }

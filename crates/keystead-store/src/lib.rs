@@ -18,8 +18,9 @@ pub use chain::{ChainReport, ChainStatus, SignatureCheck};
 pub use error::Error;
 pub use model::{
     AccessKeyRecord, AliasRecord, ApprovalFilter, ApprovalRecord, AuditFilter, AuditRecord, ChainHead,
-    Change, Delivery, DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, ImportTokenRecord, KeyFilter, NewPrincipal,
-    Notification, StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion, VersionUpdate, WebhookRecord,
+    Change, Delivery, DeliveryResult, FeedEntry, FeedKind, Grant, HeldShare, ImportTokenRecord, KeyFilter,
+    NewPrincipal, Notification, StoredAuditRow, StoredKey, StoredPrincipal, StoredVersion, VersionUpdate,
+    WebhookRecord,
 };
 pub use sql::{Backend, SqlStore};
 

@@ -87,7 +87,8 @@ pub fn run_params(client: &Client, args: ImportParamsArgs, json_out: bool) -> Re
         wrapping_key_spec: args.wrapping_key_spec,
         tenant: args.tenant,
     };
-    let params: ImportParams = client.post_as(&format!("/v1/keys/{}/import-params", seg(&args.key)), &body)?;
+    let params: ImportParams =
+        client.post_as(&format!("/v1/keys/{}/import-params", seg(&args.key)), &body)?;
     if let Some(path) = &args.public_key_out {
         write_new(path, params.public_key_pem.as_bytes())?;
     }
@@ -122,7 +123,8 @@ pub fn run_import(client: &Client, args: ImportArgs) -> Result<Key> {
     let path = &args.import_token;
     let token = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let token = String::from_utf8(token).map_err(|_| anyhow!("{}: not an import token", path.display()))?;
-    let wrapped = std::fs::read(&args.wrapped).with_context(|| format!("cannot read {}", args.wrapped.display()))?;
+    let wrapped =
+        std::fs::read(&args.wrapped).with_context(|| format!("cannot read {}", args.wrapped.display()))?;
     let body = ImportKey {
         token: token.trim().to_owned(),
         wrapped: wrapped_base64(&wrapped),

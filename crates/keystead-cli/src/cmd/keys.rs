@@ -208,7 +208,9 @@ pub fn run(client: &Client, command: KeyCommand, json_out: bool) -> Result<i32> 
         KeyCommand::Update(args) => return run_update(client, args, json_out),
         KeyCommand::ImportParams(args) => return super::import::run_params(client, args, json_out),
         KeyCommand::Import(args) => super::import::run_import(client, args)?,
-        KeyCommand::DeleteMaterial(a) => client.delete_as(&format!("/v1/keys/{}/material{}", seg(&a.key), tenant_suffix(&a.tenant)))?,
+        KeyCommand::DeleteMaterial(a) => {
+            client.delete_as(&format!("/v1/keys/{}/material{}", seg(&a.key), tenant_suffix(&a.tenant)))?
+        }
         KeyCommand::Create(a) => {
             let body = CreateKey {
                 name: a.name,
@@ -384,17 +386,17 @@ fn print_key(key: &Key) {
             print_external_version(v);
         } else {
             println!(
-            "{:<8}{:<14}{:<18}{:<26}{:<10}{} {}{} / {}",
-            format!("v{}", v.number),
-            v.state,
-            v.kcv,
-            rfc3339(v.created_at),
-            format!("{}-bit", p.security_strength_bits),
-            p.library,
-            p.library_version,
-            if p.fips { " (FIPS)" } else { "" },
-            p.rng,
-        );
+                "{:<8}{:<14}{:<18}{:<26}{:<10}{} {}{} / {}",
+                format!("v{}", v.number),
+                v.state,
+                v.kcv,
+                rfc3339(v.created_at),
+                format!("{}-bit", p.security_strength_bits),
+                p.library,
+                p.library_version,
+                if p.fips { " (FIPS)" } else { "" },
+                p.rng,
+            );
         }
         if let Some(c) = &v.compromise {
             println!(

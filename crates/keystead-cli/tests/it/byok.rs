@@ -21,7 +21,15 @@ fn keys_are_imported_used_deleted_and_imported_again_from_the_command_line() {
 
     // A new key: parameters first, then the import creates it.
     let printed = server.ok(
-        &["key", "import-params", "byok", "--public-key-out", &path("pub.pem"), "--token-out", &path("token.txt")],
+        &[
+            "key",
+            "import-params",
+            "byok",
+            "--public-key-out",
+            &path("pub.pem"),
+            "--token-out",
+            &path("token.txt"),
+        ],
         b"",
     );
     assert!(printed.contains("a new key, created by the import"), "{printed}");
@@ -30,8 +38,17 @@ fn keys_are_imported_used_deleted_and_imported_again_from_the_command_line() {
     let wrapped = wrap_for_import(WrappingAlgorithm::RsaOaepSha256, &public, &material).unwrap();
     std::fs::write(path("wrapped.bin"), &wrapped).unwrap();
     let import = [
-        "key", "import", "byok", "--purpose", "encrypt", "--algorithm", "aes-256-gcm", "--wrapped",
-        &path("wrapped.bin"), "--token", &path("token.txt"),
+        "key",
+        "import",
+        "byok",
+        "--purpose",
+        "encrypt",
+        "--algorithm",
+        "aes-256-gcm",
+        "--wrapped",
+        &path("wrapped.bin"),
+        "--token",
+        &path("token.txt"),
     ];
     let shown = server.ok(&import, b"");
     assert!(shown.contains("generated outside Keystead: not attested"), "{shown}");
@@ -45,8 +62,12 @@ fn keys_are_imported_used_deleted_and_imported_again_from_the_command_line() {
     assert!(stderr.contains("used at"), "{stderr}");
 
     // An external key made first, an EC private key wrapped with the AES key wrap, base64 file.
-    server.ok(&["key", "create", "ext", "--purpose", "sign", "--algorithm", "ecdsa-p256", "--origin", "external"], b"");
-    let pending: Value = serde_json::from_str(&server.ok(&["key", "show", "ext", "--output", "json"], b"")).unwrap();
+    server.ok(
+        &["key", "create", "ext", "--purpose", "sign", "--algorithm", "ecdsa-p256", "--origin", "external"],
+        b"",
+    );
+    let pending: Value =
+        serde_json::from_str(&server.ok(&["key", "show", "ext", "--output", "json"], b"")).unwrap();
     assert_eq!(pending["versions"][0]["state"], "pending-import");
     let refused = server.cli(&["sign", "ext"], b"m");
     assert!(!refused.status.success(), "a key without material refuses use");
@@ -61,7 +82,17 @@ fn keys_are_imported_used_deleted_and_imported_again_from_the_command_line() {
     let wrapped = wrap_for_import(WrappingAlgorithm::RsaAesKeyWrapSha256, &public, &ec.material).unwrap();
     std::fs::write(path("ext.b64"), base64::engine::general_purpose::STANDARD.encode(wrapped)).unwrap();
     let imported: Value = serde_json::from_str(&server.ok(
-        &["key", "import", "ext", "--wrapped", &path("ext.b64"), "--token", &path("ext-token.txt"), "--output", "json"],
+        &[
+            "key",
+            "import",
+            "ext",
+            "--wrapped",
+            &path("ext.b64"),
+            "--token",
+            &path("ext-token.txt"),
+            "--output",
+            "json",
+        ],
         b"",
     ))
     .unwrap();
@@ -73,7 +104,8 @@ fn keys_are_imported_used_deleted_and_imported_again_from_the_command_line() {
     server.ok(&["sign", "ext"], b"m");
 
     let deleted: Value =
-        serde_json::from_str(&server.ok(&["key", "delete-material", "ext", "--output", "json"], b"")).unwrap();
+        serde_json::from_str(&server.ok(&["key", "delete-material", "ext", "--output", "json"], b""))
+            .unwrap();
     assert_eq!(deleted["versions"][0]["state"], "pending-import");
     assert!(!server.cli(&["sign", "ext"], b"m").status.success());
     let history = server.ok(&["audit", "list", "--key", "ext"], b"");

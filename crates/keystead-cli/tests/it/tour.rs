@@ -285,6 +285,9 @@ fn check_openapi(addr: &str) {
         "post /v1/access-keys/{id}/disable",
         "post /v1/access-keys/{id}/enable",
         "delete /v1/access-keys/{id}",
+        "post /v1/keys/{key}/import-params",
+        "post /v1/keys/{key}/import",
+        "delete /v1/keys/{key}/material",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

@@ -121,7 +121,10 @@ impl Service {
                 ));
             }
             if request.pre_active {
-                return Err(invalid("pre-active", "an external key waits for its material in state pending-import"));
+                return Err(invalid(
+                    "pre-active",
+                    "an external key waits for its material in state pending-import",
+                ));
             }
         }
         if self.store.key(&tenant, &keystead_core::KeyRef::Name(name.clone())).await?.is_some() {

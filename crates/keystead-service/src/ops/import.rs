@@ -97,10 +97,14 @@ fn token_id(token: &[u8]) -> Result<String, Error> {
         std::str::from_utf8(&decoded).unwrap_or_default().trim()
     };
     match text.strip_prefix(TOKEN_PREFIX) {
-        Some(id) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+        Some(id)
+            if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
             Ok(id.to_owned())
         }
-        _ => Err(bad_token("not an import token (expected ksit_ and 32 hex digits, as key import-params gives)")),
+        _ => Err(bad_token(
+            "not an import token (expected ksit_ and 32 hex digits, as key import-params gives)",
+        )),
     }
 }
 
@@ -113,7 +117,8 @@ impl Service {
         number: VersionNumber,
     ) -> Result<StoredVersion, Error> {
         let now = self.now();
-        let provenance = external_provenance(key.algorithm, key.environment, self.config.node.as_str(), now, None);
+        let provenance =
+            external_provenance(key.algorithm, key.environment, self.config.node.as_str(), now, None);
         let provenance_json = serde_json::to_string(&provenance)
             .map_err(|_| keystead_store::Error::Corrupt { what: "provenance" })?;
         Ok(StoredVersion {
@@ -138,7 +143,11 @@ impl Service {
 
     /// Issues import parameters for an external key waiting for material, or for a new key
     /// of that name.
-    pub async fn import_params(&self, caller: &Caller, request: ImportParamsRequest) -> Result<ImportParamsView, Error> {
+    pub async fn import_params(
+        &self,
+        caller: &Caller,
+        request: ImportParamsRequest,
+    ) -> Result<ImportParamsView, Error> {
         let (tenant, mut event) =
             self.attempt_in_tenant(caller, request.tenant.as_deref(), AuditAction::KeyImportParams).await?;
         event.key_name = Some(request.key.chars().take(128).collect());
@@ -168,17 +177,17 @@ impl Service {
                 (Some(stored.attributes.id), stored.attributes.name.to_string())
             }
             None => {
-                let name = keystead_core::KeyName::new(request.key.as_str()).map_err(|_| Error::KeyNotFound {
-                    tenant: tenant.to_string(),
-                    key: request.key.clone(),
+                let name = keystead_core::KeyName::new(request.key.as_str()).map_err(|_| {
+                    Error::KeyNotFound { tenant: tenant.to_string(), key: request.key.clone() }
                 })?;
                 event.details.insert("new_key".into(), "true".into());
                 (None, name.to_string())
             }
         };
-        let wrapping = tokio::task::spawn_blocking(move || keystead_crypto::generate_wrapping_key(wrapping_key_spec))
-            .await
-            .map_err(|_| keystead_crypto::Error::Random)??;
+        let wrapping =
+            tokio::task::spawn_blocking(move || keystead_crypto::generate_wrapping_key(wrapping_key_spec))
+                .await
+                .map_err(|_| keystead_crypto::Error::Random)??;
         let id = hex::encode(keystead_crypto::random_array::<16>()?);
         let now = self.now();
         let expires_at = now + time::Duration::seconds(IMPORT_TOKEN_LIFETIME_SECONDS);
@@ -237,7 +246,9 @@ impl Service {
         let token = self.store.import_token(&id).await?.ok_or_else(|| bad_token("no such import token"))?;
         let now = self.now();
         if token.tenant != tenant {
-            return Err(bad_token(format!("it was issued for another tenant's key, not for tenant {tenant}")));
+            return Err(bad_token(format!(
+                "it was issued for another tenant's key, not for tenant {tenant}"
+            )));
         }
         if let Some(used) = token.used_at {
             return Err(bad_token(format!(
@@ -266,7 +277,10 @@ impl Service {
                 (stored.attributes, Some(pending))
             }
             (Some(_), _) => {
-                return Err(bad_token(format!("it was issued for key {}, not for {}", token.key_name, request.key.name)))
+                return Err(bad_token(format!(
+                    "it was issued for key {}, not for {}",
+                    token.key_name, request.key.name
+                )))
             }
             (None, Some(stored)) => {
                 return Err(keystead_store::Error::NameTaken {
@@ -282,12 +296,14 @@ impl Service {
                 )))
             }
             (None, None) => {
-                let attributes = self.new_key_attributes(caller, tenant.clone(), &request.key, Origin::External).await?;
+                let attributes =
+                    self.new_key_attributes(caller, tenant.clone(), &request.key, Origin::External).await?;
                 crate::audit::describe_key(event, &attributes);
                 (attributes, None)
             }
         };
-        let sealed_private = token.sealed_private_key.as_deref().ok_or_else(|| bad_token("it was used already"))?;
+        let sealed_private =
+            token.sealed_private_key.as_deref().ok_or_else(|| bad_token("it was used already"))?;
         let private = self.root()?.open(&sealing_aad(&token.id), sealed_private)?;
         let material = unwrap(&token, private, request.wrapped).await?;
         let algorithm = attributes.algorithm;
@@ -313,7 +329,13 @@ impl Service {
             import_token_id: token.id.clone(),
             attestation: NOT_ATTESTED.to_owned(),
         };
-        let provenance = external_provenance(algorithm, attributes.environment, self.config.node.as_str(), now, Some(mark));
+        let provenance = external_provenance(
+            algorithm,
+            attributes.environment,
+            self.config.node.as_str(),
+            now,
+            Some(mark),
+        );
         let provenance_json = serde_json::to_string(&provenance)
             .map_err(|_| keystead_store::Error::Corrupt { what: "provenance" })?;
         let sealed = barrier::seal_material(
@@ -358,7 +380,10 @@ impl Service {
             None => StoredKey { attributes, versions: vec![version] },
         };
         self.store
-            .commit(Change::Batch(vec![landing, Change::UseImportToken { id: token.id, at: now }]), event.clone())
+            .commit(
+                Change::Batch(vec![landing, Change::UseImportToken { id: token.id, at: now }]),
+                event.clone(),
+            )
             .await?;
         self.cache.invalidate(key_id);
         Ok(KeyView::from(&after))
@@ -460,13 +485,20 @@ fn check_no_new_attributes(request: &CreateKeyRequest, key: &KeyAttributes) -> R
         ("origin", request.origin.is_some()),
     ];
     if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
-        return Err(invalid(field, format!("key {} exists: change its attributes with key update", key.name)));
+        return Err(invalid(
+            field,
+            format!("key {} exists: change its attributes with key update", key.name),
+        ));
     }
     Ok(())
 }
 
 /// Opens the wrapped material off the async threads (RSA private-key operations).
-async fn unwrap(token: &ImportTokenRecord, private: SecretBytes, wrapped: Vec<u8>) -> Result<SecretBytes, Error> {
+async fn unwrap(
+    token: &ImportTokenRecord,
+    private: SecretBytes,
+    wrapped: Vec<u8>,
+) -> Result<SecretBytes, Error> {
     let (spec, algorithm) = (token.wrapping_key_spec, token.wrapping_algorithm);
     let material = tokio::task::spawn_blocking(move || {
         keystead_crypto::unwrap_imported(spec, algorithm, &private, &wrapped)

@@ -197,7 +197,8 @@ impl Service {
         // on its own and never credited to AWS-LC.
         let (imported, versions): (Vec<_>, Vec<_>) =
             all.iter().partition(|(_, v)| v.info.provenance.origin == keystead_core::key::Origin::External);
-        let imported_with_material = imported.iter().filter(|(_, v)| v.info.provenance.imported.is_some()).count() as u64;
+        let imported_with_material =
+            imported.iter().filter(|(_, v)| v.info.provenance.imported.is_some()).count() as u64;
         let waiting = imported.len() as u64 - imported_with_material;
         let total = versions.len() as u64;
         let complete = versions

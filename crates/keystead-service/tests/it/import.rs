@@ -20,10 +20,17 @@ async fn params(h: &Harness, key: &str, algorithm: Option<&str>) -> ImportParams
 }
 
 fn wrapped(params: &ImportParamsView, material: &[u8]) -> Vec<u8> {
-    wrap_for_import(params.wrapping_algorithm, &params.public_key_der, &SecretBytes::from_slice(material)).unwrap()
+    wrap_for_import(params.wrapping_algorithm, &params.public_key_der, &SecretBytes::from_slice(material))
+        .unwrap()
 }
 
-fn import(key: &str, params: &ImportParamsView, wrapped: Vec<u8>, purpose: &str, algorithm: &str) -> ImportKeyRequest {
+fn import(
+    key: &str,
+    params: &ImportParamsView,
+    wrapped: Vec<u8>,
+    purpose: &str,
+    algorithm: &str,
+) -> ImportKeyRequest {
     let mut key = request(key, purpose, algorithm);
     key.usage_context = None;
     key.owner = None;
@@ -160,13 +167,21 @@ async fn every_bad_import_is_refused_audited_and_changes_nothing() {
     let good = import("target", &p, wrapped(&p, &material), "encrypt", "aes-256-gcm");
     h.service.import_key(&h.caller, good.clone()).await.unwrap();
     h.service.delete_imported_material(&h.caller, None, "target").await.unwrap();
-    let err = h.service.import_key(&h.caller, import("target", &p, wrapped(&p, &material), "", "")).await.unwrap_err();
+    let err = h
+        .service
+        .import_key(&h.caller, import("target", &p, wrapped(&p, &material), "", ""))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("used at"), "{err}");
 
     // Expired: 24 hours and a second later.
     let late = params(&h, "target", None).await;
     h.advance(time::Duration::hours(24) + time::Duration::seconds(1));
-    let err = h.service.import_key(&h.caller, import("target", &late, wrapped(&late, &material), "", "")).await.unwrap_err();
+    let err = h
+        .service
+        .import_key(&h.caller, import("target", &late, wrapped(&late, &material), "", ""))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
     let view = h.service.show_key(&h.caller, None, "target").await.unwrap();
     assert_eq!(view.versions[0].state, KeyState::PendingImport, "refusals changed nothing");

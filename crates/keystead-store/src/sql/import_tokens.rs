@@ -93,8 +93,20 @@ pub(super) async fn import_material(
     Ok(())
 }
 
-type TokenRow =
-    (String, String, Option<String>, String, String, String, Vec<u8>, Option<Vec<u8>>, i64, String, i64, Option<i64>);
+type TokenRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+);
 
 pub(super) async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<ImportTokenRecord>, Error> {
     let row: Option<TokenRow> = sqlx::query_as(
