@@ -350,15 +350,27 @@ async fn bad_signatures_unknown_or_disabled_keys_and_unsupported_operations_get_
     let (_, unknown) = endpoint.call(&unknown, "GenerateRandom", json!({"NumberOfBytes": 16})).await;
     assert_eq!(error_type(&unknown), "UnrecognizedClientException");
 
-    let (_, unsupported) = endpoint.call(&app, "ImportKeyMaterial", json!({"KeyId": "x"})).await;
+    let (_, unsupported) = endpoint.call(&app, "CreateGrant", json!({"KeyId": "x"})).await;
     assert_eq!(error_type(&unsupported), "UnsupportedOperationException");
-    assert!(unsupported["message"].as_str().unwrap_or("").contains("ImportKeyMaterial"));
+    assert!(unsupported["message"].as_str().unwrap_or("").contains("CreateGrant"));
     let (_, unknown_op) = endpoint.call(&app, "MakeCoffee", json!({})).await;
     assert_eq!(error_type(&unknown_op), "UnknownOperationException");
 
+    // The key verified above, so it is cached: every change must reach the next request.
+    let random = json!({"NumberOfBytes": 16});
     endpoint.service.set_access_key_disabled(&endpoint.root, &app.id, true).await.expect("disable");
-    let (_, disabled) = endpoint.call(&app, "GenerateRandom", json!({"NumberOfBytes": 16})).await;
+    let (_, disabled) = endpoint.call(&app, "GenerateRandom", random.clone()).await;
     assert_eq!(error_type(&disabled), "UnrecognizedClientException");
+    endpoint.service.set_access_key_disabled(&endpoint.root, &app.id, false).await.expect("enable");
+    assert_eq!(endpoint.call(&app, "GenerateRandom", random.clone()).await.0, 200);
+    endpoint.service.disable_principal(&endpoint.root, "app").await.expect("disable principal");
+    let (_, inactive) = endpoint.call(&app, "GenerateRandom", random.clone()).await;
+    assert_eq!(error_type(&inactive), "UnrecognizedClientException", "a disabled principal's key");
+    endpoint.service.enable_principal(&endpoint.root, "app").await.expect("enable principal");
+    assert_eq!(endpoint.call(&app, "GenerateRandom", random.clone()).await.0, 200);
+    endpoint.service.delete_access_key(&endpoint.root, &app.id).await.expect("delete");
+    let (_, deleted) = endpoint.call(&app, "GenerateRandom", random).await;
+    assert_eq!(error_type(&deleted), "UnrecognizedClientException", "a deleted key");
     // Failed logins are audited (aggregated), never with the secret.
     let events =
         endpoint.service.audit_list(&endpoint.root, None, None, None, None, Some(500)).await.expect("audit");

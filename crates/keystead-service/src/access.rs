@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use keystead_core::key::KeyAttributes;
 use keystead_core::{Action, KeyId, Operation, Role, Tenant};
-use keystead_crypto::TokenHash;
+use keystead_crypto::{SecretBytes, TokenHash};
 use keystead_store::{Grant, StoredPrincipal};
 
 use crate::{Caller, Error, Service};
@@ -31,6 +31,19 @@ pub(crate) struct AccessCache {
     /// Bumped whenever a grant is added: a reload that read the store before that must not
     /// replace the newer map.
     grant_epoch: AtomicU64,
+    /// Enabled access keys that verified a signature, by id, with their unsealed secret: a
+    /// SigV4 request then costs one HMAC chain, not a store read and an unseal. Dropped with
+    /// their principal, on any change of the key, and on seal.
+    access_keys: RwLock<HashMap<String, CachedAccessKey>>,
+}
+
+/// An access key as the SigV4 path needs it.
+#[derive(Clone)]
+pub(crate) struct CachedAccessKey {
+    /// Its principal as read with it (activity and expiry are checked on each request).
+    pub principal: StoredPrincipal,
+    /// The unsealed secret, zeroized when the last reference goes.
+    pub secret: Arc<SecretBytes>,
 }
 
 impl AccessCache {
@@ -65,28 +78,55 @@ impl AccessCache {
         }
     }
 
+    pub fn access_key(&self, id: &str) -> Option<CachedAccessKey> {
+        self.access_keys.read().ok()?.get(id).cloned()
+    }
+
+    /// Caches an enabled access key read from the store, unless a principal or access key
+    /// was forgotten since `epoch` (the principal epoch).
+    pub fn remember_access_key(&self, id: &str, entry: CachedAccessKey, epoch: u64) {
+        if let Ok(mut map) = self.access_keys.write() {
+            if self.principal_epoch.load(Ordering::SeqCst) == epoch {
+                map.insert(id.to_owned(), entry);
+            }
+        }
+    }
+
+    /// Drops one access key (disabled, enabled or deleted here or on another node).
+    pub fn forget_access_key(&self, id: &str) {
+        let mut map = self.access_keys.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.principal_epoch.fetch_add(1, Ordering::SeqCst);
+        map.remove(id);
+    }
+
     pub fn forget_principal(&self, name: &str) {
-        // Both maps' write locks are held while the epoch moves, so no remember can slip
+        // The maps' write locks are held while the epoch moves, so no remember can slip
         // between the bump and the removal.
         let mut principals = self.principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut by_name =
             self.certificate_principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut access_keys = self.access_keys.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.principal_epoch.fetch_add(1, Ordering::SeqCst);
         principals.retain(|_, p| p.name != name);
         by_name.remove(name);
-        drop((principals, by_name));
+        access_keys.retain(|_, k| k.principal.name != name);
+        drop((principals, by_name, access_keys));
         if let Ok(mut map) = self.grants.write() {
             map.remove(name);
         }
     }
 
+    /// Forgets every principal and every access key (with its unsealed secret): on seal, and
+    /// when the change feed cannot say what changed.
     pub fn forget_all_principals(&self) {
         let mut principals = self.principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut by_name =
             self.certificate_principals.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut access_keys = self.access_keys.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.principal_epoch.fetch_add(1, Ordering::SeqCst);
         principals.clear();
         by_name.clear();
+        access_keys.clear();
     }
 
     /// The epoch to read before reading grants from the store.

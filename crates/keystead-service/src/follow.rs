@@ -158,6 +158,7 @@ impl Service {
             FeedKind::Principal => self.access.forget_principal(&entry.subject),
             FeedKind::Grant => return Ok(true),
             FeedKind::Seal => self.refresh_seal_settings().await?,
+            FeedKind::AccessKey => self.access.forget_access_key(&entry.subject),
         }
         Ok(false)
     }

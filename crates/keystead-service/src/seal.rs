@@ -556,6 +556,7 @@ impl Service {
         };
         *state = SealState::Sealed { settings, entered: Vec::new() };
         self.cache.clear();
+        self.access.forget_all_principals();
         self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -650,12 +651,14 @@ impl Service {
                 SealState::Unsealed { settings: Some(settings), .. } => {
                     *state = SealState::Sealed { settings: settings.clone(), entered: Vec::new() };
                     self.cache.clear();
+        self.access.forget_all_principals();
         self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(())
                 }
                 SealState::Unsealed { settings: None, .. } if self.hsm.is_some() => {
                     *state = SealState::HsmSealed;
                     self.cache.clear();
+        self.access.forget_all_principals();
         self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(())
                 }

@@ -358,10 +358,11 @@ impl Change {
             Change::ImportMaterial { key_id, .. } => vec![(FeedKind::Key, key_id.to_string())],
             // Import tokens are read from the store on each use.
             Change::CreateImportToken(_) | Change::UseImportToken { .. } => Vec::new(),
-            // Access keys are read from the store on each request: nothing to refresh.
-            Change::CreateAccessKey(_)
-            | Change::SetAccessKeyDisabled { .. }
-            | Change::DeleteAccessKey { .. } => Vec::new(),
+            // A new access key is read from the store on its first use: nothing to refresh.
+            Change::CreateAccessKey(_) => Vec::new(),
+            Change::SetAccessKeyDisabled { id, .. } | Change::DeleteAccessKey { id } => {
+                vec![(FeedKind::AccessKey, id.clone())]
+            }
             // Forgetting a principal drops its grants from memory: they are reloaded too.
             Change::UpdatePrincipal { name, .. } | Change::EnablePrincipal { name } => {
                 vec![(FeedKind::Principal, name.clone()), (FeedKind::Grant, name.clone())]
@@ -655,6 +656,8 @@ pub enum FeedKind {
     Grant,
     /// The store was initialized: load the seal settings.
     Seal,
+    /// An access key was disabled, enabled or deleted: drop it from the access-key cache.
+    AccessKey,
 }
 
 impl FeedKind {
@@ -665,11 +668,12 @@ impl FeedKind {
             FeedKind::Principal => "principal",
             FeedKind::Grant => "grant",
             FeedKind::Seal => "seal",
+            FeedKind::AccessKey => "access-key",
         }
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [FeedKind::Key, FeedKind::Principal, FeedKind::Grant, FeedKind::Seal]
+        [FeedKind::Key, FeedKind::Principal, FeedKind::Grant, FeedKind::Seal, FeedKind::AccessKey]
             .into_iter()
             .find(|k| k.as_str() == text)
     }
@@ -805,4 +809,22 @@ pub struct ChainHead {
     pub hash: String,
     /// The newest checkpoint event: its position and time.
     pub last_checkpoint: Option<(i64, OffsetDateTime)>,
+}
+
+#[cfg(test)]
+mod feed_tests {
+    use super::*;
+
+    /// Another node caches verified access keys: a disable or delete must reach it.
+    #[test]
+    fn access_key_changes_reach_other_nodes() {
+        let id = "AKKS0123456789ABCDEF".to_owned();
+        for change in [
+            Change::SetAccessKeyDisabled { id: id.clone(), disabled: true },
+            Change::DeleteAccessKey { id: id.clone() },
+        ] {
+            assert_eq!(change.feed_entries(), vec![(FeedKind::AccessKey, id.clone())]);
+        }
+        assert_eq!(FeedKind::parse(FeedKind::AccessKey.as_str()), Some(FeedKind::AccessKey));
+    }
 }

@@ -13,6 +13,7 @@ use keystead_store::{AccessKeyRecord, Change};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::access::CachedAccessKey;
 use crate::auth_failures::{address_of, FailureReason, TallyKey};
 use crate::{Caller, Error, Service};
 
@@ -201,9 +202,13 @@ impl Service {
                     ),
                 });
             }
-            self.store
+            let committed = self
+                .store
                 .commit(Change::SetAccessKeyDisabled { id: record.id.clone(), disabled }, event.clone())
-                .await?;
+                .await;
+            // Forgotten whatever the outcome: a commit that failed late may still have landed.
+            self.access.forget_access_key(&record.id);
+            committed?;
             Ok(AccessKeyView { disabled, ..AccessKeyView::from(&record) })
         }
         .await;
@@ -217,7 +222,10 @@ impl Service {
         let result = async {
             let record = self.access_key_in_reach(caller, id).await?;
             event.details.insert("principal".into(), record.principal.clone());
-            self.store.commit(Change::DeleteAccessKey { id: record.id.clone() }, event.clone()).await?;
+            let committed =
+                self.store.commit(Change::DeleteAccessKey { id: record.id.clone() }, event.clone()).await;
+            self.access.forget_access_key(&record.id);
+            committed?;
             Ok(AccessKeyView::from(&record))
         }
         .await;
@@ -280,20 +288,19 @@ impl Service {
         Result<keystead_store::StoredPrincipal, (FailureReason, Option<String>, AccessKeyRefusal)>,
         Error,
     > {
-        let named: String = id.chars().take(64).collect();
-        let Some(record) = self.store.access_key(id).await? else {
-            return Ok(Err((FailureReason::UnknownAccessKey, Some(named), AccessKeyRefusal::Unrecognized)));
+        let key = match self.access.access_key(id) {
+            Some(cached) => cached,
+            None => match self.load_access_key(id).await? {
+                Ok(loaded) => loaded,
+                Err(failure) => return Ok(Err(failure)),
+            },
         };
-        let principal = self.store.principal_by_name(&record.principal).await?;
-        let Some(principal) = principal.filter(|p| !record.disabled && p.is_active_at(now)) else {
-            let who = Some(record.principal.clone());
+        let principal = key.principal;
+        if !principal.is_active_at(now) {
+            let who = Some(principal.name.clone());
             return Ok(Err((FailureReason::InactiveAccessKey, who, AccessKeyRefusal::Unrecognized)));
-        };
-        let secret = self
-            .root()?
-            .open(&sealing_aad(&record.id), &record.sealed_secret)
-            .map_err(|_| Error::Store(keystead_store::Error::Corrupt { what: "sealed access key secret" }))?;
-        match verify(&secret) {
+        }
+        match verify(&key.secret) {
             Ok(()) => Ok(Ok(principal)),
             Err(why) => Ok(Err((
                 FailureReason::BadSignature,
@@ -301,5 +308,30 @@ impl Service {
                 AccessKeyRefusal::BadSignature(why),
             ))),
         }
+    }
+
+    /// Reads an access key and its principal from the store, unseals its secret, and caches
+    /// it if it is enabled and its principal exists.
+    async fn load_access_key(
+        &self,
+        id: &str,
+    ) -> Result<Result<CachedAccessKey, (FailureReason, Option<String>, AccessKeyRefusal)>, Error> {
+        let epoch = self.access.principal_epoch();
+        let Some(record) = self.store.access_key(id).await? else {
+            let named: String = id.chars().take(64).collect();
+            return Ok(Err((FailureReason::UnknownAccessKey, Some(named), AccessKeyRefusal::Unrecognized)));
+        };
+        let principal = self.store.principal_by_name(&record.principal).await?;
+        let Some(principal) = principal.filter(|_| !record.disabled) else {
+            let who = Some(record.principal.clone());
+            return Ok(Err((FailureReason::InactiveAccessKey, who, AccessKeyRefusal::Unrecognized)));
+        };
+        let secret = self
+            .root()?
+            .open(&sealing_aad(&record.id), &record.sealed_secret)
+            .map_err(|_| Error::Store(keystead_store::Error::Corrupt { what: "sealed access key secret" }))?;
+        let entry = CachedAccessKey { principal, secret: std::sync::Arc::new(secret) };
+        self.access.remember_access_key(id, entry.clone(), epoch);
+        Ok(Ok(entry))
     }
 }
