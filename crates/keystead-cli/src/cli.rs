@@ -122,9 +122,25 @@ pub enum Command {
 /// names the import token file: it is passed on as `--import-token`, and the command
 /// authenticates with `KEYSTEAD_TOKEN` (or a development server's root token file).
 pub fn key_import_token_flag(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    /// The global flags that take a separate value (`--flag value`).
+    const VALUED: &[&str] = &["--addr", "--token", "--ca-cert", "--client-cert", "--client-key", "--output"];
     let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
-    let is_key_import = args.windows(2).any(|pair| pair[0] == "key" && pair[1] == "import");
-    if is_key_import {
+    // The command is the first two positional words after the program name and global flags.
+    let mut positional = Vec::new();
+    let mut skip_value = false;
+    for arg in args.iter().skip(1) {
+        if skip_value {
+            skip_value = false;
+        } else if let Some(flag) = arg.to_str().filter(|a| a.starts_with("--")) {
+            skip_value = VALUED.contains(&flag);
+        } else {
+            positional.push(arg.clone());
+            if positional.len() == 2 {
+                break;
+            }
+        }
+    }
+    if positional == ["key", "import"] {
         for arg in &mut args {
             if arg == "--token" {
                 *arg = "--import-token".into();
@@ -159,7 +175,14 @@ mod tests {
         );
         let cli = Cli::try_parse_from(rewritten).unwrap();
         assert!(cli.token.is_none(), "the import token is not the bearer token");
-        let other = args(&["keystead", "key", "import-params", "k", "--token", "kst_x"]);
-        assert_eq!(key_import_token_flag(other.clone()), other);
+        let with_globals =
+            args(&["keystead", "--addr", "http://127.0.0.1:1", "key", "import", "k", "--token=t"]);
+        assert_eq!(key_import_token_flag(with_globals)[6], "--import-token=t");
+        for other in [
+            args(&["keystead", "key", "import-params", "k", "--token", "kst_x"]),
+            args(&["keystead", "alias", "create", "key", "import", "--token", "kst_x"]),
+        ] {
+            assert_eq!(key_import_token_flag(other.clone()), other);
+        }
     }
 }
