@@ -88,6 +88,8 @@ fn import_error(err: &Error) -> Option<&'static str> {
             Some("IncorrectKeyMaterialException")
         }
         Error::Crypto(Crypto::ImportUnwrap { .. }) => Some("InvalidCiphertextException"),
+        // Not a classification: every error, these included, is classified exhaustively by
+        // `Error::kind` (no `_` arm there); this only names the import exceptions AWS has.
         _ => None,
     }
 }

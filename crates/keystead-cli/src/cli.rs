@@ -120,15 +120,17 @@ pub enum Command {
 /// `keystead key import NAME --wrapped FILE --token FILE` is the contract's spelling, but
 /// `--token` is also the global bearer-token flag. In `key import` (and only there), `--token`
 /// names the import token file: it is passed on as `--import-token`, and the command
-/// authenticates with `KEYSTEAD_TOKEN` (or a development server's root token file).
+/// authenticates with `KEYSTEAD_TOKEN`, a `--token` given before the command, or a development server's root token file.
 pub fn key_import_token_flag(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     /// The global flags that take a separate value (`--flag value`).
     const VALUED: &[&str] = &["--addr", "--token", "--ca-cert", "--client-cert", "--client-key", "--output"];
     let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
-    // The command is the first two positional words after the program name and global flags.
+    // The command is the first two positional words after the program name and global flags;
+    // only flags after them are the command's own.
     let mut positional = Vec::new();
+    let mut command_end = None;
     let mut skip_value = false;
-    for arg in args.iter().skip(1) {
+    for (i, arg) in args.iter().enumerate().skip(1) {
         if skip_value {
             skip_value = false;
         } else if let Some(flag) = arg.to_str().filter(|a| a.starts_with("--")) {
@@ -136,12 +138,13 @@ pub fn key_import_token_flag(args: impl IntoIterator<Item = std::ffi::OsString>)
         } else {
             positional.push(arg.clone());
             if positional.len() == 2 {
+                command_end = Some(i);
                 break;
             }
         }
     }
-    if positional == ["key", "import"] {
-        for arg in &mut args {
+    if let (Some(end), true) = (command_end, positional == ["key", "import"]) {
+        for arg in args.iter_mut().skip(end + 1) {
             if arg == "--token" {
                 *arg = "--import-token".into();
             } else if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("--token=")) {

@@ -49,7 +49,7 @@ impl KeyState {
                 | (PreActive | Deactivated, Destroyed)
                 | (Compromised | Destroyed, DestroyedCompromised)
                 | (PendingImport, Active | Destroyed)
-                | (PreActive | Active | Suspended | Deactivated, PendingImport)
+                | (PreActive | Active | Suspended, PendingImport)
         )
     }
 
@@ -87,7 +87,6 @@ mod tests {
             (PreActive, PendingImport),
             (Active, PendingImport),
             (Suspended, PendingImport),
-            (Deactivated, PendingImport),
         ];
         for from in KeyState::ALL {
             for to in KeyState::ALL {

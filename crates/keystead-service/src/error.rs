@@ -297,7 +297,7 @@ pub enum Error {
     /// A re-import of different material into a key whose material was deleted: only the same
     /// material may come back (the data it protected depends on it).
     #[error(
-        "key {key} held material with KCV {expected_kcv}; the imported material has KCV {kcv}: import the same          material, or import the new material into a new key"
+        "key {key} held material with KCV {expected_kcv}; the imported material has KCV {kcv}: import the same material, or import the new material into a new key"
     )]
     ImportedMaterialDiffers {
         /// The key.

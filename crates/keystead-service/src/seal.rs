@@ -651,15 +651,15 @@ impl Service {
                 SealState::Unsealed { settings: Some(settings), .. } => {
                     *state = SealState::Sealed { settings: settings.clone(), entered: Vec::new() };
                     self.cache.clear();
-        self.access.forget_all_principals();
-        self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    self.access.forget_all_principals();
+                    self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(())
                 }
                 SealState::Unsealed { settings: None, .. } if self.hsm.is_some() => {
                     *state = SealState::HsmSealed;
                     self.cache.clear();
-        self.access.forget_all_principals();
-        self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    self.access.forget_all_principals();
+                    self.seal_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(())
                 }
                 SealState::Unsealed { settings: None, .. } => Err(Error::SealState {

@@ -315,10 +315,13 @@ pub enum Change {
     },
     /// Imported material lands in a version waiting for it (state `pending-import`): the
     /// version takes `version`'s state, KCV, public key, provenance, sealed material and times,
-    /// only if it is still pending (compare-and-set).
+    /// only if it is still pending, unscheduled for destruction, and holds `expected_kcv`
+    /// (compare-and-set: a concurrent import or deletion makes it a conflict).
     ImportMaterial {
         /// The key.
         key_id: KeyId,
+        /// The KCV the pending version held when read (empty before the first import).
+        expected_kcv: String,
         /// The version as it is once imported.
         version: StoredVersion,
     },

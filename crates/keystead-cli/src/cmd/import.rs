@@ -45,7 +45,7 @@ pub struct ImportArgs {
     pub wrapped: PathBuf,
     /// The import token file from `key import-params` (the token text, or base64 of it).
     /// Spelled `--token FILE` on the command line (see `cli::key_import_token_flag`): this
-    /// command authenticates with KEYSTEAD_TOKEN.
+    /// command authenticates with KEYSTEAD_TOKEN or a --token given before `key import`.
     #[arg(long = "import-token", value_name = "FILE")]
     pub import_token: PathBuf,
     /// The purpose (required for a new key; must be the key's for an existing one).
@@ -121,6 +121,13 @@ pub fn run_params(client: &Client, args: ImportParamsArgs, json_out: bool) -> Re
 /// Runs `key import`.
 pub fn run_import(client: &Client, args: ImportArgs) -> Result<Key> {
     let path = &args.import_token;
+    if path.to_str().is_some_and(|p| p.starts_with("kst_")) {
+        // Never echo it: it is a bearer token given where the import token file belongs.
+        anyhow::bail!(
+            "in key import, --token names the import token file from key import-params; give the bearer token \
+             with KEYSTEAD_TOKEN or before the command (keystead --token ... key import ...)"
+        );
+    }
     let token = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let token = String::from_utf8(token).map_err(|_| anyhow!("{}: not an import token", path.display()))?;
     let wrapped =

@@ -366,10 +366,18 @@ impl Service {
         };
         event.details.insert("state".into(), KeyState::Active.to_string());
         let key_id = attributes.id;
-        let landing = match pending {
-            Some(_) => Change::ImportMaterial { key_id, version: version.clone() },
-            None => Change::CreateKey { key: attributes.clone(), version: version.clone() },
+        let mut changes = match &pending {
+            Some(pending) => vec![
+                Change::ImportMaterial {
+                    key_id,
+                    expected_kcv: pending.info.kcv.clone(),
+                    version: version.clone(),
+                },
+                Change::Notify(self.notification("key.state_changed", event)?),
+            ],
+            None => vec![Change::CreateKey { key: attributes.clone(), version: version.clone() }],
         };
+        changes.push(Change::UseImportToken { id: token.id.clone(), at: now });
         let after = match self.store.key_by_id(key_id).await? {
             Some(mut stored) => {
                 stored.versions.retain(|v| v.info.number != number);
@@ -379,12 +387,7 @@ impl Service {
             }
             None => StoredKey { attributes, versions: vec![version] },
         };
-        self.store
-            .commit(
-                Change::Batch(vec![landing, Change::UseImportToken { id: token.id, at: now }]),
-                event.clone(),
-            )
-            .await?;
+        self.store.commit(Change::Batch(changes), event.clone()).await?;
         self.cache.invalidate(key_id);
         Ok(KeyView::from(&after))
     }
@@ -453,12 +456,24 @@ fn pending_version(stored: &StoredKey) -> Result<&StoredVersion, Error> {
             ),
         });
     }
-    stored.versions.iter().rev().find(|v| v.info.state == KeyState::PendingImport).ok_or_else(|| Error::WrongState {
-        reason: format!(
-            "key {name} holds its imported material (state {}); to import it again, delete it first (key delete-material)",
-            stored.versions.last().map_or("none", |v| v.info.state.as_str())
-        ),
-    })
+    let pending =
+        stored.versions.iter().rev().find(|v| v.info.state == KeyState::PendingImport).ok_or_else(|| {
+            Error::WrongState {
+                reason: format!(
+                    "key {name} holds its imported material (state {}); to import it again, delete it first (key delete-material)",
+                    stored.versions.last().map_or("none", |v| v.info.state.as_str())
+                ),
+            }
+        })?;
+    if let Some(at) = pending.info.destroy_at {
+        return Err(Error::WrongState {
+            reason: format!(
+                "key {name} is scheduled for destruction at {}: cancel the destruction first (key destroy --cancel)",
+                crate::views::rfc3339(at)
+            ),
+        });
+    }
+    Ok(pending)
 }
 
 /// An import into an existing key takes no new attributes: only the key's own purpose and

@@ -200,3 +200,48 @@ async fn generated_keys_take_no_imported_material() {
     let err = h.service.delete_imported_material(&h.caller, None, "native").await.unwrap_err();
     assert!(err.to_string().contains("origin generated"), "{err}");
 }
+
+/// A deactivated version is retired: deleting its material and importing it again must not
+/// bring it back to active. A key scheduled for destruction takes no import.
+#[tokio::test]
+async fn imports_never_revive_retired_or_doomed_versions() {
+    let h = Harness::dev().await;
+    let material = [7u8; 32];
+    let p = params(&h, "retired", None).await;
+    h.service
+        .import_key(&h.caller, import("retired", &p, wrapped(&p, &material), "encrypt", "aes-256-gcm"))
+        .await
+        .unwrap();
+    h.service.deactivate_key(&h.caller, None, "retired", None).await.unwrap();
+    let err = h.service.delete_imported_material(&h.caller, None, "retired").await.unwrap_err();
+    assert!(err.to_string().contains("no imported material to delete"), "{err}");
+    let view = h.service.show_key(&h.caller, None, "retired").await.unwrap();
+    assert_eq!(view.versions[0].state, KeyState::Deactivated);
+
+    let mut create = request("doomed", "encrypt", "aes-256-gcm");
+    create.origin = Some("external".into());
+    h.service.create_key(&h.caller, create).await.unwrap();
+    let early = params(&h, "doomed", None).await;
+    let custodians =
+        [h.principal("kc1", &["key-custodian"]).await, h.principal("kc2", &["key-custodian"]).await];
+    let request = keystead_service::DestroyRequest { after: Some("7d".into()), ..Default::default() };
+    let approval = h.service.request_destruction(&h.caller, None, "doomed", request).await.unwrap();
+    for custodian in &custodians {
+        h.service.vote_approval(custodian, &approval.record.id, true, None).await.unwrap();
+    }
+    let refused = h
+        .service
+        .import_params(&h.caller, ImportParamsRequest { key: "doomed".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("scheduled for destruction"), "{refused}");
+    let err = h
+        .service
+        .import_key(&h.caller, import("doomed", &early, wrapped(&early, &material), "", ""))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("scheduled for destruction"), "{err}");
+    let view = h.service.show_key(&h.caller, None, "doomed").await.unwrap();
+    assert_eq!(view.versions[0].state, KeyState::PendingImport);
+    assert!(view.versions[0].destroy_at.is_some());
+}

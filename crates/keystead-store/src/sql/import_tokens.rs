@@ -60,6 +60,7 @@ pub(super) async fn spend(tx: &mut Transaction<'_, Any>, id: &str, at: OffsetDat
 pub(super) async fn import_material(
     tx: &mut Transaction<'_, Any>,
     key_id: &str,
+    expected_kcv: &str,
     version: &StoredVersion,
 ) -> Result<(), Error> {
     let info = &version.info;
@@ -69,7 +70,7 @@ pub(super) async fn import_material(
     let updated = sqlx::query(
         "UPDATE key_versions SET state = $1, kcv = $2, public_key_der = $3, provenance = $4, \
          sealed_material = $5, activated_at_ms = $6, suspended_at_ms = NULL, deactivated_at_ms = NULL \
-         WHERE key_id = $7 AND number = $8 AND state = $9",
+         WHERE key_id = $7 AND number = $8 AND state = $9 AND kcv = $10 AND destroy_at_ms IS NULL",
     )
     .bind(info.state.as_str())
     .bind(&info.kcv)
@@ -80,10 +81,13 @@ pub(super) async fn import_material(
     .bind(key_id)
     .bind(i64::from(info.number.get()))
     .bind(KeyState::PendingImport.as_str())
+    .bind(expected_kcv)
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() != 1 {
-        return Err(Error::Conflict { what: "the version's state (no longer waiting for an import)" });
+        return Err(Error::Conflict {
+            what: "the version (no longer waiting for this import: imported, deleted or scheduled for destruction meanwhile)",
+        });
     }
     sqlx::query("UPDATE keys SET updated_at_ms = $1 WHERE id = $2")
         .bind(unix_ms(info.activated_at.unwrap_or(info.created_at)))

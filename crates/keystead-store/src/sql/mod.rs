@@ -534,8 +534,8 @@ async fn apply(tx: &mut Transaction<'_, Any>, change: Change) -> Result<(), Erro
         Change::CreateAccessKey(record) => access_keys::insert(tx, &record).await?,
         Change::CreateImportToken(record) => import_tokens::insert(tx, &record).await?,
         Change::UseImportToken { id, at } => import_tokens::spend(tx, &id, at).await?,
-        Change::ImportMaterial { key_id, version } => {
-            import_tokens::import_material(tx, &key_id.to_string(), &version).await?
+        Change::ImportMaterial { key_id, expected_kcv, version } => {
+            import_tokens::import_material(tx, &key_id.to_string(), &expected_kcv, &version).await?
         }
         Change::SetAccessKeyDisabled { id, disabled } => access_keys::set_disabled(tx, &id, disabled).await?,
         Change::DeleteAccessKey { id } => access_keys::delete(tx, &id).await?,
